@@ -1,0 +1,68 @@
+"""PhotoChanger's shared language: events, topics, job states, deadlines, errors and the
+provider adapter protocol. Pure code: no I/O, no dependency on the rest of the platform."""
+
+from . import deadlines, topics
+from .adapters import (
+    InputImage,
+    PollResult,
+    ProviderAdapter,
+    ProviderInput,
+    ProviderResult,
+    Submission,
+)
+from .errors import ErrorCode, ProviderError, ProviderErrorCode
+from .events import (
+    DeadLetter,
+    Event,
+    JobCancelRequested,
+    JobCreated,
+    JobStatusChanged,
+    MediaRef,
+    ProviderJobRequested,
+    TemplateBinding,
+)
+from .jobs import SLOT_IDS, JobOutcome, JobStatus, Operation, can_claim, can_finalize, is_slot_id
+from .media import ImageMime, sniff_image_mime
+from .slots import (
+    BaseSlotSettings,
+    GeminiSettings,
+    SlotSettingsError,
+    TurbotextSettings,
+    validate_slot_settings,
+)
+
+__all__ = [
+    "SLOT_IDS",
+    "BaseSlotSettings",
+    "DeadLetter",
+    "ErrorCode",
+    "Event",
+    "GeminiSettings",
+    "ImageMime",
+    "InputImage",
+    "JobCancelRequested",
+    "JobCreated",
+    "JobOutcome",
+    "JobStatus",
+    "JobStatusChanged",
+    "MediaRef",
+    "Operation",
+    "PollResult",
+    "ProviderAdapter",
+    "ProviderError",
+    "ProviderErrorCode",
+    "ProviderInput",
+    "ProviderJobRequested",
+    "ProviderResult",
+    "SlotSettingsError",
+    "Submission",
+    "TemplateBinding",
+    "TurbotextSettings",
+    "can_claim",
+    "can_finalize",
+    "deadlines",
+    "is_slot_id",
+    "sniff_image_mime",
+    "topics",
+    "validate_slot_settings",
+]

@@ -1,0 +1,37 @@
+"""Process configuration: pydantic-settings with the PHOTOCHANGER_ prefix.
+
+Each service subclasses `ServiceSettings` once; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def repository_root() -> Path:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "configs" / "providers.json").exists():
+            return parent
+    return Path.cwd()
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PHOTOCHANGER_", extra="ignore")
+
+    service_name: str = "photochanger"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
+    mongodb_database: str = "photochanger"
+    #: address of the health/metrics HTTP endpoint of worker services
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    log_level: str = "INFO"
+    providers_config: Path = Field(
+        default_factory=lambda: repository_root() / "configs" / "providers.json"
+    )
+    #: how long shutdown waits for in-flight work before giving up
+    shutdown_grace_seconds: float = 10.0

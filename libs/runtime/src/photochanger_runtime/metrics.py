@@ -1,0 +1,74 @@
+"""Prometheus metrics of the platform: one definition each, documented in Docs/metrics.md.
+
+Labels are bounded (slot ids are 15, providers and codes are enums); never job ids."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60)
+
+INGEST_REQUESTS = Counter(
+    "photochanger_ingest_requests_total", "Ingest requests by HTTP status code", ["status_code"]
+)
+INGEST_LATENCY = Histogram(
+    "photochanger_ingest_latency_seconds",
+    "Time from ingest request to answer, by outcome",
+    ["outcome"],
+    buckets=_LATENCY_BUCKETS,
+)
+JOBS_CREATED = Counter("photochanger_jobs_created_total", "Jobs created", ["slot_id", "provider"])
+JOBS_FINALIZED = Counter(
+    "photochanger_jobs_finalized_total",
+    "Jobs finalized, by outcome (counted by the service that finalized them)",
+    ["outcome", "slot_id", "provider"],
+)
+REQUESTS_WAITING = Gauge(
+    "photochanger_ingest_waiting_requests", "Ingest requests waiting for their job's outcome"
+)
+PROVIDER_JOBS_IN_FLIGHT = Gauge(
+    "photochanger_provider_jobs_in_flight", "Jobs a provider service is working on", ["provider"]
+)
+PROVIDER_CALL_LATENCY = Histogram(
+    "photochanger_provider_call_seconds",
+    "Provider HTTP calls by provider and call",
+    ["provider", "call"],
+    buckets=_LATENCY_BUCKETS,
+)
+PROVIDER_ERRORS = Counter(
+    "photochanger_provider_errors_total", "Provider call errors by code", ["provider", "code"]
+)
+PROVIDER_RETRIES = Counter(
+    "photochanger_provider_retries_total", "Provider attempts retried", ["provider"]
+)
+PROVIDER_POLLS = Histogram(
+    "photochanger_provider_polls_per_job",
+    "Status polls per job",
+    ["provider"],
+    buckets=(0, 1, 2, 3, 5, 8, 13, 21, 34),
+)
+RATE_LIMIT_WAITS = Counter(
+    "photochanger_provider_rate_limit_waits_total",
+    "Times a job waited for the provider's concurrency or rate limit",
+    ["provider"],
+)
+TIMEOUTS = Counter(
+    "photochanger_job_timeouts_total", "Jobs finalized as timeout, by who noticed", ["finalizer"]
+)
+LATE_RESULTS_IGNORED = Counter(
+    "photochanger_late_results_ignored_total",
+    "Provider results that arrived after the job was final",
+    ["provider"],
+)
+DLQ_MESSAGES = Counter(
+    "photochanger_dlq_messages_total", "Messages sent to the dead-letter topic", ["topic"]
+)
+REAPER_LAG = Gauge(
+    "photochanger_reaper_lag_seconds", "Age of the oldest overdue item at the last sweep", ["kind"]
+)
+REAPER_DELETED = Counter(
+    "photochanger_reaper_removed_total", "Items the reaper expired or deleted", ["kind"]
+)
+DISPATCHED = Counter(
+    "photochanger_jobs_dispatched_total", "Jobs routed to a provider topic", ["provider"]
+)

@@ -1,0 +1,32 @@
+"""The MongoDB client. FerretDB is the embedded default, so we use only what both support:
+single-document atomic updates, plain indexes, `$match`/`$group` aggregation. No transactions,
+no change streams, no TTL indexes (the ttl-reaper owns expiry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+Document = dict[str, Any]
+
+
+def create_client(uri: str, *, app_name: str) -> AsyncMongoClient[Document]:
+    return AsyncMongoClient(
+        uri,
+        tz_aware=True,
+        appname=app_name,
+        serverSelectionTimeoutMS=3000,
+        connectTimeoutMS=3000,
+        # Fail fast when the database is down: the api answers 503 instead of hanging.
+        timeoutMS=10000,
+    )
+
+
+def database(client: AsyncMongoClient[Document], name: str) -> AsyncDatabase[Document]:
+    return client[name]
+
+
+async def ping(db: AsyncDatabase[Document]) -> None:
+    await db.command("ping")

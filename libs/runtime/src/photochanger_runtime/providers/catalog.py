@@ -1,0 +1,64 @@
+"""The provider catalog: `configs/providers.json` plus PHOTOCHANGER_<PROVIDER>_<FIELD>
+environment overrides. The one source of provider configuration for every service."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from photochanger_contracts import Operation
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class ProviderConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    provider_id: str
+    display_name: str = ""
+    base_url: str
+    api_key: SecretStr | None = None
+    request_timeout_seconds: float = Field(default=30, gt=0)
+    poll_interval_seconds: float = Field(default=2.5, ge=0)
+    #: the shortest time an attempt can take; no attempt starts with less time left
+    min_attempt_seconds: float = Field(default=3, ge=0)
+    max_concurrent_jobs: int = Field(default=16, ge=1)
+    requests_per_minute: int = Field(default=500, ge=1)
+    accepts_heif: bool = False
+    needs_public_urls: bool = False
+    operations: tuple[Operation, ...] = ()
+
+    @property
+    def configured(self) -> bool:
+        return self.api_key is not None and bool(self.api_key.get_secret_value())
+
+
+class ProviderCatalog:
+    def __init__(self, providers: Mapping[str, ProviderConfig]) -> None:
+        self._providers = dict(providers)
+
+    def get(self, provider_id: str) -> ProviderConfig | None:
+        return self._providers.get(provider_id)
+
+    def ids(self) -> tuple[str, ...]:
+        return tuple(self._providers)
+
+    def supports(self, provider_id: str, operation: Operation) -> bool:
+        config = self._providers.get(provider_id)
+        return config is not None and operation in config.operations
+
+
+def load_catalog(path: Path, environ: Mapping[str, str] | None = None) -> ProviderCatalog:
+    env = os.environ if environ is None else environ
+    raw: dict[str, dict[str, object]] = json.loads(path.read_text())
+    providers: dict[str, ProviderConfig] = {}
+    for provider_id, fields in raw.items():
+        merged: dict[str, object] = {**fields, "provider_id": provider_id}
+        prefix = f"PHOTOCHANGER_{provider_id.upper()}_"
+        for name in ProviderConfig.model_fields:
+            value = env.get(prefix + name.upper())
+            if value is not None and name != "operations":
+                merged[name] = value
+        providers[provider_id] = ProviderConfig.model_validate(merged)
+    return ProviderCatalog(providers)

@@ -1,0 +1,403 @@
+"""The provider lifecycle for one claimed job, for any `ProviderAdapter`:
+
+    prepare → submit (reference stored before polling) → poll until done
+            → store result → finalize → publish status
+
+bounded by the job's deadline and by cancel requests, with retries only for retryable
+errors and only while an attempt still fits before `expires_at`. The runner owns every
+side effect; the adapter only speaks HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from photochanger_contracts import (
+    InputImage,
+    JobOutcome,
+    JobStatus,
+    JobStatusChanged,
+    MediaRef,
+    ProviderAdapter,
+    ProviderError,
+    ProviderErrorCode,
+    ProviderInput,
+    ProviderResult,
+    sniff_image_mime,
+)
+from photochanger_contracts.deadlines import has_room_for, result_expires_at, seconds_left
+from photochanger_contracts.slots import RetryPolicy
+
+from .. import metrics
+from ..clock import Clock
+from ..job_repository import Job, JobError, JobRepository
+from ..media_store import MediaStore
+from ..platform_settings import PlatformSettingsRepository
+from ..processing_log import ProcessingLog
+from .catalog import ProviderConfig
+from .limits import DeadlineTooClose, RateLimiter
+
+log = logging.getLogger(__name__)
+
+StatusPublisher = Callable[[JobStatusChanged], Awaitable[None]]
+
+_CANCEL_CALL_TIMEOUT = 5.0
+
+
+@dataclass(slots=True)
+class Attempt:
+    """What one running job knows about itself, shared with the supervising worker."""
+
+    job: Job
+    attempt_id: str
+    reference: str | None
+    cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    polls: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleDeps:
+    jobs: JobRepository
+    log: ProcessingLog
+    media: MediaStore
+    platform_settings: PlatformSettingsRepository
+    publish_status: StatusPublisher
+    clock: Clock
+    public_base_url: str
+
+
+class _Stop(Exception):
+    """The job is no longer ours (finalized or taken over elsewhere)."""
+
+
+class ProviderJobRunner:
+    def __init__(
+        self,
+        adapter: ProviderAdapter,
+        config: ProviderConfig,
+        deps: LifecycleDeps,
+        rate_limiter: RateLimiter,
+    ) -> None:
+        self._adapter = adapter
+        self._config = config
+        self._deps = deps
+        self._rate = rate_limiter
+
+    @property
+    def provider_id(self) -> str:
+        return self._config.provider_id
+
+    # -- the state machine ------------------------------------------------------------------
+
+    async def run(self, attempt: Attempt) -> None:
+        """Drive one claimed job to a final state, or stop when the deadline or a cancel hits."""
+        job = attempt.job
+        deps = self._deps
+        left = seconds_left(deps.clock.now(), job.expires_at)
+        body = asyncio.create_task(self._work(attempt))
+        cancel_wait = asyncio.create_task(attempt.cancel_requested.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {body, cancel_wait}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            cancel_wait.cancel()
+        if body in done:
+            body.result()
+            return
+        body.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await body
+        outcome = JobOutcome.CANCELLED if attempt.cancel_requested.is_set() else JobOutcome.TIMEOUT
+        await self._abandon(attempt, outcome)
+
+    async def _work(self, attempt: Attempt) -> None:
+        job = attempt.job
+        try:
+            if job.cancel_requested:
+                attempt.cancel_requested.set()
+                await asyncio.Event().wait()  # the supervisor finalizes as cancelled
+            provider_input = await self._load_input(attempt)
+            policy = RetryPolicy.model_validate(job.settings.get("retry_policy", {}))
+            result = await self._obtain_result(attempt, provider_input, policy)
+            await self._succeed(attempt, result)
+        except _Stop:
+            return
+        except ProviderError as exc:
+            await self._fail(attempt, exc)
+
+    async def _obtain_result(
+        self, attempt: Attempt, provider_input: ProviderInput, policy: RetryPolicy
+    ) -> ProviderResult:
+        prepared = await self._adapter.prepare_payload(provider_input)
+        if attempt.reference is not None:
+            await self._log(attempt, "resumed", details={"reference": attempt.reference})
+            return await self._poll_until_done(attempt, attempt.reference)
+        for number in range(1, policy.max_attempts + 1):
+            try:
+                return await self._submit_and_wait(attempt, prepared)
+            except ProviderError as exc:
+                delay = self._retry_delay(attempt.job, exc, policy, number)
+                if delay is None:
+                    raise
+                metrics.PROVIDER_RETRIES.labels(provider=self.provider_id).inc()
+                await self._log(
+                    attempt,
+                    "retry_scheduled",
+                    error=exc,
+                    details={"attempt": number, "delay_s": round(delay, 2)},
+                )
+                await asyncio.sleep(delay)  # backoff between provider attempts, not a sync
+        raise AssertionError("unreachable: the last attempt either returns or raises")
+
+    def _retry_delay(
+        self, job: Job, exc: ProviderError, policy: RetryPolicy, number: int
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or None when no retry is allowed."""
+        if not exc.retryable or number >= policy.max_attempts:
+            return None
+        backoff = policy.backoff_seconds * (2 ** (number - 1)) * random.uniform(0.5, 1.5)
+        delay: float = max(backoff, exc.retry_after_seconds or 0.0)
+        now = self._deps.clock.now()
+        if not has_room_for(now, job.expires_at, delay + self._config.min_attempt_seconds):
+            return None
+        return delay
+
+    async def _submit_and_wait(self, attempt: Attempt, prepared: object) -> ProviderResult:
+        job = attempt.job
+        max_wait = seconds_left(self._deps.clock.now(), job.expires_at)
+        try:
+            waited = await self._rate.acquire(max_wait)
+        except DeadlineTooClose as exc:
+            raise ProviderError(ProviderErrorCode.QUOTA_EXHAUSTED, str(exc)) from exc
+        if waited:
+            metrics.RATE_LIMIT_WAITS.labels(provider=self.provider_id).inc()
+        started = time.monotonic()
+        try:
+            submission = await self._adapter.submit_job(prepared, timeout=self._call_timeout(job))
+        except ProviderError as exc:
+            self._count_error(exc)
+            await self._log(attempt, "submit_failed", error=exc, started=started)
+            raise
+        finally:
+            metrics.PROVIDER_CALL_LATENCY.labels(provider=self.provider_id, call="submit").observe(
+                time.monotonic() - started
+            )
+        await self._log(
+            attempt, "submitted", started=started, details={"reference": submission.reference}
+        )
+        if submission.reference is not None:
+            attempt.reference = submission.reference
+            stored = await self._deps.jobs.record_reference(
+                job.id, attempt.attempt_id, submission.reference, self._deps.clock.now()
+            )
+            if not stored:
+                raise _Stop
+        if submission.result is not None:
+            return submission.result
+        if submission.reference is None:
+            raise ProviderError(
+                ProviderErrorCode.BAD_RESPONSE, "provider returned neither a result nor a job id"
+            )
+        return await self._poll_until_done(attempt, submission.reference)
+
+    async def _poll_until_done(self, attempt: Attempt, reference: str) -> ProviderResult:
+        job = attempt.job
+        try:
+            while True:
+                await asyncio.sleep(self._adapter.poll_interval_seconds)  # the provider's pace
+                started = time.monotonic()
+                attempt.polls += 1
+                try:
+                    status = await self._adapter.poll_status(
+                        reference, timeout=self._call_timeout(job)
+                    )
+                except ProviderError as exc:
+                    self._count_error(exc)
+                    await self._log(attempt, "poll_failed", error=exc, started=started)
+                    raise
+                finally:
+                    metrics.PROVIDER_CALL_LATENCY.labels(
+                        provider=self.provider_id, call="poll"
+                    ).observe(time.monotonic() - started)
+                await self._log(attempt, "polled", started=started, details={"done": status.done})
+                if status.done:
+                    if status.result is None:
+                        raise ProviderError(
+                            ProviderErrorCode.NO_IMAGE, "provider finished without an image"
+                        )
+                    return status.result
+        finally:
+            metrics.PROVIDER_POLLS.labels(provider=self.provider_id).observe(attempt.polls)
+
+    # -- inputs and outputs -------------------------------------------------------------------
+
+    async def _load_input(self, attempt: Attempt) -> ProviderInput:
+        job = attempt.job
+        if job.payload is None:
+            raise ProviderError(ProviderErrorCode.UNSUPPORTED_INPUT, "job has no ingest payload")
+        photo = await self._input_image("photo", job.payload, job)
+        templates = [await self._input_image(t.role, t.media, job) for t in job.templates]
+        return ProviderInput(
+            job_id=job.id,
+            slot_id=job.slot_id,
+            operation=job.operation,
+            settings=job.settings,
+            photo=photo,
+            templates=templates,
+            expires_at=job.expires_at,
+        )
+
+    async def _input_image(self, role: str, ref: MediaRef, job: Job) -> InputImage:
+        if ref.mime_type not in self._adapter.accepted_mime_types:
+            raise ProviderError(
+                ProviderErrorCode.UNSUPPORTED_INPUT,
+                f"{self.provider_id} does not accept {ref.mime_type} ({role})",
+            )
+        data = await self._deps.media.read(ref.media_id)
+        url = None
+        if self._adapter.needs_public_urls:
+            link = await self._deps.media.create_link(
+                ref.media_id, expires_at=job.artifact_expires_at, job_id=job.id,
+                now=self._deps.clock.now(),
+            )  # fmt: skip
+            url = f"{self._deps.public_base_url.rstrip('/')}/public/media/{link.token}"
+        return InputImage(role=role, data=data, mime_type=ref.mime_type, public_url=url)
+
+    async def _succeed(self, attempt: Attempt, result: ProviderResult) -> None:
+        job = attempt.job
+        deps = self._deps
+        mime = sniff_image_mime(result.data[:32])
+        if mime is None:
+            raise ProviderError(
+                ProviderErrorCode.BAD_RESPONSE, "provider answered with bytes that are not an image"
+            )
+        ref = await deps.media.put(
+            result.data,
+            mime_type=mime.value,
+            kind="result",
+            job_id=job.id,
+            sha256=hashlib.sha256(result.data).hexdigest(),
+        )
+        now = deps.clock.now()
+        retention = (await deps.platform_settings.get()).result_ttl_hours
+        final = await deps.jobs.finalize(
+            job.id,
+            JobOutcome.SUCCEEDED,
+            now=now,
+            attempt_id=attempt.attempt_id,
+            result=ref,
+            result_expires_at=result_expires_at(now, retention),
+        )
+        if final is None:
+            await deps.media.delete(ref.media_id)
+            metrics.LATE_RESULTS_IGNORED.labels(provider=self.provider_id).inc()
+            await self._log(attempt, "late_result_ignored")
+            return
+        await self._finalized(attempt, final)
+
+    async def _fail(self, attempt: Attempt, exc: ProviderError) -> None:
+        final = await self._deps.jobs.finalize(
+            attempt.job.id,
+            JobOutcome.PROVIDER_ERROR,
+            now=self._deps.clock.now(),
+            attempt_id=attempt.attempt_id,
+            error=JobError(
+                code=exc.code.value, message=exc.message, provider_status=exc.provider_status
+            ),
+        )
+        if final is not None:
+            await self._finalized(attempt, final)
+
+    async def _abandon(self, attempt: Attempt, outcome: JobOutcome) -> None:
+        """Deadline or cancel: stop remote work, then finalize unless someone already did."""
+        if attempt.reference is not None:
+            try:
+                async with asyncio.timeout(_CANCEL_CALL_TIMEOUT):
+                    await self._adapter.cancel_job(attempt.reference)
+                await self._log(attempt, "cancel_sent")
+            except (ProviderError, TimeoutError) as exc:
+                log.warning("provider cancel failed", extra={"error": str(exc)})
+        final = await self._deps.jobs.finalize(
+            attempt.job.id,
+            outcome,
+            now=self._deps.clock.now(),
+            error=JobError(code=outcome.value, message=f"job {outcome.value} during processing"),
+        )
+        if final is not None:
+            if outcome is JobOutcome.TIMEOUT:
+                metrics.TIMEOUTS.labels(finalizer=self.provider_id).inc()
+            await self._finalized(attempt, final)
+        await self._deps.media.delete_links_for_job(attempt.job.id)
+
+    async def _finalized(self, attempt: Attempt, final: Job) -> None:
+        assert final.outcome is not None
+        metrics.JOBS_FINALIZED.labels(
+            outcome=final.outcome.value, slot_id=final.slot_id, provider=self.provider_id
+        ).inc()
+        await self._log(
+            attempt,
+            final.outcome.value,
+            error_code=final.error.code if final.error else None,
+            error_message=final.error.message if final.error else None,
+        )
+        await self._deps.media.delete_links_for_job(final.id)
+        event = JobStatusChanged(
+            occurred_at=self._deps.clock.now(),
+            job_id=final.id,
+            slot_id=final.slot_id,
+            status=JobStatus.FINALIZED,
+            outcome=final.outcome,
+            error_code=final.error.code if final.error else None,
+            error_message=final.error.message if final.error else None,
+            result=final.result,
+        )
+        try:
+            await self._deps.publish_status(event)
+        except Exception:  # the api's safety re-read of the job covers a lost status event
+            log.exception("status event not published")
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _call_timeout(self, job: Job) -> float:
+        left = seconds_left(self._deps.clock.now(), job.expires_at)
+        return max(0.1, min(self._config.request_timeout_seconds, left))
+
+    def _count_error(self, exc: ProviderError) -> None:
+        metrics.PROVIDER_ERRORS.labels(provider=self.provider_id, code=exc.code.value).inc()
+
+    async def _log(
+        self,
+        attempt: Attempt,
+        event: str,
+        *,
+        error: ProviderError | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        started: float | None = None,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        job = attempt.job
+        await self._deps.log.append(
+            job_id=job.id,
+            slot_id=job.slot_id,
+            provider=self.provider_id,
+            event=event,
+            at=self._deps.clock.now(),
+            attempt=job.attempt,
+            duration_ms=(time.monotonic() - started) * 1000 if started is not None else None,
+            provider_status=(
+                error.provider_status or (str(error.http_status) if error.http_status else None)
+                if error
+                else None
+            ),
+            error_code=error.code.value if error else error_code,
+            error_message=error.message if error else error_message,
+            details=details,
+        )

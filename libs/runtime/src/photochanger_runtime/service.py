@@ -1,0 +1,76 @@
+"""Running a worker service: broker + background loops + health endpoint, until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
+
+import svcs
+import uvicorn
+from faststream.kafka import KafkaBroker
+
+from .config import ServiceSettings
+from .health import create_health_app
+
+log = logging.getLogger(__name__)
+
+BackgroundLoop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+async def serve_health(registry: svcs.Registry, settings: ServiceSettings) -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_health_app(registry),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        lifespan="off",
+    )
+    return uvicorn.Server(config)
+
+
+async def run_worker(
+    *,
+    settings: ServiceSettings,
+    registry: svcs.Registry,
+    broker: KafkaBroker,
+    loops: Sequence[BackgroundLoop] = (),
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Start everything, wait for SIGTERM/SIGINT, then stop in reverse order."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    health = await serve_health(registry, settings)
+    health_task = asyncio.create_task(health.serve(), name="health")
+    await broker.start()
+    tasks = [
+        asyncio.create_task(body(stop), name=getattr(body, "__name__", "loop")) for body in loops
+    ]
+    log.info("service started", extra={"http_port": settings.http_port})
+    try:
+        # uvicorn captures SIGTERM/SIGINT while it serves and returns when one arrives,
+        # so the health server ending is a stop signal as well.
+        stop_wait = asyncio.create_task(stop.wait())
+        await asyncio.wait({stop_wait, health_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+    finally:
+        log.info("service stopping")
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if on_shutdown is not None:
+            await on_shutdown()
+        await broker.stop()
+        health.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await health_task
+        await registry.aclose()
+        log.info("service stopped")
