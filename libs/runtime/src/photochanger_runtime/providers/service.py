@@ -1,0 +1,142 @@
+"""Composition of a provider service: one adapter, the shared runtime, Kafka and MongoDB.
+
+Provider services are thin: they hand `run_provider_service` a factory that builds their
+adapter from its `ProviderConfig` and the process's pooled HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+
+import httpx
+import svcs
+from faststream.kafka import KafkaBroker
+from photochanger_contracts import (
+    JobCancelRequested,
+    JobStatusChanged,
+    ProviderAdapter,
+    ProviderJobRequested,
+    topics,
+)
+from pymongo.asynchronous.database import AsyncDatabase
+
+from .. import mongo
+from ..broker import create_broker, publish, subscribe
+from ..broker import ping as broker_ping
+from ..clock import Clock, SystemClock
+from ..config import ServiceSettings
+from ..job_repository import JobRepository
+from ..logs import configure_logging
+from ..media_store import MediaStore
+from ..platform_settings import PlatformSettingsRepository
+from ..processing_log import ProcessingLog
+from ..service import run_worker
+from ..telemetry import configure_tracing
+from .catalog import ProviderConfig, load_catalog
+from .lifecycle import LifecycleDeps, ProviderJobRunner
+from .limits import RateLimiter
+from .worker import ProviderWorker
+
+log = logging.getLogger(__name__)
+
+AdapterFactory = Callable[[ProviderConfig, httpx.AsyncClient], ProviderAdapter]
+
+
+class ProviderServiceSettings(ServiceSettings):
+    #: where the api serves /public/media/{token} (providers that download inputs by URL)
+    public_base_url: str = "http://127.0.0.1:8000"
+    lease_seconds: float = 6.0
+    recovery_interval_seconds: float = 2.0
+
+
+class AdapterRegistry(dict[str, ProviderAdapter]):
+    """Adapters by provider id, as registered in this process's container."""
+
+
+def build_registry(
+    provider_id: str,
+    settings: ProviderServiceSettings,
+    adapter_factory: AdapterFactory,
+    clock: Clock,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[svcs.Registry, KafkaBroker, ProviderWorker]:
+    config = load_catalog(settings.providers_config, environ).get(provider_id)
+    if config is None:
+        raise SystemExit(f"provider {provider_id!r} is missing from {settings.providers_config}")
+    client = mongo.create_client(settings.mongodb_uri, app_name=settings.service_name)
+    db = mongo.database(client, settings.mongodb_database)
+    http = httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=config.max_concurrent_jobs * 2),
+        timeout=httpx.Timeout(config.request_timeout_seconds),
+        follow_redirects=False,
+    )
+    broker = create_broker(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+    adapters = AdapterRegistry({provider_id: adapter_factory(config, http)})
+
+    async def publish_status(event: JobStatusChanged) -> None:
+        await publish(broker, topics.JOBS_STATUS, event, key=event.job_id)
+
+    deps = LifecycleDeps(
+        jobs=JobRepository(db),
+        log=ProcessingLog(db),
+        media=MediaStore(db),
+        platform_settings=PlatformSettingsRepository(db),
+        publish_status=publish_status,
+        clock=clock,
+        public_base_url=settings.public_base_url,
+    )
+    runner = ProviderJobRunner(
+        adapters[provider_id], config, deps, RateLimiter(config.requests_per_minute)
+    )
+    worker = ProviderWorker(
+        runner,
+        deps,
+        max_concurrent_jobs=config.max_concurrent_jobs,
+        lease_seconds=settings.lease_seconds,
+        recovery_interval_seconds=settings.recovery_interval_seconds,
+    )
+    # The handler table of a provider service.
+    subscribe(
+        broker, topics.provider_requests(provider_id), ProviderJobRequested,
+        worker.on_job_requested, group_id=f"provider-{provider_id}",
+    )  # fmt: skip
+    subscribe(
+        broker, topics.JOBS_CANCEL, JobCancelRequested, worker.on_cancel_requested,
+        group_id=None, auto_offset_reset="latest",
+    )  # fmt: skip
+
+    registry = svcs.Registry()
+    registry.register_value(ProviderServiceSettings, settings)
+    registry.register_value(ProviderConfig, config)
+    registry.register_value(Clock, clock)
+    registry.register_value(
+        AsyncDatabase, db, ping=lambda: mongo.ping(db), on_registry_close=client.close()
+    )
+    registry.register_value(KafkaBroker, broker, ping=lambda: broker_ping(broker))
+    registry.register_value(httpx.AsyncClient, http, on_registry_close=http.aclose())
+    registry.register_value(AdapterRegistry, adapters)
+    registry.register_value(LifecycleDeps, deps)
+    registry.register_value(ProviderWorker, worker)
+    return registry, broker, worker
+
+
+def run_provider_service(
+    provider_id: str, adapter_factory: AdapterFactory, settings: ProviderServiceSettings
+) -> None:
+    configure_logging(settings.service_name, settings.log_level)
+    configure_tracing(settings.service_name)
+
+    async def main() -> None:
+        registry, broker, worker = build_registry(
+            provider_id, settings, adapter_factory, SystemClock()
+        )
+        await run_worker(
+            settings=settings,
+            registry=registry,
+            broker=broker,
+            loops=(worker.keep_leases, worker.recover_orphans),
+            on_shutdown=worker.shutdown,
+        )
+
+    asyncio.run(main())

@@ -1,0 +1,142 @@
+"""Composition root of the api: settings → svcs registry → FastAPI app + Kafka broker.
+
+The only module that knows concrete classes. Tests build the app with their own settings
+(or swap a factory on the registry) instead of patching modules."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+import svcs
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from faststream.kafka import KafkaBroker
+from photochanger_contracts import JobStatusChanged, topics
+from photochanger_runtime import mongo
+from photochanger_runtime.broker import create_broker, subscribe
+from photochanger_runtime.broker import ping as broker_ping
+from photochanger_runtime.clock import Clock, SystemClock
+from photochanger_runtime.config import repository_root
+from photochanger_runtime.health import metrics_endpoint, readiness
+from photochanger_runtime.job_repository import JobRepository
+from photochanger_runtime.logs import configure_logging
+from photochanger_runtime.media_store import MediaStore
+from photochanger_runtime.platform_settings import PlatformSettingsRepository
+from photochanger_runtime.processing_log import ProcessingLog
+from photochanger_runtime.providers.catalog import ProviderCatalog, load_catalog
+from photochanger_runtime.slot_repository import SlotRepository, load_seed
+from photochanger_runtime.telemetry import configure_tracing
+from pymongo.asynchronous.database import AsyncDatabase
+
+from . import routes_ingest, routes_jobs, routes_public
+from .errors import install_error_handlers
+from .passwords import IngestPasswordVerifier
+from .settings import ApiSettings
+from .waiters import JobWaiters
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+    clock = clock or SystemClock()
+    configure_logging(settings.service_name, settings.log_level)
+    configure_tracing(settings.service_name)
+
+    @svcs.fastapi.lifespan
+    async def lifespan(
+        app: FastAPI, registry: svcs.Registry
+    ) -> AsyncGenerator[dict[str, object] | None, None]:
+        client = mongo.create_client(settings.mongodb_uri, app_name=settings.service_name)
+        db = mongo.database(client, settings.mongodb_database)
+        broker = create_broker(
+            settings.kafka_bootstrap_servers, client_id=f"api-{settings.instance_id}"
+        )
+        waiters = JobWaiters()
+        # Every api process reads every status: no consumer group, start at the log's end.
+        subscribe(
+            broker, topics.JOBS_STATUS, JobStatusChanged, waiters.on_status,
+            group_id=None, auto_offset_reset="latest",
+        )  # fmt: skip
+        jobs, slots = JobRepository(db), SlotRepository(db)
+        platform, media = PlatformSettingsRepository(db), MediaStore(db)
+        processing_log = ProcessingLog(db)
+        verifier = IngestPasswordVerifier()
+
+        registry.register_value(ApiSettings, settings)
+        registry.register_value(Clock, clock)
+        registry.register_value(
+            AsyncDatabase, db, ping=lambda: mongo.ping(db), on_registry_close=client.close()
+        )
+        registry.register_value(KafkaBroker, broker, ping=lambda: broker_ping(broker))
+        registry.register_value(JobRepository, jobs)
+        registry.register_value(SlotRepository, slots)
+        registry.register_value(PlatformSettingsRepository, platform)
+        registry.register_value(MediaStore, media)
+        registry.register_value(ProcessingLog, processing_log)
+        registry.register_value(ProviderCatalog, load_catalog(settings.providers_config))
+        registry.register_value(JobWaiters, waiters)
+        registry.register_value(IngestPasswordVerifier, verifier)
+
+        for repo in (jobs, media, processing_log):
+            await repo.ensure_indexes()
+        seed = Path(settings.slots_seed) if settings.slots_seed else (
+            repository_root() / "configs" / "slots.seed.json"
+        )  # fmt: skip
+        await slots.seed(load_seed(seed), clock.now())
+        await _bootstrap_ingest_password(settings, platform, verifier, clock)
+        await broker.start()
+        log.info("api started", extra={"port": settings.http_port})
+        try:
+            yield None
+        finally:
+            await broker.stop()
+
+    app = FastAPI(
+        title="PhotoChanger API",
+        version="1.0.0",
+        summary="Photo in, processed photo out, before the deadline.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(routes_ingest.router)
+    app.include_router(routes_jobs.router)
+    app.include_router(routes_public.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        ready, checks = await readiness(svcs.fastapi.get_registry(request.app))
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        return await metrics_endpoint(request)
+
+    return app
+
+
+async def _bootstrap_ingest_password(
+    settings: ApiSettings,
+    platform: PlatformSettingsRepository,
+    verifier: IngestPasswordVerifier,
+    clock: Clock,
+) -> None:
+    """Local mode: a password from the environment becomes the stored hash if it differs."""
+    if settings.ingest_password is None:
+        return
+    wanted = settings.ingest_password.get_secret_value()
+    current = await platform.get()
+    stored = current.ingest_password.hash if current.ingest_password else None
+    if not await verifier.verify(stored, wanted):
+        await platform.set_ingest_password_hash(
+            verifier.hash(wanted), by="environment", now=clock.now()
+        )

@@ -1,0 +1,102 @@
+"""The error envelope and the one mapping from error codes to HTTP statuses.
+
+Every non-200 answer is `{"error": {"code", "message", "details"}}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from photochanger_contracts import ErrorCode
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.MALFORMED_REQUEST: 400,
+    ErrorCode.FILE_MISSING: 400,
+    ErrorCode.INVALID_PASSWORD: 401,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.SLOT_NOT_FOUND: 404,
+    ErrorCode.JOB_NOT_FOUND: 404,
+    ErrorCode.RESULT_NOT_FOUND: 404,
+    ErrorCode.MEDIA_NOT_FOUND: 404,
+    ErrorCode.SLOT_INACTIVE: 409,
+    ErrorCode.JOB_CANCELLED: 409,
+    ErrorCode.JOB_ALREADY_FINAL: 409,
+    ErrorCode.RESULT_EXPIRED: 410,
+    ErrorCode.MEDIA_EXPIRED: 410,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.SLOT_NOT_CONFIGURED: 422,
+    ErrorCode.VALIDATION_FAILED: 422,
+    ErrorCode.AT_CAPACITY: 429,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.PROVIDER_ERROR: 502,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.DEADLINE_EXCEEDED: 504,
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+        self.headers = headers
+
+    @property
+    def status_code(self) -> int:
+        return HTTP_STATUS[self.code]
+
+
+def error_response(
+    code: ErrorCode,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code.value, "message": message, "details": details or {}}},
+        status_code=HTTP_STATUS[code],
+        headers=headers,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.code, exc.message, exc.details, exc.headers)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        return error_response(
+            ErrorCode.VALIDATION_FAILED, "request validation failed", {"problems": problems}
+        )
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: ErrorCode.JOB_NOT_FOUND, 405: ErrorCode.MALFORMED_REQUEST}.get(
+            exc.status_code, ErrorCode.MALFORMED_REQUEST
+        )
+        if exc.status_code == 404:
+            return JSONResponse(
+                {"error": {"code": "not_found", "message": "no such route", "details": {}}},
+                status_code=404,
+            )
+        return error_response(code, str(exc.detail))
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

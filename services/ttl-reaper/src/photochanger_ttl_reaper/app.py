@@ -1,0 +1,93 @@
+"""Composition root of the ttl-reaper: settings → svcs registry → periodic sweeps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import svcs
+from faststream.kafka import KafkaBroker
+from photochanger_runtime import mongo
+from photochanger_runtime.broker import create_broker
+from photochanger_runtime.broker import ping as broker_ping
+from photochanger_runtime.clock import Clock, SystemClock
+from photochanger_runtime.config import ServiceSettings
+from photochanger_runtime.job_repository import JobRepository
+from photochanger_runtime.logs import configure_logging
+from photochanger_runtime.media_store import MediaStore
+from photochanger_runtime.processing_log import ProcessingLog
+from photochanger_runtime.service import BackgroundLoop, run_worker
+from photochanger_runtime.telemetry import configure_tracing
+from pymongo.asynchronous.database import AsyncDatabase
+
+from .sweeps import Reaper
+
+log = logging.getLogger(__name__)
+
+
+class Settings(ServiceSettings):
+    service_name: str = "ttl-reaper"
+    http_port: int = 8104
+    jobs_interval_seconds: float = 2.0
+    media_interval_seconds: float = 30.0
+    batch_size: int = 200
+
+
+def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker, Reaper]:
+    client = mongo.create_client(settings.mongodb_uri, app_name=settings.service_name)
+    db = mongo.database(client, settings.mongodb_database)
+    broker = create_broker(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+    reaper = Reaper(
+        jobs=JobRepository(db),
+        media=MediaStore(db),
+        processing_log=ProcessingLog(db),
+        broker=broker,
+        clock=clock,
+        batch_size=settings.batch_size,
+    )
+    registry = svcs.Registry()
+    registry.register_value(Settings, settings)
+    registry.register_value(Clock, clock)
+    registry.register_value(
+        AsyncDatabase, db, ping=lambda: mongo.ping(db), on_registry_close=client.close()
+    )
+    registry.register_value(KafkaBroker, broker, ping=lambda: broker_ping(broker))
+    registry.register_value(Reaper, reaper)
+    return registry, broker, reaper
+
+
+def every(seconds: float, sweep: Callable[[], Awaitable[object]], name: str) -> BackgroundLoop:
+    async def loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await sweep()
+            except Exception:
+                log.exception("sweep failed", extra={"sweep": name})
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await stop.wait()
+
+    loop.__name__ = name
+    return loop
+
+
+def run(settings: Settings | None = None) -> None:
+    settings = settings or Settings()
+    configure_logging(settings.service_name, settings.log_level)
+    configure_tracing(settings.service_name)
+
+    async def main() -> None:
+        registry, broker, reaper = build(settings, SystemClock())
+        await run_worker(
+            settings=settings,
+            registry=registry,
+            broker=broker,
+            loops=(
+                every(settings.jobs_interval_seconds, reaper.expire_jobs, "expire_jobs"),
+                every(settings.media_interval_seconds, reaper.sweep_media, "sweep_media"),
+            ),
+        )
+
+    asyncio.run(main())
