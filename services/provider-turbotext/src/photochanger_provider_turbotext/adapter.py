@@ -1,0 +1,429 @@
+"""TurbotextAdapter: the provider lifecycle mapped onto Turbotext's queue API.
+
+`create_queue` starts a (billed) remote job and answers with a queue id; `get_result` is
+asked until it stops saying "reconnect"; the finished image is downloaded from the URL it
+names. Only HTTP lives here: the runtime paces the polls, stores the reference before the
+first poll and decides about retries from the `ProviderError` values raised below.
+Error messages carry neither the API key nor image data: they end up in job records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+import httpx
+from photochanger_contracts import (
+    InputImage,
+    Operation,
+    PollResult,
+    ProviderError,
+    ProviderErrorCode,
+    ProviderInput,
+    ProviderResult,
+    SlotSettingsError,
+    Submission,
+    TurbotextSettings,
+    sniff_image_mime,
+    validate_slot_settings,
+)
+from photochanger_runtime.providers.catalog import ProviderConfig
+from pydantic import BaseModel, ValidationError
+
+from .wire import (
+    METHOD_FOR_OPERATION,
+    CreateQueueAnswer,
+    DeepfakePhotoForm,
+    ErrorAnswer,
+    GetResultAnswer,
+    Image2ImageForm,
+    Method,
+    MixImagesForm,
+)
+
+ACCEPTED_MIME_TYPES: Final = frozenset({"image/jpeg", "image/png", "image/webp"})
+#: JSON answers are a few hundred bytes; a megabyte means something else is talking
+MAX_ANSWER_BYTES: Final = 1024 * 1024
+MAX_IMAGE_BYTES: Final = 25 * 1024 * 1024
+
+_METHOD_BY_NAME: Final[dict[str, Method]] = {m: m for m in METHOD_FOR_OPERATION.values()}
+_MESSAGE_LIMIT = 300
+
+_Answer = TypeVar("_Answer", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class TurbotextRequest:
+    """A ready `create_queue` call: the method and its form fields (without `do`)."""
+
+    method: Method
+    form: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    status: int
+    headers: httpx.Headers
+    body: bytes = field(repr=False)
+
+
+def queue_reference(method: Method, queueid: int) -> str:
+    """The reference stored on the job: `get_result` must go to the method that created it."""
+    return f"{method}:{queueid}"
+
+
+def parse_queue_reference(reference: str) -> tuple[Method, int]:
+    name, _, queueid = reference.partition(":")
+    method = _METHOD_BY_NAME.get(name)
+    if method is None or not queueid.isdigit():
+        raise ProviderError(
+            ProviderErrorCode.BAD_RESPONSE, f"not a turbotext queue reference: {reference[:80]!r}"
+        )
+    return method, int(queueid)
+
+
+class TurbotextAdapter:
+    provider_id: str = "turbotext"
+    #: Turbotext fetches its inputs itself, from links the runtime creates
+    needs_public_urls: bool = True
+    accepted_mime_types: frozenset[str] = ACCEPTED_MIME_TYPES
+    poll_interval_seconds: float
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        http: httpx.AsyncClient,
+        *,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        max_image_bytes: int = MAX_IMAGE_BYTES,
+    ) -> None:
+        self._config = config
+        self._http = http
+        self._base_url = config.base_url.rstrip("/")
+        self._max_answer_bytes = max_answer_bytes
+        self._max_image_bytes = max_image_bytes
+        self.poll_interval_seconds = config.poll_interval_seconds
+
+    # -- the ProviderAdapter protocol ---------------------------------------------------------
+
+    async def prepare_payload(self, job: ProviderInput) -> TurbotextRequest:
+        self._api_key()
+        settings = _turbotext_settings(job)
+        photo = self._public_url(job.photo)
+        form: Image2ImageForm | MixImagesForm | DeepfakePhotoForm
+        if job.operation is Operation.IMAGE_EDIT:
+            form = Image2ImageForm(
+                url=photo,
+                content=settings.prompt,
+                strength=settings.strength,
+                seed=settings.seed,
+                scale=settings.scale,
+                negative_prompt=settings.negative_prompt,
+                original_language=settings.original_language,
+            )
+        elif job.operation is Operation.STYLE_TRANSFER:
+            form = MixImagesForm(
+                url_image_target=self._public_url(_template(job, "style")),
+                url=photo,
+                content=settings.prompt,
+            )
+        else:
+            form = DeepfakePhotoForm(
+                url=photo,
+                url_image_target=self._public_url(_template(job, "base")),
+                face_restore=settings.face_restore,
+            )
+        return TurbotextRequest(method=METHOD_FOR_OPERATION[job.operation], form=form.fields())
+
+    async def submit_job(self, prepared: TurbotextRequest, *, timeout: float) -> Submission:
+        reply = await self._call_api(
+            prepared.method, {"do": "create_queue", **prepared.form}, timeout=timeout
+        )
+        answer = self._parse(CreateQueueAnswer, reply.body, "create_queue")
+        if not answer.success:
+            raise self._error(
+                ProviderErrorCode.REJECTED,
+                _joined(f"turbotext refused {prepared.method}", answer.error),
+                http_status=reply.status,
+            )
+        if answer.queueid is None:
+            raise ProviderError(
+                ProviderErrorCode.BAD_RESPONSE, "turbotext create_queue answer has no queueid"
+            )
+        return Submission(reference=queue_reference(prepared.method, answer.queueid))
+
+    async def poll_status(self, reference: str, *, timeout: float) -> PollResult:
+        method, queueid = parse_queue_reference(reference)
+        reply = await self._call_api(
+            method, {"do": "get_result", "queueid": str(queueid)}, timeout=timeout
+        )
+        answer = self._parse(GetResultAnswer, reply.body, "get_result")
+        if answer.action == "reconnect":
+            return PollResult(done=False)
+        if answer.success is False:
+            raise self._error(
+                ProviderErrorCode.JOB_FAILED,
+                _joined(f"turbotext {method} job {queueid} failed", answer.error),
+            )
+        image_url = answer.data.uploaded_image if answer.data is not None else None
+        if answer.success is not True or not image_url:
+            raise ProviderError(
+                ProviderErrorCode.BAD_RESPONSE,
+                "turbotext get_result answer is neither reconnect, a result nor a failure",
+            )
+        return PollResult(done=True, result=await self._download(image_url, timeout=timeout))
+
+    async def cancel_job(self, reference: str) -> None:
+        """No-op: Turbotext has no cancel call. The runtime stops polling; the job runs out."""
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def _api_key(self) -> str:
+        key = self._config.api_key.get_secret_value() if self._config.api_key else ""
+        if not key:
+            raise ProviderError(ProviderErrorCode.NOT_CONFIGURED, "turbotext has no API key")
+        return key
+
+    def _public_url(self, image: InputImage) -> str:
+        if image.mime_type not in self.accepted_mime_types:
+            raise ProviderError(
+                ProviderErrorCode.UNSUPPORTED_INPUT,
+                f"turbotext does not accept {image.mime_type} ({image.role})",
+            )
+        if not image.public_url:
+            raise ProviderError(
+                ProviderErrorCode.UNSUPPORTED_INPUT,
+                f"turbotext needs a public URL for the {image.role} image",
+            )
+        return image.public_url
+
+    async def _call_api(self, method: Method, form: dict[str, str], *, timeout: float) -> _Reply:
+        reply = await self._exchange(
+            "POST",
+            f"{self._base_url}/api_ai/{method}",
+            data=form,
+            headers={"authorization": f"Bearer {self._api_key()}", "accept": "application/json"},
+            timeout=min(self._config.request_timeout_seconds, timeout),
+            cap=self._max_answer_bytes,
+        )
+        if not 200 <= reply.status < 300:
+            raise self._http_error(reply, f"turbotext {method}", ProviderErrorCode.REJECTED)
+        return reply
+
+    async def _download(self, location: str, *, timeout: float) -> ProviderResult:
+        base = httpx.URL(self._base_url + "/")
+        try:
+            url = base.join(location.strip())
+        except httpx.InvalidURL:
+            url = None
+        if url is None or url.scheme not in ("http", "https") or not url.host:
+            raise ProviderError(
+                ProviderErrorCode.BAD_RESPONSE, "turbotext named an unusable result URL"
+            )
+        headers = {"accept": "image/*"}
+        # The key goes only to Turbotext's own origin, never to a host an answer names.
+        if (url.scheme, url.netloc) == (base.scheme, base.netloc):
+            headers["authorization"] = f"Bearer {self._api_key()}"
+        reply = await self._exchange(
+            "GET",
+            str(url),
+            headers=headers,
+            timeout=min(self._config.request_timeout_seconds, timeout),
+            cap=self._max_image_bytes,
+            follow_redirects=True,  # httpx drops the key on a redirect to another origin
+        )
+        if not 200 <= reply.status < 300:
+            raise self._http_error(
+                reply, "turbotext result download", ProviderErrorCode.BAD_RESPONSE
+            )
+        mime = sniff_image_mime(reply.body[:32])
+        if mime is None:
+            raise ProviderError(
+                ProviderErrorCode.BAD_RESPONSE,
+                "turbotext result is not an image "
+                f"(content-type {reply.headers.get('content-type', 'unknown')[:60]})",
+            )
+        return ProviderResult(data=reply.body, mime_type=mime.value)
+
+    async def _exchange(
+        self,
+        verb: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        timeout: float,
+        cap: int,
+        data: Mapping[str, str] | None = None,
+        follow_redirects: bool = False,
+    ) -> _Reply:
+        """One request with a whole-exchange time budget and a cap on the answer's size."""
+        try:
+            # httpx's timeout bounds each read; asyncio's bounds the whole exchange, so a
+            # server dripping bytes cannot hold the call past its budget
+            async with (
+                asyncio.timeout(timeout),
+                self._http.stream(
+                    verb,
+                    url,
+                    data=data,
+                    headers=headers,
+                    timeout=timeout,
+                    follow_redirects=follow_redirects,
+                ) as response,
+            ):
+                body = await _read_capped(response, cap)
+                return _Reply(response.status_code, response.headers, body)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise ProviderError(
+                ProviderErrorCode.TIMEOUT,
+                f"turbotext did not answer within {timeout:g}s ({type(exc).__name__})",
+                retryable=True,
+            ) from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise self._error(
+                ProviderErrorCode.NOT_CONFIGURED, f"turbotext URL is unusable: {exc}"
+            ) from None
+        except (httpx.DecodingError, httpx.TooManyRedirects) as exc:
+            raise self._error(
+                ProviderErrorCode.BAD_RESPONSE, f"turbotext answer unreadable: {exc}"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise self._error(
+                ProviderErrorCode.UNAVAILABLE,
+                f"turbotext unreachable: {type(exc).__name__}: {exc}",
+                retryable=True,
+            ) from None
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def _parse(self, model: type[_Answer], body: bytes, call: str) -> _Answer:
+        try:
+            return model.model_validate_json(body)
+        except ValidationError as exc:
+            first = exc.errors(include_input=False, include_url=False)[0]
+            problem = (
+                "is not JSON"
+                if first["type"] == "json_invalid"
+                else "has an unexpected shape at "
+                + (".".join(str(p) for p in first["loc"]) or "body")
+            )
+            raise ProviderError(
+                ProviderErrorCode.BAD_RESPONSE, f"turbotext {call} answer {problem}"
+            ) from None
+
+    def _http_error(
+        self, reply: _Reply, call: str, client_error: ProviderErrorCode
+    ) -> ProviderError:
+        status = reply.status
+        retryable = False
+        retry_after = None
+        if status in (401, 403):
+            code = ProviderErrorCode.AUTH_FAILED
+        elif status == 429:
+            code, retryable = ProviderErrorCode.QUOTA_EXHAUSTED, True
+            retry_after = _retry_after_header(reply.headers)
+        elif status == 408:
+            code, retryable = ProviderErrorCode.TIMEOUT, True
+        elif status >= 500:
+            code, retryable = ProviderErrorCode.UNAVAILABLE, True
+        elif status >= 400:
+            code = client_error
+        else:
+            code = ProviderErrorCode.BAD_RESPONSE  # 1xx/3xx: not something we asked for
+        said = _error_text(reply.body)
+        return self._error(
+            code,
+            _joined(f"{call} answered HTTP {status}", said),
+            retryable=retryable,
+            retry_after_seconds=retry_after,
+            http_status=status,
+        )
+
+    def _error(
+        self,
+        code: ProviderErrorCode,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after_seconds: float | None = None,
+        http_status: int | None = None,
+    ) -> ProviderError:
+        """A ProviderError whose message, built from text the provider sent, is safe to store."""
+        key = self._config.api_key.get_secret_value() if self._config.api_key else ""
+        if key:
+            message = message.replace(key, "[redacted]")
+        if len(message) > _MESSAGE_LIMIT:
+            message = message[: _MESSAGE_LIMIT - 1] + "…"
+        return ProviderError(
+            code,
+            message,
+            retryable=retryable,
+            retry_after_seconds=retry_after_seconds,
+            http_status=http_status,
+        )
+
+
+def _turbotext_settings(job: ProviderInput) -> TurbotextSettings:
+    try:
+        settings = validate_slot_settings("turbotext", job.operation, dict(job.settings))
+    except SlotSettingsError as exc:
+        raise ProviderError(ProviderErrorCode.INVALID_SLOT_SETTINGS, str(exc)) from None
+    assert isinstance(settings, TurbotextSettings)
+    return settings
+
+
+def _template(job: ProviderInput, role: str) -> InputImage:
+    template = job.template(role)
+    if template is None:
+        raise ProviderError(
+            ProviderErrorCode.INVALID_SLOT_SETTINGS,
+            f"{job.operation} needs a template with role {role!r}",
+        )
+    return template
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise _too_large(cap, response.status_code)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:  # stop reading; closing the stream drops the connection
+            raise _too_large(cap, response.status_code)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(cap: int, status: int) -> ProviderError:
+    return ProviderError(
+        ProviderErrorCode.BAD_RESPONSE,
+        f"turbotext answer is larger than {cap} bytes",
+        http_status=status,
+    )
+
+
+def _error_text(body: bytes) -> str | None:
+    try:
+        answer = ErrorAnswer.model_validate_json(body)
+    except ValidationError:
+        return None
+    said = answer.error or answer.message
+    return str(said) if said else None
+
+
+def _retry_after_header(headers: httpx.Headers) -> float | None:
+    """`Retry-After` in delta-seconds; the HTTP-date form is ignored (no clock here)."""
+    try:
+        seconds = float(headers.get("retry-after", "").strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def _joined(head: str, detail: Any) -> str:
+    text = str(detail).strip() if detail is not None else ""
+    return f"{head}: {text}" if text else head
