@@ -8,11 +8,14 @@ conditional updates in MongoDB."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -111,6 +114,28 @@ def subscribe(
         "fetch_max_wait_ms": 100,
     }
     broker.subscriber(topic, **options)(consume)
+
+
+async def ensure_topics(
+    bootstrap_servers: str, names: tuple[str, ...], *, partitions: int, replication_factor: int
+) -> None:
+    """Create missing topics (idempotent). In Kubernetes the topics are declared as
+    `KafkaTopic` resources; this keeps local runs and fresh clusters working the same way."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
+            for name in names
+            if name not in existing
+        ]
+        if missing:
+            # another service may create them at the same moment
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()
 
 
 async def ping(broker: KafkaBroker) -> None:

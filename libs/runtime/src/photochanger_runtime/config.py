@@ -33,5 +33,7 @@ class ServiceSettings(BaseSettings):
     providers_config: Path = Field(
         default_factory=lambda: repository_root() / "configs" / "providers.json"
     )
+    kafka_topic_partitions: int = 6
+    kafka_replication_factor: int = 1
     #: how long shutdown waits for in-flight work before giving up
     shutdown_grace_seconds: float = 10.0

@@ -12,9 +12,12 @@ from typing import Any
 import svcs
 import uvicorn
 from faststream.kafka import KafkaBroker
+from photochanger_contracts import topics
 
+from .broker import ensure_topics
 from .config import ServiceSettings
 from .health import create_health_app
+from .providers.catalog import load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,18 @@ async def serve_health(registry: svcs.Registry, settings: ServiceSettings) -> uv
         lifespan="off",
     )
     return uvicorn.Server(config)
+
+
+async def start_broker(broker: KafkaBroker, settings: ServiceSettings) -> None:
+    """Make sure every platform topic exists, then start consuming and producing."""
+    catalog = load_catalog(settings.providers_config)
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        topics.all_topics(catalog.ids()),
+        partitions=settings.kafka_topic_partitions,
+        replication_factor=settings.kafka_replication_factor,
+    )
+    await broker.start()
 
 
 async def run_worker(
@@ -48,7 +63,7 @@ async def run_worker(
 
     health = await serve_health(registry, settings)
     health_task = asyncio.create_task(health.serve(), name="health")
-    await broker.start()
+    await start_broker(broker, settings)
     tasks = [
         asyncio.create_task(body(stop), name=getattr(body, "__name__", "loop")) for body in loops
     ]

@@ -5,8 +5,9 @@ The only module that knows concrete classes. Tests build the app with their own 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 
 import svcs
@@ -26,6 +27,7 @@ from photochanger_runtime.media_store import MediaStore
 from photochanger_runtime.platform_settings import PlatformSettingsRepository
 from photochanger_runtime.processing_log import ProcessingLog
 from photochanger_runtime.providers.catalog import ProviderCatalog, load_catalog
+from photochanger_runtime.service import start_broker
 from photochanger_runtime.slot_repository import SlotRepository, load_seed
 from photochanger_runtime.telemetry import configure_tracing
 from pymongo.asynchronous.database import AsyncDatabase
@@ -80,18 +82,27 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         registry.register_value(JobWaiters, waiters)
         registry.register_value(IngestPasswordVerifier, verifier)
 
-        for repo in (jobs, media, processing_log):
-            await repo.ensure_indexes()
-        seed = Path(settings.slots_seed) if settings.slots_seed else (
+        async def prepare() -> None:
+            for repo in (jobs, media, processing_log):
+                await repo.ensure_indexes()
+            await slots.seed(load_seed(seed_path), clock.now())
+            await _bootstrap_ingest_password(settings, platform, verifier, clock)
+
+        seed_path = Path(settings.slots_seed) if settings.slots_seed else (
             repository_root() / "configs" / "slots.seed.json"
         )  # fmt: skip
-        await slots.seed(load_seed(seed), clock.now())
-        await _bootstrap_ingest_password(settings, platform, verifier, clock)
-        await broker.start()
+        # Start even when Kafka or MongoDB is down: /readyz says so, ingest answers 503, and
+        # the connections are retried until they work.
+        starting = asyncio.create_task(_retry_until_done("database", prepare))
+        broker_starting = asyncio.create_task(
+            _retry_until_done("broker", lambda: start_broker(broker, settings))
+        )
         log.info("api started", extra={"port": settings.http_port})
         try:
             yield None
         finally:
+            for task in (starting, broker_starting):
+                task.cancel()
             await broker.stop()
 
     app = FastAPI(
@@ -122,6 +133,18 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         return await metrics_endpoint(request)
 
     return app
+
+
+async def _retry_until_done(what: str, step: Callable[[], Awaitable[object]]) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await step()
+            return
+        except Exception as exc:
+            log.warning("start-up step failed, retrying", extra={"step": what, "error": repr(exc)})
+        await asyncio.sleep(delay)  # retry back-off, not synchronization
+        delay = min(delay * 2, 5.0)
 
 
 async def _bootstrap_ingest_password(

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from photochanger_contracts import ErrorCode
+from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -36,6 +38,10 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.DEADLINE_EXCEEDED: 504,
 }
+
+
+def dependency_of(exc: Exception) -> str:
+    return "database" if isinstance(exc, PyMongoError) else "broker"
 
 
 class ApiError(Exception):
@@ -97,6 +103,16 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         return error_response(code, str(exc.detail))
 
+    async def on_dependency_down(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "a backing service is unavailable, try again shortly",
+            {"dependency": dependency_of(exc)},
+            {"Retry-After": "5"},
+        )
+
     app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(PyMongoError, on_dependency_down)
+    app.add_exception_handler(KafkaError, on_dependency_down)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 StatusPublisher = Callable[[JobStatusChanged], Awaitable[None]]
 
 _CANCEL_CALL_TIMEOUT = 5.0
+_MAX_POLL_FAILURES_IN_A_ROW = 5
 
 
 @dataclass(slots=True)
@@ -143,6 +144,8 @@ class ProviderJobRunner:
             try:
                 return await self._submit_and_wait(attempt, prepared)
             except ProviderError as exc:
+                if attempt.reference is not None:
+                    raise  # a remote job exists (and was billed): never submit it again
                 delay = self._retry_delay(attempt.job, exc, policy, number)
                 if delay is None:
                     raise
@@ -208,10 +211,14 @@ class ProviderJobRunner:
         return await self._poll_until_done(attempt, submission.reference)
 
     async def _poll_until_done(self, attempt: Attempt, reference: str) -> ProviderResult:
+        """Poll at the provider's pace. A transient poll failure is retried (the remote job
+        is still there); a non-retryable one, or too many in a row, ends the job."""
         job = attempt.job
+        failures_in_a_row = 0
+        pause = self._adapter.poll_interval_seconds
         try:
             while True:
-                await asyncio.sleep(self._adapter.poll_interval_seconds)  # the provider's pace
+                await asyncio.sleep(pause)  # the provider's pace, not a synchronization
                 started = time.monotonic()
                 attempt.polls += 1
                 try:
@@ -221,11 +228,20 @@ class ProviderJobRunner:
                 except ProviderError as exc:
                     self._count_error(exc)
                     await self._log(attempt, "poll_failed", error=exc, started=started)
-                    raise
+                    failures_in_a_row += 1
+                    if not exc.retryable or failures_in_a_row >= _MAX_POLL_FAILURES_IN_A_ROW:
+                        raise
+                    pause = max(
+                        self._adapter.poll_interval_seconds * 2**failures_in_a_row,
+                        exc.retry_after_seconds or 0.0,
+                    )
+                    continue
                 finally:
                     metrics.PROVIDER_CALL_LATENCY.labels(
                         provider=self.provider_id, call="poll"
                     ).observe(time.monotonic() - started)
+                failures_in_a_row = 0
+                pause = self._adapter.poll_interval_seconds
                 await self._log(attempt, "polled", started=started, details={"done": status.done})
                 if status.done:
                     if status.result is None:
