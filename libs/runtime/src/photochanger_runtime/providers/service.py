@@ -111,9 +111,9 @@ def build_registry(
     registry.register_value(ProviderConfig, config)
     registry.register_value(Clock, clock)
     registry.register_value(
-        AsyncDatabase, db, ping=lambda: mongo.ping(db), on_registry_close=client.close()
+        AsyncDatabase, db, ping=mongo.ping, on_registry_close=client.close()
     )
-    registry.register_value(KafkaBroker, broker, ping=lambda: broker_ping(broker))
+    registry.register_value(KafkaBroker, broker, ping=broker_ping)
     registry.register_value(httpx.AsyncClient, http, on_registry_close=http.aclose())
     registry.register_value(AdapterRegistry, adapters)
     registry.register_value(LifecycleDeps, deps)

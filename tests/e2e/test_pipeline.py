@@ -1,0 +1,173 @@
+"""The job pipeline end to end: real processes, real Kafka, real FerretDB, provider emulators."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from photochanger_devstack.stack import Stack
+
+from tests.e2e.helpers import (
+    ingest,
+    queue_for,
+    sha256,
+    submissions_for,
+    wait_idle,
+)
+from tests.support.images import jpeg_photo, png_photo
+from tests.support.waiting import eventually
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+async def _log_events(db: Any, job_id: str) -> list[str]:
+    return [e["event"] async for e in db.processing_logs.find({"job_id": job_id}).sort("at", 1)]
+
+
+async def test_gemini_slot_answers_with_the_processed_image(
+    api: httpx.AsyncClient, stack: Stack, db: Any, emulators: dict[str, httpx.AsyncClient]
+) -> None:
+    photo = jpeg_photo(1)
+    response = await ingest(api, stack, "slot-001", photo, extra={"time": "12:00", "profile": "x"})
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.content.startswith(b"\x89PNG") and response.content != photo
+    job = await db.jobs.find_one({"_id": response.headers["x-job-id"]})
+    assert job["status"] == "finalized" and job["outcome"] == "succeeded"
+    assert job["metadata"] == {"time": "12:00", "profile": "x"}
+    assert job["result"]["sha256"] == sha256(response.content)
+    assert await submissions_for(emulators["gemini"], sha256(photo)) == 1
+    events = await _log_events(db, job["_id"])
+    assert events[:4] == ["created", "dispatched", "claimed", "submitted"]
+    assert "succeeded" in events
+
+
+async def test_api_alias_and_file_field_are_accepted(api: httpx.AsyncClient, stack: Stack) -> None:
+    response = await api.post(
+        "/api/ingest/slot-001",
+        data={"password": stack.ingest_password},
+        files={"file": ("p.png", png_photo(2), "application/octet-stream")},
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_turbotext_slot_polls_until_the_image_is_ready(
+    api: httpx.AsyncClient, stack: Stack, db: Any, emulators: dict[str, httpx.AsyncClient]
+) -> None:
+    photo = png_photo(3, emulate="polls=3")
+    response = await ingest(api, stack, "slot-002", photo, content_type="image/png")
+
+    assert response.status_code == 200, response.text
+    assert response.content.startswith(b"\x89PNG")
+    queue = await queue_for(emulators["turbotext"], sha256(photo))
+    assert queue is not None and queue["polls"] >= 4  # three reconnects, then the result
+    assert queue["source_downloads"], "the emulator downloaded the public media link"
+    assert await submissions_for(emulators["turbotext"], sha256(photo)) == 1
+    job = await db.jobs.find_one({"_id": response.headers["x-job-id"]})
+    assert job["provider_job_reference"]
+    assert (await _log_events(db, job["_id"])).count("polled") >= 4
+
+
+async def test_provider_error_answers_502_with_the_provider_code(
+    api: httpx.AsyncClient, stack: Stack, db: Any
+) -> None:
+    response = await ingest(
+        api, stack, "slot-001", png_photo(4, emulate="error=400"), content_type="image/png"
+    )
+    assert response.status_code == 502, response.text
+    error = response.json()["error"]
+    assert error["code"] == "provider_error"
+    assert error["details"]["provider_code"] == "provider_rejected"
+    job = await db.jobs.find_one({"_id": error["details"]["job_id"]})
+    assert job["outcome"] == "provider_error"
+
+
+async def test_manual_cancel_mid_poll_answers_409_and_polling_stops(
+    api: httpx.AsyncClient, stack: Stack, db: Any, emulators: dict[str, httpx.AsyncClient]
+) -> None:
+    photo = png_photo(5, emulate="hang")
+    pending = asyncio.create_task(ingest(api, stack, "slot-002", photo, content_type="image/png"))
+    queue = await eventually(
+        lambda: queue_for(emulators["turbotext"], sha256(photo)), what="the Turbotext queue"
+    )
+    job = await db.jobs.find_one({"provider_job_reference": {"$regex": f":{queue['queueid']}$"}})
+    assert job is not None
+    cancel = await api.post(
+        f"/api/jobs/{job['_id']}/cancel",
+        headers={"Authorization": f"Bearer {stack.admin_token}"},
+    )
+    assert cancel.status_code == 202, cancel.text
+
+    response = await pending
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "job_cancelled"
+    await wait_idle(stack, "provider-turbotext")
+    polls_when_idle = (await queue_for(emulators["turbotext"], sha256(photo)))["polls"]  # type: ignore[index]
+    final = await db.jobs.find_one({"_id": job["_id"]})
+    assert final["outcome"] == "cancelled"
+    # the worker is idle, so no further poll can be sent for this queue
+    assert (await queue_for(emulators["turbotext"], sha256(photo)))["polls"] == polls_when_idle  # type: ignore[index]
+
+
+async def test_cancel_route_needs_the_bearer_token(api: httpx.AsyncClient) -> None:
+    response = await api.post("/api/jobs/whatever/cancel")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+async def test_provider_restart_resumes_polling_without_a_second_submission(
+    api: httpx.AsyncClient, stack: Stack, db: Any, emulators: dict[str, httpx.AsyncClient]
+) -> None:
+    photo = png_photo(6, emulate="polls=12")
+    pending = asyncio.create_task(ingest(api, stack, "slot-002", photo, content_type="image/png"))
+    await eventually(
+        lambda: queue_for(emulators["turbotext"], sha256(photo)), what="the submission"
+    )
+    stack.kill("provider-turbotext")  # a crash: no graceful hand-over of the lease
+    stack.start("provider-turbotext")
+
+    response = await pending
+    assert response.status_code == 200, response.text
+    assert await submissions_for(emulators["turbotext"], sha256(photo)) == 1
+    events = await _log_events(db, response.headers["x-job-id"])
+    assert "resumed" in events
+
+
+async def test_duplicate_job_created_is_processed_once(
+    api: httpx.AsyncClient, stack: Stack, db: Any, emulators: dict[str, httpx.AsyncClient]
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    photo = png_photo(7, emulate="polls=4")
+    pending = asyncio.create_task(ingest(api, stack, "slot-002", photo, content_type="image/png"))
+    await eventually(
+        lambda: queue_for(emulators["turbotext"], sha256(photo)), what="the submission"
+    )
+    job = await db.jobs.find_one({"payload.sha256": sha256(photo)})
+    producer = AIOKafkaProducer(bootstrap_servers=stack.infra.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        created = {
+            "schema_version": 1, "occurred_at": job["created_at"].isoformat(),
+            "job_id": job["_id"], "slot_id": job["slot_id"], "provider": job["provider"],
+            "operation": job["operation"], "created_at": job["created_at"].isoformat(),
+            "expires_at": job["expires_at"].isoformat(),
+        }  # fmt: skip
+        import json
+
+        await producer.send_and_wait(
+            "jobs.created", json.dumps(created).encode(), key=job["_id"].encode()
+        )
+    finally:
+        await producer.stop()
+
+    response = await pending
+    assert response.status_code == 200
+    await wait_idle(stack, "provider-turbotext")
+    assert await submissions_for(emulators["turbotext"], sha256(photo)) == 1
+    events = await _log_events(db, job["_id"])
+    assert events.count("claimed") == 1 and events.count("dispatched") == 1
