@@ -1,6 +1,15 @@
-"""Jobs in MongoDB. Every state change is ONE conditional `find_one_and_update` whose filter
-names the state it expects, so duplicate deliveries, parallel replicas and late provider
-answers can never overwrite a final state."""
+"""Jobs in MongoDB, and the one way their state changes.
+
+A transition must have exactly one winner, whatever the number of replicas, duplicate
+deliveries or late provider answers. On MongoDB a filtered `find_one_and_update` would do;
+FerretDB (our embedded default) evaluates the filter and writes the document in separate
+steps, so two concurrent conditional updates can both "win" (ADR-0006 has the measurements).
+What is atomic on both servers is an insert under a unique `_id`. So every contested
+transition first inserts a *fence* document — `{job}/attempt/{n}` for a claim,
+`{job}/final` for the outcome — and only the inserter writes the job document. The final
+fence keeps the fields it wrote, so a job document that lost that write to a concurrent
+update is repaired from it (`repair`). Leases live in their own collection so that lease
+renewals never rewrite a job document."""
 
 from __future__ import annotations
 
@@ -9,10 +18,11 @@ from datetime import datetime
 from typing import Any
 
 from photochanger_contracts import JobOutcome, JobStatus, MediaRef, Operation, TemplateBinding
-from photochanger_contracts.jobs import FINALIZABLE_FROM
+from photochanger_contracts.jobs import can_claim, can_finalize
 from pydantic import BaseModel, ConfigDict, Field
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from .mongo import Document
 
@@ -41,7 +51,6 @@ class Job(BaseModel):
     attempt: int = 0
     attempt_id: str | None = None
     worker_id: str | None = None
-    lease_expires_at: datetime | None = None
     provider_job_reference: str | None = None
     payload: MediaRef | None = None
     templates: tuple[TemplateBinding, ...] = ()
@@ -71,12 +80,15 @@ class Job(BaseModel):
 class JobRepository:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._jobs = db["jobs"]
+        self._fences = db["job_fences"]
+        self._leases = db["job_leases"]
 
     async def ensure_indexes(self) -> None:
         await self._jobs.create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
         await self._jobs.create_index([("slot_id", ASCENDING), ("created_at", ASCENDING)])
-        await self._jobs.create_index([("provider", ASCENDING), ("lease_expires_at", ASCENDING)])
+        await self._jobs.create_index([("provider", ASCENDING), ("status", ASCENDING)])
         await self._jobs.create_index([("result_expires_at", ASCENDING)])
+        await self._fences.create_index([("job_id", ASCENDING)])
 
     async def insert(self, doc: Document) -> Job:
         await self._jobs.insert_one(doc)
@@ -86,64 +98,98 @@ class JobRepository:
         doc = await self._jobs.find_one({"_id": job_id})
         return Job.model_validate(doc) if doc else None
 
-    async def _transition(self, flt: Document, update: Document) -> Job | None:
-        doc = await self._jobs.find_one_and_update(
-            flt, update, return_document=ReturnDocument.AFTER
-        )
-        return Job.model_validate(doc) if doc else None
+    async def _win(self, fence_id: str, record: Document) -> bool:
+        """Insert a fence; True for exactly one caller per fence id."""
+        try:
+            await self._fences.insert_one({"_id": fence_id, **record})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    @staticmethod
+    def _with(job: Job, fields: Document) -> Job:
+        return Job.model_validate({**job.model_dump(by_alias=True), **fields})
+
+    # -- attempts ---------------------------------------------------------------------------
 
     async def claim(
         self, job_id: str, *, worker_id: str, attempt_id: str, lease_until: datetime, now: datetime
     ) -> Job | None:
-        """pending → processing, only before the deadline."""
-        return await self._transition(
-            {"_id": job_id, "status": JobStatus.PENDING.value, "expires_at": {"$gt": now}},
-            {
-                "$set": {
-                    "status": JobStatus.PROCESSING.value,
-                    "worker_id": worker_id,
-                    "attempt_id": attempt_id,
-                    "lease_expires_at": lease_until,
-                    "updated_at": now,
-                },
-                "$inc": {"attempt": 1},
-            },
-        )
+        """pending → processing, only before the deadline; None unless this caller won."""
+        job = await self.get(job_id)
+        if job is None or not can_claim(job.status) or job.expires_at <= now:
+            return None
+        return await self._start_attempt(job, worker_id, attempt_id, lease_until, now)
 
     async def take_over(
         self, job_id: str, *, worker_id: str, attempt_id: str, lease_until: datetime, now: datetime
     ) -> Job | None:
         """A processing job whose worker stopped renewing its lease gets a new owner."""
-        return await self._transition(
-            {
-                "_id": job_id,
-                "status": JobStatus.PROCESSING.value,
-                "lease_expires_at": {"$lt": now},
-                "expires_at": {"$gt": now},
-            },
-            {
-                "$set": {
-                    "worker_id": worker_id,
-                    "attempt_id": attempt_id,
-                    "lease_expires_at": lease_until,
-                    "updated_at": now,
-                }
-            },
-        )
+        job = await self.get(job_id)
+        if job is None or job.status is not JobStatus.PROCESSING or job.expires_at <= now:
+            return None
+        lease = await self._leases.find_one({"_id": job_id})
+        if lease is not None and lease["expires_at"] >= now:
+            return None
+        return await self._start_attempt(job, worker_id, attempt_id, lease_until, now)
 
-    async def renew_lease(self, job_id: str, attempt_id: str, lease_until: datetime) -> bool:
-        res = await self._jobs.update_one(
-            {"_id": job_id, "attempt_id": attempt_id, "status": JobStatus.PROCESSING.value},
-            {"$set": {"lease_expires_at": lease_until}},
+    async def _start_attempt(
+        self, job: Job, worker_id: str, attempt_id: str, lease_until: datetime, now: datetime
+    ) -> Job | None:
+        number = job.attempt + 1
+        won = await self._win(
+            f"{job.id}/attempt/{number}",
+            {"job_id": job.id, "worker_id": worker_id, "attempt_id": attempt_id, "at": now},
         )
-        return res.modified_count == 1
+        if not won or await self._fences.find_one({"_id": f"{job.id}/final"}, {"_id": 1}):
+            return None
+        await self._leases.replace_one(
+            {"_id": job.id},
+            {"provider": job.provider, "worker_id": worker_id, "attempt_id": attempt_id,
+             "expires_at": lease_until},
+            upsert=True,
+        )  # fmt: skip
+        fields: Document = {
+            "status": JobStatus.PROCESSING.value,
+            "attempt": number,
+            "attempt_id": attempt_id,
+            "worker_id": worker_id,
+            "updated_at": now,
+        }
+        await self._jobs.update_one({"_id": job.id}, {"$set": fields})
+        return self._with(job, fields)
+
+    async def renew_leases(self, worker_id: str, job_ids: list[str], lease_until: datetime) -> int:
+        if not job_ids:
+            return 0
+        res = await self._leases.update_many(
+            {"_id": {"$in": job_ids}, "worker_id": worker_id},
+            {"$set": {"expires_at": lease_until}},
+        )
+        return res.modified_count
 
     async def release_lease(self, job_id: str, attempt_id: str, now: datetime) -> None:
         """Hand a job back on graceful shutdown so another worker resumes it at once."""
-        await self._jobs.update_one(
-            {"_id": job_id, "attempt_id": attempt_id, "status": JobStatus.PROCESSING.value},
-            {"$set": {"lease_expires_at": now}},
+        await self._leases.update_one(
+            {"_id": job_id, "attempt_id": attempt_id}, {"$set": {"expires_at": now}}
         )
+
+    async def find_orphaned(self, provider: str, now: datetime, limit: int) -> Sequence[Job]:
+        """Processing jobs of `provider` inside their deadline whose lease ran out (or that
+        never got one because their claimer died between the fence and the lease)."""
+        cursor = self._jobs.find(
+            {"provider": provider, "status": JobStatus.PROCESSING.value, "expires_at": {"$gt": now}}
+        ).limit(limit)
+        jobs = [Job.model_validate(d) async for d in cursor]
+        if not jobs:
+            return []
+        live = {
+            d["_id"]
+            async for d in self._leases.find(
+                {"_id": {"$in": [j.id for j in jobs]}, "expires_at": {"$gte": now}}, {"_id": 1}
+            )
+        }
+        return [j for j in jobs if j.id not in live]
 
     async def record_reference(
         self, job_id: str, attempt_id: str, reference: str, now: datetime
@@ -164,24 +210,16 @@ class JobRepository:
         )
         return res.modified_count == 1
 
-    async def renew_leases(self, worker_id: str, job_ids: list[str], lease_until: datetime) -> int:
-        if not job_ids:
-            return 0
-        res = await self._jobs.update_many(
-            {
-                "_id": {"$in": job_ids},
-                "worker_id": worker_id,
-                "status": JobStatus.PROCESSING.value,
-            },
-            {"$set": {"lease_expires_at": lease_until}},
-        )
-        return res.modified_count
-
     async def request_cancel(self, job_id: str, now: datetime) -> Job | None:
-        return await self._transition(
-            {"_id": job_id, "status": {"$ne": JobStatus.FINALIZED.value}},
-            {"$set": {"cancel_requested": True, "updated_at": now}},
+        """Flag a live job for cancellation (the cancel event does the stopping)."""
+        job = await self.get(job_id)
+        if job is None or job.is_final:
+            return None
+        fields: Document = {"cancel_requested": True, "updated_at": now}
+        await self._jobs.update_one(
+            {"_id": job_id, "status": {"$ne": JobStatus.FINALIZED.value}}, {"$set": fields}
         )
+        return self._with(job, fields)
 
     async def finalize(
         self,
@@ -194,44 +232,46 @@ class JobRepository:
         result_expires_at: datetime | None = None,
         error: JobError | None = None,
     ) -> Job | None:
-        """Move a live job to its final outcome; None if it was final already (or not ours)."""
-        flt: Document = {
-            "_id": job_id,
-            "status": {"$in": [s.value for s in FINALIZABLE_FROM[outcome]]},
-        }
-        if attempt_id is not None:
-            flt["attempt_id"] = attempt_id
+        """Move a live job to its final outcome. None when it is final already, when the
+        transition is not allowed from its state, or when `attempt_id` is no longer current."""
+        job = await self.get(job_id)
+        if job is None or not can_finalize(job.status, outcome):
+            return None
+        if attempt_id is not None and job.attempt_id != attempt_id:
+            return None
         fields: Document = {
             "status": JobStatus.FINALIZED.value,
             "outcome": outcome.value,
             "finalized_at": now,
             "updated_at": now,
-            "lease_expires_at": None,
         }
         if result is not None:
             fields["result"] = result.model_dump()
             fields["result_expires_at"] = result_expires_at
         if error is not None:
             fields["error"] = error.model_dump()
-        return await self._transition(flt, {"$set": fields})
+        if not await self._win(f"{job_id}/final", {"job_id": job_id, "at": now, "set": fields}):
+            await self.repair(job_id)
+            return None
+        await self._jobs.update_one({"_id": job_id}, {"$set": fields})
+        await self._leases.delete_one({"_id": job_id})
+        return self._with(job, fields)
+
+    async def repair(self, job_id: str) -> bool:
+        """Re-apply the recorded final state if the job document lost it; True if it did."""
+        fence = await self._fences.find_one({"_id": f"{job_id}/final"})
+        if fence is None:
+            return False
+        res = await self._jobs.update_one(
+            {"_id": job_id, "status": {"$ne": JobStatus.FINALIZED.value}}, {"$set": fence["set"]}
+        )
+        return res.modified_count == 1
 
     async def find_overdue(self, now: datetime, limit: int) -> Sequence[Job]:
         cursor = self._jobs.find(
             {
                 "status": {"$in": [JobStatus.PENDING.value, JobStatus.PROCESSING.value]},
                 "expires_at": {"$lte": now},
-            }
-        ).limit(limit)
-        return [Job.model_validate(d) async for d in cursor]
-
-    async def find_orphaned(self, provider: str, now: datetime, limit: int) -> Sequence[Job]:
-        """Processing jobs of `provider` whose worker is gone, still inside their deadline."""
-        cursor = self._jobs.find(
-            {
-                "provider": provider,
-                "status": JobStatus.PROCESSING.value,
-                "lease_expires_at": {"$lt": now},
-                "expires_at": {"$gt": now},
             }
         ).limit(limit)
         return [Job.model_validate(d) async for d in cursor]

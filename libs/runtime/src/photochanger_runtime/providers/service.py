@@ -110,9 +110,7 @@ def build_registry(
     registry.register_value(ProviderServiceSettings, settings)
     registry.register_value(ProviderConfig, config)
     registry.register_value(Clock, clock)
-    registry.register_value(
-        AsyncDatabase, db, ping=mongo.ping, on_registry_close=client.close()
-    )
+    registry.register_value(AsyncDatabase, db, ping=mongo.ping, on_registry_close=client.close())
     registry.register_value(KafkaBroker, broker, ping=broker_ping)
     registry.register_value(httpx.AsyncClient, http, on_registry_close=http.aclose())
     registry.register_value(AdapterRegistry, adapters)

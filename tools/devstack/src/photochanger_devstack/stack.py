@@ -1,0 +1,184 @@
+"""The whole platform as local processes: provider emulators and the five services, pointed
+at an `Infrastructure`. Used by `make up` and by the end-to-end tests."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from photochanger_devstack.infra import Infrastructure
+from photochanger_devstack.ports import LOOPBACK, free_ports
+from photochanger_devstack.procs import BackgroundProcess, start_background
+from photochanger_devstack.waiting import wait_until_ready
+
+SERVICES: dict[str, str] = {
+    "api": "photochanger_api",
+    "dispatcher": "photochanger_dispatcher",
+    "provider-gemini": "photochanger_provider_gemini",
+    "provider-turbotext": "photochanger_provider_turbotext",
+    "ttl-reaper": "photochanger_ttl_reaper",
+}
+EMULATORS = ("gemini", "turbotext")
+DEFAULT_PORTS: dict[str, int] = {
+    "api": 8000,
+    "dispatcher": 8101,
+    "provider-gemini": 8102,
+    "provider-turbotext": 8103,
+    "ttl-reaper": 8104,
+    "emulator-gemini": 8090,
+    "emulator-turbotext": 8091,
+}
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 - loopback URL
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass
+class Stack:
+    """A running platform. Every process can be stopped, killed or restarted by name."""
+
+    infra: Infrastructure
+    state_dir: Path
+    ports: dict[str, int]
+    env: dict[str, str]
+    ingest_password: str
+    admin_token: str
+    use_emulators: bool
+    processes: dict[str, BackgroundProcess] = field(default_factory=dict)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports['api']}"
+
+    def url(self, name: str) -> str:
+        return f"http://{LOOPBACK}:{self.ports[name]}"
+
+    def _argv(self, name: str) -> list[str]:
+        if name.startswith("emulator-"):
+            provider = name.removeprefix("emulator-")
+            return [
+                sys.executable, "-m", "photochanger_emulators", provider,
+                "--host", LOOPBACK, "--port", str(self.ports[name]),
+            ]  # fmt: skip
+        return [sys.executable, "-m", SERVICES[name]]
+
+    def _service_env(self, name: str) -> dict[str, str]:
+        env = dict(self.env)
+        env["PHOTOCHANGER_HTTP_PORT"] = str(self.ports[name])
+        env["PHOTOCHANGER_HTTP_HOST"] = LOOPBACK
+        return env
+
+    def start(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> None:
+        process = start_background(
+            name,
+            self._argv(name),
+            log_file=self.state_dir / "logs" / f"{name}.log",
+            pid_file=self.state_dir / "pids" / f"{name}.pid",
+            env=self._service_env(name),
+        )
+        self.processes[name] = process
+        if wait:
+            self.wait_ready(name, timeout)
+
+    def wait_ready(self, name: str, timeout: float = 60.0) -> None:
+        probe = (
+            f"{self.url(name)}/_emulator/stats"
+            if name.startswith("emulator-")
+            else f"{self.url(name)}/readyz"
+        )
+        wait_until_ready(
+            lambda: _ready(probe), what=name, timeout=timeout, process=self.processes[name]
+        )
+
+    def stop(self, name: str, timeout: float = 15.0) -> None:
+        process = self.processes.pop(name, None)
+        if process is not None:
+            process.stop(timeout)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, as a crash: no graceful shutdown, leases are not handed back."""
+        self.stop(name, timeout=0.0)
+
+    def names(self) -> list[str]:
+        emulators = [f"emulator-{p}" for p in EMULATORS] if self.use_emulators else []
+        return [*emulators, *SERVICES]
+
+    def start_all(self) -> None:
+        for name in self.names():
+            self.start(name, wait=False)
+        for name in self.names():
+            self.wait_ready(name)
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.stop(name)
+
+
+def create_stack(
+    infra: Infrastructure,
+    state_dir: Path,
+    *,
+    ports: Mapping[str, int] | None = None,
+    database: str = "photochanger",
+    ingest_password: str | None = None,
+    admin_token: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Stack:
+    """Plan a stack (not started yet). `ports={}` picks free ports; None takes the defaults.
+    Emulators stand in for the providers unless real API keys are configured for both."""
+    import os
+
+    base = dict(os.environ if environ is None else environ)
+    chosen = dict(ports) if ports is not None else dict(DEFAULT_PORTS)
+    if not chosen:
+        chosen = dict(zip(DEFAULT_PORTS, free_ports(len(DEFAULT_PORTS)), strict=True))
+    real_keys = all(base.get(f"PHOTOCHANGER_{p.upper()}_API_KEY") for p in EMULATORS)
+    use_emulators = not real_keys
+    password = (
+        ingest_password or base.get("PHOTOCHANGER_INGEST_PASSWORD") or secrets.token_urlsafe(12)
+    )
+    token = admin_token or base.get("PHOTOCHANGER_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    env = {
+        **base,
+        **infra.as_env(),
+        "PHOTOCHANGER_MONGODB_DATABASE": database,
+        "PHOTOCHANGER_INGEST_PASSWORD": password,
+        "PHOTOCHANGER_ADMIN_TOKEN": token,
+        "PHOTOCHANGER_PUBLIC_BASE_URL": f"http://{LOOPBACK}:{chosen['api']}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if use_emulators:
+        for provider in EMULATORS:
+            key = base.get(f"PHOTOCHANGER_{provider.upper()}_API_KEY") or "emulator-key"
+            env[f"PHOTOCHANGER_{provider.upper()}_API_KEY"] = key
+            env[f"PHOTOCHANGER_{provider.upper()}_BASE_URL"] = (
+                f"http://{LOOPBACK}:{chosen[f'emulator-{provider}']}"
+            )
+    env.update(extra_env or {})
+    return Stack(
+        infra=infra,
+        state_dir=state_dir,
+        ports=chosen,
+        env=env,
+        ingest_password=password,
+        admin_token=token,
+        use_emulators=use_emulators,
+    )
+
+
+def ingest_curl(stack: Stack, slot_id: str = "slot-001", photo: str = "photo.jpg") -> str:
+    return (
+        f"curl -sS -X POST {stack.api_url}/ingest/{slot_id} "
+        f"-F password='{stack.ingest_password}' -F fileToUpload=@{photo} "
+        f"-o result.png -D - "
+    )

@@ -1,0 +1,121 @@
+// Command ferretdb runs FerretDB (a MongoDB wire-protocol server) with the
+// SQLite backend for PhotoChanger's local stack and integration tests.
+//
+// It embeds github.com/FerretDB/FerretDB/ferretdb instead of building
+// FerretDB's own cmd/ferretdb, whose binary needs version files that are
+// generated only in FerretDB's release pipeline.
+//
+// The server listens on a TCP address (loopback by default), keeps one SQLite
+// file per database under -state-dir, and stops cleanly on SIGTERM or SIGINT.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/FerretDB/FerretDB/build/version"
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+const ferretdbModule = "github.com/FerretDB/FerretDB"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP `host:port` to listen on")
+	stateDir := flag.String("state-dir", "", "`directory` for the SQLite database files (created if missing)")
+	logLevel := flag.String("log-level", "info", "log level: debug, info, warn or error")
+	flag.Parse()
+
+	if flag.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(flag.Args(), " "))
+	}
+
+	if *stateDir == "" {
+		return errors.New("-state-dir is required")
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("invalid -log-level %q: %w", *logLevel, err)
+	}
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	dir, err := filepath.Abs(*stateDir)
+	if err != nil {
+		return fmt.Errorf("resolve -state-dir: %w", err)
+	}
+
+	if err = os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("create -state-dir: %w", err)
+	}
+
+	// The SQLite backend wants a "file:" URI naming an existing directory, with a trailing slash.
+	sqliteURL := (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir) + "/"}).String()
+
+	// The embeddable package reports version "unknown" (in buildInfo, for example);
+	// report the module version this binary was built from instead.
+	ferretdbVersion := moduleVersion(ferretdbModule)
+	version.Get().Version = ferretdbVersion
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: *listenAddr},
+		Logger:   logger,
+		Handler:  "sqlite",
+		// Telemetry is always disabled by the embeddable package.
+		SQLiteURL: sqliteURL,
+	})
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	logger.Info("starting", "version", ferretdbVersion, "listen_addr", *listenAddr, "state_dir", dir)
+
+	// Run blocks until ctx is canceled, then closes the listener, connections and backend.
+	if err = f.Run(ctx); err != nil {
+		return err
+	}
+
+	logger.Info("stopped")
+
+	return nil
+}
+
+// moduleVersion returns the version of the given dependency module of this binary.
+func moduleVersion(path string) string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+
+	for _, dep := range info.Deps {
+		if dep.Path == path {
+			if dep.Replace != nil {
+				return dep.Replace.Version
+			}
+
+			return dep.Version
+		}
+	}
+
+	return "unknown"
+}
