@@ -1,8 +1,9 @@
-"""Command line: ``photochanger-devstack install | infra | stop``.
+"""Command line: ``photochanger-devstack install | infra | up | stop``.
 
 - ``install``: download Kafka and build FerretDB into the cache (idempotent);
 - ``infra``: run both on fixed loopback ports with state under ``./.state`` until Ctrl-C or
   SIGTERM, then stop both;
+- ``up``: ``infra`` plus the provider emulators and the five services (``make up``);
 - ``stop``: stop whatever ``infra`` left running according to the pid files (``make down``).
 """
 
@@ -107,6 +108,48 @@ def _cmd_infra(args: argparse.Namespace) -> int:
         supervisor_pid.unlink(missing_ok=True)
 
 
+def _cmd_up(args: argparse.Namespace) -> int:
+    from photochanger_devstack import up
+
+    layout = StateLayout(Path(args.state_dir).resolve())
+    if live := [path for path in layout.pid_files() if pid_file_is_live(path)]:
+        raise DevstackError(
+            f"a local stack is already running from {layout.root} ({', '.join(map(str, live))}); "
+            "run `make down` first"
+        )
+    supervisor_pid = layout.root / _SUPERVISOR_PID
+    write_pid_file(supervisor_pid, os.getpid(), sys.argv, group=False)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGHUP, _raise_terminated)
+    try:
+        with local_infrastructure(
+            kafka_port=args.kafka_port,
+            kafka_controller_port=args.kafka_controller_port,
+            mongodb_port=args.mongodb_port,
+            state_dir=layout.root,
+            use_testcontainers=False,
+            log=_say,
+        ) as infra:
+            _say(infra.describe())
+            stack, follow_stop = up.run_stack(infra, layout.root)
+            try:
+                sample = up.write_sample_photo(layout.root / "sample.jpg")
+                print(up.banner(stack, sample), flush=True)
+                died = up.wait_forever(stack, threading.Event())
+                _say(f"{died} exited unexpectedly; see {stack.state_dir / 'logs'}; stopping")
+                return 1
+            finally:
+                # services first, while Kafka and FerretDB are still there to say goodbye to
+                stack.stop_all()
+                follow_stop.set()
+    except (KeyboardInterrupt, _Terminated):
+        _say("stopped")
+        return 0
+    finally:
+        supervisor_pid.unlink(missing_ok=True)
+
+
 def _cmd_stop(args: argparse.Namespace) -> int:
     layout = StateLayout(Path(args.state_dir).resolve())
     supervisor = layout.root / _SUPERVISOR_PID
@@ -156,6 +199,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     infra.add_argument("--state-dir", default=str(default_state_dir()), help="default ./.state")
     infra.set_defaults(handler=_cmd_infra)
+
+    up = commands.add_parser(
+        "up", help="infra + provider emulators + all five services in the foreground"
+    )
+    up.add_argument("--kafka-port", type=int, default=_env_port(ENV_KAFKA_PORT, kafka.DEFAULT_PORT))
+    up.add_argument(
+        "--kafka-controller-port",
+        type=int,
+        default=_env_port(ENV_KAFKA_CONTROLLER_PORT, kafka.DEFAULT_CONTROLLER_PORT),
+    )
+    up.add_argument(
+        "--mongodb-port", type=int, default=_env_port(ENV_FERRETDB_PORT, ferretdb.DEFAULT_PORT)
+    )
+    up.add_argument("--state-dir", default=str(default_state_dir()), help="default ./.state")
+    up.set_defaults(handler=_cmd_up)
 
     stop = commands.add_parser("stop", help="stop servers recorded in the state dir's pid files")
     stop.add_argument("--state-dir", default=str(default_state_dir()), help="default ./.state")

@@ -31,6 +31,9 @@ def free_port() -> int:
 def is_port_free(port: int) -> bool:
     """Return True if nothing listens on 127.0.0.1:``port`` and it can be bound."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Servers bind with SO_REUSEADDR, so connections of a previous run that linger in
+        # TIME_WAIT do not make the port busy for them; check the same way.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOOPBACK, port))
         except OSError:

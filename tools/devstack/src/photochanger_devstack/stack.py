@@ -7,6 +7,7 @@ import secrets
 import sys
 import urllib.request
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,7 +83,7 @@ class Stack:
             name,
             self._argv(name),
             log_file=self.state_dir / "logs" / f"{name}.log",
-            pid_file=self.state_dir / "pids" / f"{name}.pid",
+            pid_file=self.state_dir / f"{name}.pid",
             env=self._service_env(name),
         )
         self.processes[name] = process
@@ -119,8 +120,10 @@ class Stack:
             self.wait_ready(name)
 
     def stop_all(self) -> None:
-        for name in reversed(list(self.processes)):
-            self.stop(name)
+        """Stop every process at once (each gets SIGTERM, then SIGKILL after its grace)."""
+        names = list(self.processes)
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            list(pool.map(self.stop, names))
 
 
 def create_stack(

@@ -1,0 +1,41 @@
+# PhotoChanger: two commands do everything on a fresh machine.
+#   make up    run the whole platform locally (Kafka, FerretDB, emulators, five services)
+#   make test  lint + types + every test against real Kafka and FerretDB
+SHELL := /bin/bash
+UV ?= uv
+PYTEST_ARGS ?=
+
+.PHONY: up down test lint unit integration e2e bench install deps smoke-live
+
+deps:
+	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
+	$(UV) sync --frozen --quiet
+
+install: deps
+	$(UV) run photochanger-devstack install
+
+up: install
+	$(UV) run photochanger-devstack up
+
+down:
+	@command -v $(UV) >/dev/null 2>&1 && $(UV) run --frozen photochanger-devstack stop || true
+
+lint: deps
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy libs/*/src services/*/src tools/devstack/src tools/emulators/src
+
+test: lint install
+	$(UV) run pytest $(PYTEST_ARGS)
+
+unit: deps
+	$(UV) run pytest -m "not integration" $(PYTEST_ARGS)
+
+integration: install
+	$(UV) run pytest -m "integration and not e2e" $(PYTEST_ARGS)
+
+e2e: install
+	$(UV) run pytest -m e2e $(PYTEST_ARGS)
+
+bench: install
+	$(UV) run python -m bench $(BENCH_ARGS)
