@@ -1,0 +1,123 @@
+"""Capacity and unavailable dependencies, each with a second api process of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from photochanger_devstack.infra import Infrastructure
+from photochanger_devstack.ports import free_ports
+from photochanger_devstack.stack import Stack
+
+from tests.e2e.helpers import ingest
+from tests.support.images import jpeg_photo, png_photo
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+ApiFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def second_api(
+    stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ApiFactory]:
+    """Start another api process on the stack's database, with changed settings."""
+    started: list[Stack] = []
+
+    async def start(
+        *, infra: Infrastructure | None = None, wait_ready: bool = True, **env: str
+    ) -> tuple[Stack, httpx.AsyncClient]:
+        other = dataclasses.replace(
+            stack,
+            infra=infra or stack.infra,
+            state_dir=tmp_path_factory.mktemp("api2"),
+            ports={**stack.ports, "api": free_ports(1)[0]},
+            env={**stack.env, **(infra.as_env() if infra else {}), **env},
+            processes={},
+        )
+        other.start("api", wait=False)
+        started.append(other)
+        if wait_ready:
+            await asyncio.to_thread(other.wait_ready, "api")
+        else:
+            await asyncio.to_thread(_wait_alive, other)
+        return other, httpx.AsyncClient(base_url=other.api_url, timeout=60)
+
+    yield start
+    for other in started:
+        other.stop_all()
+
+
+def _wait_alive(other: Stack) -> None:
+    from photochanger_devstack.stack import _ready
+    from photochanger_devstack.waiting import wait_until_ready
+
+    wait_until_ready(
+        lambda: _ready(f"{other.api_url}/healthz"),
+        what="api",
+        timeout=60,
+        process=other.processes["api"],
+    )
+
+
+async def test_requests_beyond_capacity_get_429_with_retry_after(
+    second_api: ApiFactory, stack: Stack
+) -> None:
+    other, client = await second_api(PHOTOCHANGER_MAX_WAITING_REQUESTS="1")
+    async with client:
+        slow = asyncio.create_task(
+            ingest(client, other, "slot-001", png_photo(40, emulate="slow=3"),
+                   content_type="image/png")
+        )  # fmt: skip
+        await _until_waiting(other, 1)
+        rejected = await ingest(client, other, "slot-001", jpeg_photo(41))
+        assert rejected.status_code == 429
+        assert rejected.headers["retry-after"] == "5"
+        assert rejected.json()["error"]["code"] == "at_capacity"
+        assert (await slow).status_code == 200
+
+
+async def _until_waiting(other: Stack, count: int) -> None:
+    from tests.support.waiting import eventually
+
+    async def waiting() -> bool:
+        async with httpx.AsyncClient(base_url=other.api_url) as client:
+            text = (await client.get("/metrics")).text
+        return f"photochanger_ingest_waiting_requests {float(count)}" in text
+
+    await eventually(waiting, what=f"{count} waiting request(s)")
+
+
+async def test_broker_down_answers_503_and_finalizes_the_job(
+    second_api: ApiFactory, stack: Stack, db: Any
+) -> None:
+    dead_kafka = dataclasses.replace(
+        stack.infra, kafka_bootstrap_servers=f"127.0.0.1:{free_ports(1)[0]}"
+    )
+    other, client = await second_api(infra=dead_kafka, wait_ready=False)
+    files_before = await db["media.files"].count_documents({})
+    async with client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        response = await ingest(client, other, "slot-001", jpeg_photo(42))
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["code"] == "service_unavailable"
+    job = await db.jobs.find_one({"_id": error["details"]["job_id"]})
+    assert job["status"] == "finalized" and job["error"]["code"] == "publish_failed"
+    assert await db["media.files"].count_documents({}) == files_before  # payload removed
+
+
+async def test_database_down_answers_503(second_api: ApiFactory, stack: Stack) -> None:
+    dead_db = dataclasses.replace(
+        stack.infra, mongodb_uri=f"mongodb://127.0.0.1:{free_ports(1)[0]}/"
+    )
+    other, client = await second_api(infra=dead_db, wait_ready=False)
+    async with client:
+        response = await ingest(client, other, "slot-001", jpeg_photo(43))
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["details"]["dependency"] == "database"

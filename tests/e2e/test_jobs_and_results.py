@@ -1,0 +1,84 @@
+"""Job inspection, public result downloads and their expiry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from photochanger_devstack.stack import Stack
+
+from tests.e2e.helpers import ingest
+from tests.support.images import jpeg_photo
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+async def test_job_view_shows_the_processing_log_without_image_bytes(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    response = await ingest(api, stack, "slot-001", jpeg_photo(50))
+    job_id = response.headers["x-job-id"]
+    view = await api.get(
+        f"/api/jobs/{job_id}", headers={"Authorization": f"Bearer {stack.admin_token}"}
+    )
+
+    assert view.status_code == 200
+    body = view.json()
+    assert body["outcome"] == "succeeded" and body["failure_reason"] is None
+    events = [e["event"] for e in body["processing_log"]]
+    assert events[0] == "created" and "succeeded" in events
+    assert all(e.get("trace_id") for e in body["processing_log"])
+    assert len(view.content) < 20_000  # references and timings, never image bytes
+    assert (await api.get(f"/api/jobs/{job_id}")).status_code == 401
+
+
+async def test_result_is_downloadable_until_retention_then_410(
+    api: httpx.AsyncClient, stack: Stack, db: Any
+) -> None:
+    response = await ingest(api, stack, "slot-001", jpeg_photo(51))
+    job_id = response.headers["x-job-id"]
+
+    download = await api.get(f"/public/results/{job_id}")
+    assert download.status_code == 200
+    assert download.content == response.content
+    assert download.headers["content-disposition"] == f'attachment; filename="{job_id}.png"'
+    assert "no-store" in download.headers["cache-control"]
+
+    # retention passes (set on the document: the reaper has not run, the link expires anyway)
+    await db.jobs.update_one(
+        {"_id": job_id}, {"$set": {"result_expires_at": datetime.now(UTC) - timedelta(seconds=1)}}
+    )
+    expired = await api.get(f"/public/results/{job_id}")
+    assert expired.status_code == 410
+    assert expired.json()["error"]["code"] == "result_expired"
+
+
+async def test_unknown_result_and_media_are_404(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/public/results/nope")).status_code == 404
+    media = await api.get("/public/media/nope")
+    assert media.status_code == 404 and media.json()["error"]["code"] == "media_not_found"
+
+
+async def test_payload_is_purged_after_the_job_is_final(
+    api: httpx.AsyncClient, stack: Stack, db: Any
+) -> None:
+    from tests.support.waiting import eventually
+
+    response = await ingest(api, stack, "slot-001", jpeg_photo(52))
+    job = await db.jobs.find_one({"_id": response.headers["x-job-id"]})
+
+    async def purged() -> bool:
+        current = await db.jobs.find_one({"_id": job["_id"]})
+        return bool(current["artifacts_purged"])
+
+    await eventually(purged, what="the reaper to purge the payload")
+    from bson import ObjectId
+
+    assert (
+        await db["media.files"].count_documents({"_id": ObjectId(job["payload"]["media_id"])}) == 0
+    )
+    assert (
+        await db["media.files"].count_documents({"_id": ObjectId(job["result"]["media_id"])}) == 1
+    )
