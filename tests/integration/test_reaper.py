@@ -15,10 +15,10 @@ from aiokafka import AIOKafkaConsumer
 from photochanger_contracts import Operation, topics
 from photochanger_runtime.broker import create_broker, ensure_topics
 from photochanger_runtime.clock import ManualClock
+from photochanger_runtime.expiry import Reaper
 from photochanger_runtime.job_repository import JobRepository
 from photochanger_runtime.media_store import MediaStore
 from photochanger_runtime.processing_log import ProcessingLog
-from photochanger_ttl_reaper.sweeps import Reaper
 from pymongo import AsyncMongoClient
 
 from tests.support.images import png_photo

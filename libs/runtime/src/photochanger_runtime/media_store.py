@@ -143,6 +143,9 @@ class MediaStore:
         res = await self._links.delete_many({"job_id": job_id})
         return res.deleted_count
 
+    async def count_expired_links(self, now: datetime) -> int:
+        return await self._links.count_documents({"expires_at": {"$lte": now}})
+
     async def delete_expired_links(self, now: datetime, limit: int) -> int:
         tokens = [
             d["_id"]

@@ -32,7 +32,7 @@ from photochanger_runtime.slot_repository import SlotRepository, load_seed
 from photochanger_runtime.telemetry import configure_tracing
 from pymongo.asynchronous.database import AsyncDatabase
 
-from . import routes_ingest, routes_jobs, routes_public
+from . import routes_ingest, routes_jobs, routes_media, routes_public
 from .errors import install_error_handlers
 from .passwords import IngestPasswordVerifier
 from .settings import ApiSettings
@@ -115,6 +115,7 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
     app.include_router(routes_ingest.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_public.router)
+    app.include_router(routes_media.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

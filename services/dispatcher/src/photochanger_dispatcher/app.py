@@ -48,9 +48,7 @@ def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker]
     registry = svcs.Registry()
     registry.register_value(Settings, settings)
     registry.register_value(Clock, clock)
-    registry.register_value(
-        AsyncDatabase, db, ping=mongo.ping, on_registry_close=client.close()
-    )
+    registry.register_value(AsyncDatabase, db, ping=mongo.ping, on_registry_close=client.close())
     registry.register_value(KafkaBroker, broker, ping=broker_ping)
     registry.register_value(Dispatcher, dispatcher)
     return registry, broker

@@ -14,6 +14,7 @@ from photochanger_runtime.broker import create_broker
 from photochanger_runtime.broker import ping as broker_ping
 from photochanger_runtime.clock import Clock, SystemClock
 from photochanger_runtime.config import ServiceSettings
+from photochanger_runtime.expiry import Reaper
 from photochanger_runtime.job_repository import JobRepository
 from photochanger_runtime.logs import configure_logging
 from photochanger_runtime.media_store import MediaStore
@@ -21,8 +22,6 @@ from photochanger_runtime.processing_log import ProcessingLog
 from photochanger_runtime.service import BackgroundLoop, run_worker
 from photochanger_runtime.telemetry import configure_tracing
 from pymongo.asynchronous.database import AsyncDatabase
-
-from .sweeps import Reaper
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +49,7 @@ def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker,
     registry = svcs.Registry()
     registry.register_value(Settings, settings)
     registry.register_value(Clock, clock)
-    registry.register_value(
-        AsyncDatabase, db, ping=mongo.ping, on_registry_close=client.close()
-    )
+    registry.register_value(AsyncDatabase, db, ping=mongo.ping, on_registry_close=client.close())
     registry.register_value(KafkaBroker, broker, ping=broker_ping)
     registry.register_value(Reaper, reaper)
     return registry, broker, reaper

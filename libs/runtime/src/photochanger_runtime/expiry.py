@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 from faststream.kafka import KafkaBroker
 from photochanger_contracts import JobOutcome
-from photochanger_runtime import metrics
-from photochanger_runtime.clock import Clock
-from photochanger_runtime.job_repository import JobError, JobRepository
-from photochanger_runtime.media_store import MediaStore
-from photochanger_runtime.outcomes import finalize_and_announce
-from photochanger_runtime.processing_log import ProcessingLog
+
+from . import metrics
+from .clock import Clock
+from .job_repository import JobError, JobRepository
+from .media_store import MediaStore
+from .outcomes import finalize_and_announce
+from .processing_log import ProcessingLog
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,17 @@ class Reaper:
                 deleted += 1
         metrics.REAPER_DELETED.labels(kind="results").inc(deleted)
         return deleted
+
+    async def pending_media(self) -> SweepReport:
+        """What a media sweep would remove right now (counts, nothing deleted)."""
+        now = self.clock.now()
+        due = await self.jobs.find_with_artifacts_due(now, self.batch_size)
+        results = await self.jobs.find_results_expired(now, self.batch_size)
+        return SweepReport(
+            payloads_deleted=sum(1 for j in due if j.payload is not None),
+            links_deleted=await self.media.count_expired_links(now),
+            results_deleted=len(results),
+        )
 
     async def sweep_media(self) -> SweepReport:
         payloads, links = await self.purge_artifacts()

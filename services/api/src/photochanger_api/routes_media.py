@@ -1,0 +1,39 @@
+"""POST /api/media/cache/purge: run the media expiry sweep now (bearer token)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from photochanger_runtime.expiry import Reaper
+
+from .dependencies import ingest_deps, require_admin_token
+
+router = APIRouter(prefix="/api/media", tags=["media"], dependencies=[Depends(require_admin_token)])
+log = logging.getLogger(__name__)
+_running: set[asyncio.Task[Any]] = set()
+
+
+@router.post("/cache/purge", status_code=202)
+async def purge_media_cache(request: Request) -> dict[str, Any]:
+    """Delete expired ingest payloads, public links and results now, as the ttl-reaper would;
+    answers at once with what is due."""
+    deps = await ingest_deps(request)
+    reaper = Reaper(
+        jobs=deps.jobs, media=deps.media, processing_log=deps.log,
+        broker=deps.broker, clock=deps.clock,
+    )  # fmt: skip
+    due = await reaper.pending_media()
+    task = asyncio.create_task(reaper.sweep_media())
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return {
+        "status": "accepted",
+        "will_purge": {
+            "payloads": due.payloads_deleted,
+            "media_links": due.links_deleted,
+            "results": due.results_deleted,
+        },
+    }
