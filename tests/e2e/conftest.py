@@ -15,6 +15,8 @@ from photochanger_devstack.infra import Infrastructure
 from photochanger_devstack.stack import Stack, create_stack
 from pymongo import AsyncMongoClient
 
+from tests.support.otlp import SpanStore, start_receiver
+
 E2E_ENV = {
     "PHOTOCHANGER_TURBOTEXT_POLL_INTERVAL_SECONDS": "0.3",
     "PHOTOCHANGER_LEASE_SECONDS": "3",
@@ -26,14 +28,28 @@ E2E_ENV = {
 
 
 @pytest.fixture(scope="session")
-def stack(infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def spans() -> Iterator[SpanStore]:
+    """Every span the services of the stack export (OTLP/HTTP, kept in memory)."""
+    server, store = start_receiver()
+    _RECEIVER["endpoint"] = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield store
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory, spans: SpanStore
+) -> Iterator[Stack]:
+    del spans  # started first so the services export to it
     state: Path = tmp_path_factory.mktemp("stack")
     platform = create_stack(
         infra,
         state,
         ports={},
         database=f"e2e_{uuid.uuid4().hex[:8]}",
-        extra_env=E2E_ENV,
+        extra_env={**E2E_ENV, **_otlp_env()},
         # real provider keys in the environment must not reach the tests: emulators only
         environ={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
     )
@@ -42,6 +58,18 @@ def stack(infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory) -> It
         yield platform
     finally:
         platform.stop_all()
+
+
+_RECEIVER: dict[str, str] = {}
+
+
+def _otlp_env() -> dict[str, str]:
+    return {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": _RECEIVER["endpoint"],
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
 
 
 @pytest.fixture

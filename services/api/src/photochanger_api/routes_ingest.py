@@ -5,16 +5,28 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from opentelemetry import trace
 from photochanger_runtime import metrics
+from photochanger_runtime.job_repository import Job
+from pymongo.errors import PyMongoError
 
 from .dependencies import ingest_deps
 from .errors import ApiError
-from .ingest import announce, await_outcome, create_job, require_known_slot, result_of
+from .ingest import (
+    IngestDeps,
+    announce,
+    await_outcome,
+    create_job,
+    require_known_slot,
+    result_of,
+)
 from .multipart import read_ingest_form
 
 router = APIRouter(tags=["ingest"])
+_tracer = trace.get_tracer("photochanger.api")
 
 _INGEST_DOC: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}},
@@ -41,33 +53,49 @@ async def ingest(slot_id: str, request: Request) -> Response:
     started = time.monotonic()
     outcome = "rejected"
     status_code = 500
-    try:
-        require_known_slot(slot_id)
-        deps = await ingest_deps(request)
-        form = await read_ingest_form(
-            request.headers.get("content-type"),
-            request.stream(),
-            max_file_bytes=deps.settings.max_upload_bytes,
-        )
-        job = await create_job(slot_id, form, deps)
-        await announce(job, deps)
-        final = await await_outcome(job, deps)
-        outcome = final.outcome.value if final.outcome else "unknown"
-        result = result_of(final)
-        chunks = await deps.media.stream(result.media_id)
-        status_code = 200
-        return StreamingResponse(
-            chunks,
-            media_type=result.mime_type,
-            headers={
-                "X-Job-Id": final.id,
-                "Cache-Control": "no-store",
-                "Content-Length": str(result.size_bytes),
-            },
-        )
-    except ApiError as exc:
-        status_code = exc.status_code
-        raise
-    finally:
-        metrics.INGEST_REQUESTS.labels(status_code=str(status_code)).inc()
-        metrics.INGEST_LATENCY.labels(outcome=outcome).observe(time.monotonic() - started)
+    # Inside FastAPI's own server span, the root of the job's trace: the Kafka hops and the
+    # provider calls become descendants of this request.
+    with _tracer.start_as_current_span(
+        "ingest", attributes={"photochanger.slot_id": slot_id}
+    ) as span:
+        try:
+            deps = await ingest_deps(request)
+            job = await _accept(slot_id, request, deps)
+            span.set_attribute("photochanger.job_id", job.id)
+            final = await await_outcome(job, deps)
+            outcome = final.outcome.value if final.outcome else "unknown"
+            result = result_of(final)
+            chunks = await deps.media.stream(result.media_id)
+            status_code = 200
+            return StreamingResponse(
+                chunks,
+                media_type=result.mime_type,
+                headers={
+                    "X-Job-Id": final.id,
+                    "Cache-Control": "no-store",
+                    "Content-Length": str(result.size_bytes),
+                },
+            )
+        except ApiError as exc:
+            status_code = exc.status_code
+            raise
+        except (PyMongoError, KafkaError):
+            status_code = 503
+            raise
+        finally:
+            span.set_attribute("http.response.status_code", status_code)
+            metrics.INGEST_REQUESTS.labels(status_code=str(status_code)).inc()
+            metrics.INGEST_LATENCY.labels(outcome=outcome).observe(time.monotonic() - started)
+
+
+async def _accept(slot_id: str, request: Request, deps: IngestDeps) -> Job:
+    """Validate, store and announce; the job exists and is queued when this returns."""
+    require_known_slot(slot_id)
+    form = await read_ingest_form(
+        request.headers.get("content-type"),
+        request.stream(),
+        max_file_bytes=deps.settings.max_upload_bytes,
+    )
+    job = await create_job(slot_id, form, deps)
+    await announce(job, deps)
+    return job

@@ -18,6 +18,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from photochanger_contracts import (
     InputImage,
     JobOutcome,
@@ -44,6 +46,7 @@ from .catalog import ProviderConfig
 from .limits import DeadlineTooClose, RateLimiter
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("photochanger.provider_runtime")
 
 StatusPublisher = Callable[[JobStatusChanged], Awaitable[None]]
 
@@ -60,6 +63,8 @@ class Attempt:
     reference: str | None
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
     polls: int = 0
+    #: taken over from a worker that stopped renewing its lease
+    resumed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,12 @@ class ProviderJobRunner:
 
     async def run(self, attempt: Attempt) -> None:
         """Drive one claimed job to a final state, or stop when the deadline or a cancel hits."""
+        with _tracer.start_as_current_span(
+            f"{self.provider_id} job", attributes=self._span_attrs(attempt.job)
+        ):
+            await self._run(attempt)
+
+    async def _run(self, attempt: Attempt) -> None:
         job = attempt.job
         deps = self._deps
         left = seconds_left(deps.clock.now(), job.expires_at)
@@ -183,7 +194,12 @@ class ProviderJobRunner:
             metrics.RATE_LIMIT_WAITS.labels(provider=self.provider_id).inc()
         started = time.monotonic()
         try:
-            submission = await self._adapter.submit_job(prepared, timeout=self._call_timeout(job))
+            with _tracer.start_as_current_span(
+                f"{self.provider_id} submit", kind=SpanKind.CLIENT, attributes=self._span_attrs(job)
+            ):
+                submission = await self._adapter.submit_job(
+                    prepared, timeout=self._call_timeout(job)
+                )
         except ProviderError as exc:
             self._count_error(exc)
             await self._log(attempt, "submit_failed", error=exc, started=started)
@@ -222,9 +238,14 @@ class ProviderJobRunner:
                 started = time.monotonic()
                 attempt.polls += 1
                 try:
-                    status = await self._adapter.poll_status(
-                        reference, timeout=self._call_timeout(job)
-                    )
+                    with _tracer.start_as_current_span(
+                        f"{self.provider_id} poll",
+                        kind=SpanKind.CLIENT,
+                        attributes={**self._span_attrs(job), "photochanger.poll": attempt.polls},
+                    ):
+                        status = await self._adapter.poll_status(
+                            reference, timeout=self._call_timeout(job)
+                        )
                 except ProviderError as exc:
                     self._count_error(exc)
                     await self._log(attempt, "poll_failed", error=exc, started=started)
@@ -380,6 +401,14 @@ class ProviderJobRunner:
             log.exception("status event not published")
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _span_attrs(self, job: Job) -> dict[str, str | int]:
+        return {
+            "photochanger.job_id": job.id,
+            "photochanger.slot_id": job.slot_id,
+            "photochanger.provider": self.provider_id,
+            "photochanger.attempt": job.attempt,
+        }
 
     def _call_timeout(self, job: Job) -> float:
         left = seconds_left(self._deps.clock.now(), job.expires_at)

@@ -15,6 +15,8 @@ import logging
 import uuid
 from datetime import timedelta
 
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
 from photochanger_contracts import JobCancelRequested, ProviderJobRequested
 from photochanger_contracts.deadlines import seconds_left
 
@@ -122,7 +124,12 @@ class ProviderWorker:
                 continue
             taken += 1
             self._start_attempt(
-                Attempt(job=job, attempt_id=attempt_id, reference=job.provider_job_reference)
+                Attempt(
+                    job=job,
+                    attempt_id=attempt_id,
+                    reference=job.provider_job_reference,
+                    resumed=True,
+                )
             )
         return taken
 
@@ -170,6 +177,9 @@ class ProviderWorker:
     async def _supervise(self, attempt: Attempt) -> None:
         job_id_var.set(attempt.job.id)
         slot_id_var.set(attempt.job.slot_id)
+        if attempt.resumed and attempt.job.trace_parent:
+            # a resumed job continues the trace its ingest request started
+            otel_context.attach(propagate.extract({"traceparent": attempt.job.trace_parent}))
         try:
             await self._runner.run(attempt)
         except asyncio.CancelledError:
