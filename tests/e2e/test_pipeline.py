@@ -171,3 +171,33 @@ async def test_duplicate_job_created_is_processed_once(
     assert await submissions_for(emulators["turbotext"], sha256(photo)) == 1
     events = await _log_events(db, job["_id"])
     assert events.count("claimed") == 1 and events.count("dispatched") == 1
+
+
+async def test_slot_fallback_takes_over_when_the_primary_is_unavailable(
+    api: httpx.AsyncClient, stack: Stack, db: Any, emulators: dict[str, httpx.AsyncClient]
+) -> None:
+    settings = {
+        "prompt": "portrait [emulate: error=503]",
+        "retry_policy": {"max_attempts": 1},
+        "fallback": {
+            "provider": "turbotext",
+            "operation": "image_edit",
+            "settings": {"prompt": "oil painting", "strength": 30},
+        },
+    }
+    await db.slots.update_one(
+        {"_id": "slot-013"}, {"$set": {"is_active": True, "provider": "gemini",
+                                       "operation": "image_edit", "settings": settings}}
+    )  # fmt: skip
+    try:
+        photo = jpeg_photo(13)
+        response = await ingest(api, stack, "slot-013", photo)
+        assert response.status_code == 200, response.text
+        events = await _log_events(db, response.headers["x-job-id"])
+        assert "fallback" in events and events[-1] == "succeeded"
+        job = await db.jobs.find_one({"_id": response.headers["x-job-id"]})
+        assert job["provider"] == "turbotext" and job["fallback_from"] == "gemini"
+        assert await submissions_for(emulators["gemini"], sha256(photo)) == 1
+        assert await submissions_for(emulators["turbotext"], sha256(photo)) == 1
+    finally:
+        await db.slots.update_one({"_id": "slot-013"}, {"$set": {"is_active": False}})

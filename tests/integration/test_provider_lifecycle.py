@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from photochanger_contracts import (
     ProviderError,
     ProviderErrorCode,
     ProviderInput,
+    ProviderJobRequested,
     ProviderResult,
     Submission,
 )
@@ -52,8 +53,13 @@ class ScriptedAdapter:
     poll_interval_seconds = 0.01
 
     def __init__(
-        self, *steps: Any, polls_until_done: int = 0, poll_errors: tuple[Exception, ...] = ()
+        self,
+        *steps: Any,
+        polls_until_done: int = 0,
+        poll_errors: tuple[Exception, ...] = (),
+        provider_id: str = "scripted",
     ) -> None:
+        self.provider_id = provider_id
         self.steps = list(steps)
         self.poll_errors = list(poll_errors)
         self.submits = 0
@@ -99,8 +105,17 @@ async def db(mongodb_uri: str) -> AsyncIterator[Any]:
         await client.close()
 
 
+async def _nowhere(event: ProviderJobRequested) -> None:
+    raise AssertionError(f"unexpected fallback request {event}")
+
+
 class Harness:
-    def __init__(self, db: Any, adapter: ScriptedAdapter) -> None:
+    def __init__(
+        self,
+        db: Any,
+        adapter: ScriptedAdapter,
+        request_provider: Callable[[ProviderJobRequested], Awaitable[None]] | None = None,
+    ) -> None:
         self.db = db
         self.adapter = adapter
         self.events: list[JobStatusChanged] = []
@@ -118,9 +133,10 @@ class Harness:
             publish_status=publish,
             clock=SystemClock(),
             public_base_url="http://127.0.0.1:1",
+            request_provider=request_provider or _nowhere,
         )
         config = ProviderConfig(
-            provider_id="scripted", base_url="http://127.0.0.1:1", min_attempt_seconds=0.1
+            provider_id=adapter.provider_id, base_url="http://127.0.0.1:1", min_attempt_seconds=0.1
         )
         runner = ProviderJobRunner(adapter, config, self.deps, RateLimiter(6000))
         self.worker = ProviderWorker(
@@ -128,17 +144,25 @@ class Harness:
             recovery_interval_seconds=0.1,
         )  # fmt: skip
 
-    async def new_job(self, *, seconds: float = 30, retry: int = 1, **extra: Any) -> str:
+    async def new_job(
+        self,
+        *,
+        seconds: float = 30,
+        retry: int = 1,
+        settings: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> str:
         job_id = str(uuid.uuid4())
         photo = png_photo(1)
         payload = await self.media.put(photo, mime_type="image/png", kind="payload", job_id=job_id)
         now = SystemClock().now()
         await self.jobs.insert(
             {
-                "_id": job_id, "slot_id": "slot-001", "slot_version": 1, "provider": "scripted",
-                "operation": Operation.IMAGE_EDIT.value,
+                "_id": job_id, "slot_id": "slot-001", "slot_version": 1,
+                "provider": self.adapter.provider_id, "operation": Operation.IMAGE_EDIT.value,
                 "settings": {"prompt": "p", "retry_policy": {"max_attempts": retry,
-                                                             "backoff_seconds": 0.05}},
+                                                             "backoff_seconds": 0.05},
+                             **(settings or {})},
                 "status": "pending", "attempt": 0, "payload": payload.model_dump(),
                 "created_at": now, "updated_at": now,
                 "expires_at": now + timedelta(seconds=seconds),
@@ -149,14 +173,14 @@ class Harness:
         return job_id
 
     async def request(self, job_id: str) -> None:
-        from photochanger_contracts import MediaRef, ProviderJobRequested
+        from photochanger_contracts import MediaRef
 
         job = await self.jobs.get(job_id)
         assert job is not None and job.payload is not None
         await self.worker.on_job_requested(
             ProviderJobRequested(
                 occurred_at=datetime.now(UTC), job_id=job_id, slot_id=job.slot_id,
-                provider="scripted", operation=job.operation, settings=job.settings,
+                provider=job.provider, operation=job.operation, settings=job.settings,
                 payload=MediaRef.model_validate(job.payload.model_dump()),
                 expires_at=job.expires_at,
             )
@@ -321,3 +345,34 @@ async def test_a_failed_remote_job_is_not_submitted_again(db: Any) -> None:
     await h.request(job_id)
     job = await h.final(job_id)
     assert job.outcome is Outcome.PROVIDER_ERROR and adapter.submits == 1
+
+
+async def test_a_quota_error_hands_the_job_to_the_fallback_provider(db: Any) -> None:
+    quota = ProviderError(ProviderErrorCode.QUOTA_EXHAUSTED, "429", retryable=True)
+    backup = Harness(db, ScriptedAdapter("ok", provider_id="turbotext"))
+
+    async def to_backup(event: ProviderJobRequested) -> None:
+        assert event.provider == "turbotext"
+        await backup.worker.on_job_requested(event)
+
+    primary = Harness(db, ScriptedAdapter(quota, provider_id="gemini"), to_backup)
+    fallback = {"provider": "turbotext", "operation": "image_edit", "settings": {"prompt": "b"}}
+    job_id = await primary.new_job(settings={"fallback": fallback})
+    await primary.request(job_id)
+    job = await backup.final(job_id)
+
+    assert job.outcome is Outcome.SUCCEEDED
+    assert job.provider == "turbotext" and job.fallback_from == "gemini"
+    assert primary.adapter.submits == 1 and backup.adapter.submits == 1
+    events = await primary.events_of(job_id)
+    assert events.index("fallback") < events.index("taken_over") < events.index("succeeded")
+
+
+async def test_a_non_retryable_error_does_not_use_the_fallback(db: Any) -> None:
+    rejected = ProviderError(ProviderErrorCode.REJECTED, "400")
+    primary = Harness(db, ScriptedAdapter(rejected, provider_id="gemini"))
+    fallback = {"provider": "turbotext", "operation": "image_edit", "settings": {"prompt": "b"}}
+    job_id = await primary.new_job(settings={"fallback": fallback})
+    await primary.request(job_id)
+    job = await primary.final(job_id)
+    assert job.outcome is Outcome.PROVIDER_ERROR and job.provider == "gemini"

@@ -33,6 +33,12 @@ class ErrorCode(StrEnum):
     MEDIA_EXPIRED = "media_expired"
     VALIDATION_FAILED = "validation_failed"
     INTERNAL = "internal_error"
+    # admin HTTP surface
+    INVALID_CREDENTIALS = "invalid_credentials"
+    FORBIDDEN = "forbidden"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    VERSION_CONFLICT = "version_conflict"
+    MEDIA_IN_USE = "media_in_use"
 
 
 class ProviderErrorCode(StrEnum):

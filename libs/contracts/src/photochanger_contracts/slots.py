@@ -42,14 +42,19 @@ class TemplateMediaBinding(_Strict):
 
 
 class FallbackTarget(_Strict):
+    """Where a job goes when its provider fails with a retryable or quota error early enough:
+    another provider/operation with its own settings, inside the same deadline."""
+
     provider: str
     operation: Operation
+    settings: dict[str, Any] = Field(default_factory=dict)
 
 
 class BaseSlotSettings(_Strict):
     prompt: str = Field(default="", max_length=4000)
     template_media: tuple[TemplateMediaBinding, ...] = ()
     retry_policy: RetryPolicy = RetryPolicy()
+    fallback: FallbackTarget | None = None
 
 
 class GeminiOutput(_Strict):
@@ -142,9 +147,25 @@ def validate_slot_settings(
         for r in REQUIRED_TEMPLATE_ROLES[operation]
         if r not in roles
     )
+    if parsed.fallback is not None:
+        problems.extend(_fallback_problems(parsed.fallback))
     if problems:
         raise SlotSettingsError(problems)
     return parsed
+
+
+def _fallback_problems(fallback: FallbackTarget) -> list[FieldProblem]:
+    if "fallback" in fallback.settings:
+        return [FieldProblem(field="fallback.settings.fallback", message="one fallback at most")]
+    try:
+        validate_slot_settings(fallback.provider, fallback.operation, fallback.settings)
+    except SlotSettingsError as exc:
+        return [
+            FieldProblem(field=f"fallback.{'settings.' if p.field != 'provider' else ''}{p.field}",
+                         message=p.message)
+            for p in exc.problems
+        ]  # fmt: skip
+    return []
 
 
 def settings_json_schema(provider: str) -> dict[str, Any]:

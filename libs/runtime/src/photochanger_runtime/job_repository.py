@@ -60,6 +60,7 @@ class Job(BaseModel):
     client_hash: str | None = None
     trace_parent: str | None = None
     cancel_requested: bool = False
+    fallback_from: str | None = None
     created_at: datetime
     updated_at: datetime
     expires_at: datetime
@@ -122,11 +123,24 @@ class JobRepository:
         return await self._start_attempt(job, worker_id, attempt_id, lease_until, now)
 
     async def take_over(
-        self, job_id: str, *, worker_id: str, attempt_id: str, lease_until: datetime, now: datetime
+        self,
+        job_id: str,
+        *,
+        provider: str,
+        worker_id: str,
+        attempt_id: str,
+        lease_until: datetime,
+        now: datetime,
     ) -> Job | None:
-        """A processing job whose worker stopped renewing its lease gets a new owner."""
+        """A processing job of `provider` without a live lease (its worker died, or another
+        provider handed it over) gets a new owner."""
         job = await self.get(job_id)
-        if job is None or job.status is not JobStatus.PROCESSING or job.expires_at <= now:
+        if (
+            job is None
+            or job.provider != provider
+            or job.status is not JobStatus.PROCESSING
+            or job.expires_at <= now
+        ):
             return None
         lease = await self._leases.find_one({"_id": job_id})
         if lease is not None and lease["expires_at"] >= now:
@@ -157,6 +171,36 @@ class JobRepository:
             "updated_at": now,
         }
         await self._jobs.update_one({"_id": job.id}, {"$set": fields})
+        return self._with(job, fields)
+
+    async def hand_over(
+        self,
+        job: Job,
+        *,
+        attempt_id: str,
+        provider: str,
+        operation: str,
+        settings: Document,
+        templates: tuple[TemplateBinding, ...],
+        now: datetime,
+    ) -> Job | None:
+        """Move a processing job to its fallback provider, keeping its deadline. The job stays
+        `processing` without a lease, so the fallback provider's worker takes it over."""
+        if not await self._win(f"{job.id}/handover/{job.attempt}", {"job_id": job.id, "at": now}):
+            return None
+        if await self._fences.find_one({"_id": f"{job.id}/final"}, {"_id": 1}):
+            return None
+        fields: Document = {
+            "provider": provider,
+            "operation": operation,
+            "settings": settings,
+            "templates": [t.model_dump() for t in templates],
+            "provider_job_reference": None,
+            "fallback_from": job.provider,
+            "updated_at": now,
+        }
+        await self._jobs.update_one({"_id": job.id}, {"$set": fields})
+        await self._leases.delete_one({"_id": job.id, "attempt_id": attempt_id})
         return self._with(job, fields)
 
     async def renew_leases(self, worker_id: str, job_ids: list[str], lease_until: datetime) -> int:

@@ -10,10 +10,10 @@ from typing import Any
 
 from photochanger_contracts import SLOT_IDS, Operation
 from pydantic import BaseModel, ConfigDict, Field
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .mongo import Document
+from .versioned import update_versioned
 
 
 class Slot(BaseModel):
@@ -40,6 +40,7 @@ def load_seed(path: Path) -> dict[str, dict[str, Any]]:
 class SlotRepository:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._slots = db["slots"]
+        self._versions = db["slot_versions"]
 
     async def seed(self, seed: dict[str, dict[str, Any]], now: datetime) -> None:
         """Create missing slots; existing ones are left exactly as admins configured them."""
@@ -73,10 +74,13 @@ class SlotRepository:
     async def update(
         self, slot_id: str, *, expected_version: int, changes: Document, by: str, now: datetime
     ) -> Slot | None:
-        """Optimistic update: None when the stored version moved on."""
-        doc = await self._slots.find_one_and_update(
-            {"_id": slot_id, "version": expected_version},
-            {"$set": {**changes, "updated_at": now, "updated_by": by}, "$inc": {"version": 1}},
-            return_document=ReturnDocument.AFTER,
+        """Optimistic update: None when the stored version moved on (or a concurrent edit of
+        the same version won)."""
+        won = await update_versioned(
+            self._slots,
+            self._versions,
+            slot_id,
+            expected_version=expected_version,
+            fields={**changes, "updated_at": now, "updated_by": by},
         )
-        return Slot.model_validate(doc) if doc else None
+        return await self.get(slot_id) if won else None

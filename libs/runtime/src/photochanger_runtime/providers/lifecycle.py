@@ -30,16 +30,20 @@ from photochanger_contracts import (
     ProviderError,
     ProviderErrorCode,
     ProviderInput,
+    ProviderJobRequested,
     ProviderResult,
+    SlotSettingsError,
+    TemplateBinding,
     sniff_image_mime,
+    validate_slot_settings,
 )
 from photochanger_contracts.deadlines import has_room_for, result_expires_at, seconds_left
-from photochanger_contracts.slots import RetryPolicy
+from photochanger_contracts.slots import FallbackTarget, RetryPolicy
 
 from .. import metrics
 from ..clock import Clock
 from ..job_repository import Job, JobError, JobRepository
-from ..media_store import MediaStore
+from ..media_store import MediaNotFound, MediaStore
 from ..platform_settings import PlatformSettingsRepository
 from ..processing_log import ProcessingLog
 from .catalog import ProviderConfig
@@ -49,6 +53,7 @@ log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("photochanger.provider_runtime")
 
 StatusPublisher = Callable[[JobStatusChanged], Awaitable[None]]
+RequestPublisher = Callable[[ProviderJobRequested], Awaitable[None]]
 
 _CANCEL_CALL_TIMEOUT = 5.0
 _MAX_POLL_FAILURES_IN_A_ROW = 5
@@ -76,6 +81,8 @@ class LifecycleDeps:
     publish_status: StatusPublisher
     clock: Clock
     public_base_url: str
+    #: sends a job to another provider's topic (slot fallbacks)
+    request_provider: RequestPublisher
 
 
 class _Stop(Exception):
@@ -340,6 +347,8 @@ class ProviderJobRunner:
         await self._finalized(attempt, final)
 
     async def _fail(self, attempt: Attempt, exc: ProviderError) -> None:
+        if await self._hand_over(attempt, exc):
+            return
         final = await self._deps.jobs.finalize(
             attempt.job.id,
             JobOutcome.PROVIDER_ERROR,
@@ -351,6 +360,58 @@ class ProviderJobRunner:
         )
         if final is not None:
             await self._finalized(attempt, final)
+
+    async def _hand_over(self, attempt: Attempt, exc: ProviderError) -> bool:
+        """Send the job to the slot's fallback provider when the failure may be this
+        provider's alone (retryable or quota) and the deadline still has room."""
+        job = attempt.job
+        raw = job.settings.get("fallback")
+        fallback_worthy = exc.retryable or exc.code is ProviderErrorCode.QUOTA_EXHAUSTED
+        if not raw or not fallback_worthy or job.fallback_from is not None:
+            return False
+        target = FallbackTarget.model_validate(raw)
+        now = self._deps.clock.now()
+        if not has_room_for(now, job.expires_at, self._config.min_attempt_seconds):
+            return False
+        try:
+            bindings = validate_slot_settings(
+                target.provider, target.operation, target.settings
+            ).template_media
+            templates = tuple(
+                [
+                    TemplateBinding(role=b.role, media=await self._deps.media.ref(b.media_id))
+                    for b in bindings
+                ]
+            )
+        except (SlotSettingsError, MediaNotFound) as problem:
+            log.warning("fallback not usable", extra={"error": str(problem)})
+            return False
+        moved = await self._deps.jobs.hand_over(
+            job,
+            attempt_id=attempt.attempt_id,
+            provider=target.provider,
+            operation=target.operation.value,
+            settings=target.settings,
+            templates=templates,
+            now=now,
+        )
+        if moved is None:
+            return False
+        await self._log(
+            attempt,
+            "fallback",
+            error=exc,
+            details={"to_provider": target.provider, "to_operation": target.operation.value},
+        )
+        assert moved.payload is not None
+        await self._deps.request_provider(
+            ProviderJobRequested(
+                occurred_at=now, job_id=job.id, slot_id=job.slot_id, provider=target.provider,
+                operation=target.operation, settings=target.settings, payload=moved.payload,
+                templates=templates, expires_at=job.expires_at,
+            )
+        )  # fmt: skip
+        return True
 
     async def _abandon(self, attempt: Attempt, outcome: JobOutcome) -> None:
         """Deadline or cancel: stop remote work, then finalize unless someone already did."""

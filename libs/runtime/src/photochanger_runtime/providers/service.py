@@ -77,6 +77,9 @@ def build_registry(
     async def publish_status(event: JobStatusChanged) -> None:
         await publish(broker, topics.JOBS_STATUS, event, key=event.job_id)
 
+    async def request_provider(event: ProviderJobRequested) -> None:
+        await publish(broker, topics.provider_requests(event.provider), event, key=event.job_id)
+
     deps = LifecycleDeps(
         jobs=JobRepository(db),
         log=ProcessingLog(db),
@@ -85,6 +88,7 @@ def build_registry(
         publish_status=publish_status,
         clock=clock,
         public_base_url=settings.public_base_url,
+        request_provider=request_provider,
     )
     runner = ProviderJobRunner(
         adapters[provider_id], config, deps, RateLimiter(config.requests_per_minute)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
@@ -66,11 +66,13 @@ class ProviderWorker:
             log.warning("no capacity before the deadline", extra={"job": event.job_id})
             return  # the api or the reaper finalizes it as timeout
         claimed = await self._claim(event.job_id)
-        if claimed is None:
-            self._capacity.release()
+        if claimed is not None:
+            assert claimed.attempt_id is not None
+            self._start_attempt(Attempt(job=claimed, attempt_id=claimed.attempt_id, reference=None))
             return
-        assert claimed.attempt_id is not None
-        self._start_attempt(Attempt(job=claimed, attempt_id=claimed.attempt_id, reference=None))
+        # not pending: maybe handed over to us by another provider, or orphaned
+        if not await self._take_over(event.job_id, self._deps.clock.now()):
+            self._capacity.release()
 
     async def on_cancel_requested(self, event: JobCancelRequested) -> None:
         running = self._running.get(event.job_id)
@@ -111,27 +113,38 @@ class ProviderWorker:
             if orphan.id in self._running or self._capacity.locked():
                 continue
             await self._capacity.acquire()
-            attempt_id = uuid.uuid4().hex
-            job = await self._deps.jobs.take_over(
-                orphan.id,
-                worker_id=self.worker_id,
-                attempt_id=attempt_id,
-                lease_until=now + self._lease,
-                now=now,
-            )
-            if job is None:
+            if await self._take_over(orphan.id, now):
+                taken += 1
+            else:
                 self._capacity.release()
-                continue
-            taken += 1
-            self._start_attempt(
-                Attempt(
-                    job=job,
-                    attempt_id=attempt_id,
-                    reference=job.provider_job_reference,
-                    resumed=True,
-                )
-            )
         return taken
+
+    async def _take_over(self, job_id: str, now: datetime) -> bool:
+        """Own a processing job without a live lease; the caller holds a capacity slot."""
+        if job_id in self._running:
+            return False
+        attempt_id = uuid.uuid4().hex
+        job = await self._deps.jobs.take_over(
+            job_id,
+            provider=self._runner.provider_id,
+            worker_id=self.worker_id,
+            attempt_id=attempt_id,
+            lease_until=now + self._lease,
+            now=now,
+        )
+        if job is None:
+            return False
+        await self._deps.log.append(
+            job_id=job.id, slot_id=job.slot_id, provider=self._runner.provider_id,
+            event="taken_over", at=now, attempt=job.attempt,
+            details={"worker_id": self.worker_id, "fallback_from": job.fallback_from},
+        )  # fmt: skip
+        self._start_attempt(
+            Attempt(
+                job=job, attempt_id=attempt_id, reference=job.provider_job_reference, resumed=True
+            )
+        )
+        return True
 
     async def shutdown(self) -> None:
         """Stop running jobs without finalizing them and hand their leases back."""
