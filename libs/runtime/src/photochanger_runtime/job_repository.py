@@ -14,7 +14,7 @@ renewals never rewrite a job document."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from photochanger_contracts import JobOutcome, JobStatus, MediaRef, Operation, TemplateBinding
@@ -243,6 +243,18 @@ class JobRepository:
             {"$set": {"provider_job_reference": reference, "updated_at": now}},
         )
         return res.modified_count == 1
+
+    async def begin_dispatch(self, job_id: str, now: datetime, stale_after: timedelta) -> bool:
+        """True for the one dispatcher that routes this job — or, when that one stopped
+        before it published (no `end_dispatch` within `stale_after`), for a redelivery."""
+        fence_id = f"{job_id}/dispatch"
+        if await self._win(fence_id, {"job_id": job_id, "at": now, "published": False}):
+            return True
+        fence = await self._fences.find_one({"_id": fence_id})
+        return fence is not None and not fence["published"] and fence["at"] <= now - stale_after
+
+    async def end_dispatch(self, job_id: str) -> None:
+        await self._fences.update_one({"_id": f"{job_id}/dispatch"}, {"$set": {"published": True}})
 
     async def set_templates(
         self, job_id: str, templates: tuple[TemplateBinding, ...], now: datetime

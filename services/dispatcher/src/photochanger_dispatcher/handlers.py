@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from faststream.kafka import KafkaBroker
 from photochanger_contracts import (
@@ -35,6 +36,9 @@ from photochanger_runtime.processing_log import ProcessingLog
 from photochanger_runtime.providers.catalog import ProviderCatalog
 
 log = logging.getLogger(__name__)
+
+#: a dispatch fence older than this without a publish belongs to a dispatcher that died
+_STALE_DISPATCH = timedelta(seconds=10)
 
 
 class Rejected(Exception):
@@ -63,6 +67,9 @@ class Dispatcher:
         if job.is_final:
             log.info("job already final, not dispatched", extra={"outcome": job.outcome})
             return
+        if not await self.jobs.begin_dispatch(job.id, self.clock.now(), _STALE_DISPATCH):
+            log.info("duplicate JobCreated, already dispatched")
+            return
         try:
             templates = await self._route(job)
         except Rejected as rejection:
@@ -83,6 +90,7 @@ class Dispatcher:
             expires_at=job.expires_at,
         )
         await publish(self.broker, topics.provider_requests(job.provider), request, key=job.id)
+        await self.jobs.end_dispatch(job.id)
         metrics.DISPATCHED.labels(provider=job.provider).inc()
         await self.processing_log.append(
             job_id=job.id, slot_id=job.slot_id, provider=job.provider, event="dispatched",
