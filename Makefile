@@ -39,3 +39,6 @@ e2e: install
 
 bench: install
 	$(UV) run python -m bench $(BENCH_ARGS)
+
+smoke-live: deps
+	$(UV) run python -m photochanger_devstack.smoke_live
