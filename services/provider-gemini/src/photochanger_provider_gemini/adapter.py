@@ -7,7 +7,6 @@ Error messages carry neither the API key nor image data: they end up in job reco
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import re
@@ -32,6 +31,12 @@ from photochanger_contracts import (
 )
 from photochanger_contracts.slots import GEMINI_MODELS_WITH_IMAGE_SIZE, REQUIRED_TEMPLATE_ROLES
 from photochanger_runtime.providers.catalog import ProviderConfig
+from photochanger_runtime.providers.http_exchange import (
+    ProviderHttp,
+    Reply,
+    retry_after_seconds,
+    with_detail,
+)
 from pydantic import ValidationError
 
 from .wire import (
@@ -81,7 +86,6 @@ IDENTITY_TRANSFER_FRAMING: Final = (
 )
 EXTRA_REFERENCES_NOTE: Final = "Any further images are additional references."
 
-_MESSAGE_LIMIT = 300
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
@@ -90,13 +94,6 @@ class PreparedGenerateContent:
     """A ready `generateContent` call: serialized once, re-sent as is on every retry."""
 
     model: str
-    body: bytes = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class _Reply:
-    status: int
-    headers: httpx.Headers
     body: bytes = field(repr=False)
 
 
@@ -116,7 +113,8 @@ class GeminiAdapter:
         max_image_bytes: int = MAX_IMAGE_BYTES,
     ) -> None:
         self._config = config
-        self._http = http
+        # every Gemini URL is built from the configured base_url
+        self._http = ProviderHttp(self.provider_id, config, http, url_label="base_url")
         self._base_url = config.base_url.rstrip("/")
         self._max_response_bytes = max_response_bytes
         self._max_image_bytes = max_image_bytes
@@ -124,7 +122,7 @@ class GeminiAdapter:
     # -- the ProviderAdapter protocol ---------------------------------------------------------
 
     async def prepare_payload(self, job: ProviderInput) -> PreparedGenerateContent:
-        self._api_key()
+        self._http.api_key()
         settings = _gemini_settings(job)
         images = _images_in_order(job)
         for image in images:
@@ -159,13 +157,20 @@ class GeminiAdapter:
 
     async def submit_job(self, prepared: PreparedGenerateContent, *, timeout: float) -> Submission:
         headers = {
-            "x-goog-api-key": self._api_key(),
+            "x-goog-api-key": self._http.api_key(),
             "content-type": "application/json",
             "accept": "application/json",
         }
         url = f"{self._base_url}/v1beta/models/{prepared.model}:generateContent"
         budget = min(self._config.request_timeout_seconds, timeout)
-        reply = await self._post(url, body=prepared.body, headers=headers, timeout=budget)
+        reply = await self._http.exchange(
+            "POST",
+            url,
+            content=prepared.body,
+            headers=headers,
+            timeout=budget,
+            cap=self._max_response_bytes,
+        )
         if not 200 <= reply.status < 300:
             raise self._http_error(reply)
         return Submission(result=self._result_from(reply.body))
@@ -177,64 +182,6 @@ class GeminiAdapter:
 
     async def cancel_job(self, reference: str) -> None:
         """No-op: Gemini keeps no remote job. The runtime abandons the in-flight request."""
-
-    # -- HTTP ---------------------------------------------------------------------------------
-
-    def _api_key(self) -> str:
-        key = self._config.api_key.get_secret_value() if self._config.api_key else ""
-        if not key:
-            raise ProviderError(ProviderErrorCode.NOT_CONFIGURED, "gemini has no API key")
-        return key
-
-    async def _post(
-        self, url: str, *, body: bytes, headers: Mapping[str, str], timeout: float
-    ) -> _Reply:
-        """One request with a whole-exchange time budget and a cap on the answer's size."""
-        try:
-            # httpx's timeout bounds each read; asyncio's bounds the whole exchange, so a
-            # server dripping bytes cannot hold the call past its budget
-            async with (
-                asyncio.timeout(timeout),
-                self._http.stream(
-                    "POST", url, content=body, headers=headers, timeout=timeout
-                ) as response,
-            ):
-                data = await self._read_capped(response)
-                return _Reply(response.status_code, response.headers, data)
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise ProviderError(
-                ProviderErrorCode.TIMEOUT,
-                f"gemini did not answer within {timeout:g}s ({type(exc).__name__})",
-                retryable=True,
-            ) from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise self._error(
-                ProviderErrorCode.NOT_CONFIGURED, f"gemini base_url is unusable: {exc}"
-            ) from None
-        except (httpx.DecodingError, httpx.TooManyRedirects) as exc:
-            raise self._error(
-                ProviderErrorCode.BAD_RESPONSE, f"gemini answer unreadable: {exc}"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise self._error(
-                ProviderErrorCode.UNAVAILABLE,
-                f"gemini unreachable: {type(exc).__name__}: {exc}",
-                retryable=True,
-            ) from None
-
-    async def _read_capped(self, response: httpx.Response) -> bytes:
-        cap = self._max_response_bytes
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise _too_large(cap, response.status_code)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > cap:  # stop reading; closing the stream drops the connection
-                raise _too_large(cap, response.status_code)
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     # -- reading answers ----------------------------------------------------------------------
 
@@ -248,9 +195,9 @@ class GeminiAdapter:
             ) from None
         feedback = answer.prompt_feedback
         if feedback is not None and feedback.block_reason:
-            raise self._error(
+            raise self._http.redacted_error(
                 ProviderErrorCode.BLOCKED,
-                _joined("gemini blocked the prompt", feedback.block_reason_message),
+                with_detail("gemini blocked the prompt", feedback.block_reason_message),
                 provider_status=feedback.block_reason,
             )
         if not answer.candidates:
@@ -273,15 +220,15 @@ class GeminiAdapter:
         reason = candidate.finish_reason
         if blob is None:
             if reason in BLOCKING_FINISH_REASONS:
-                raise self._error(
+                raise self._http.redacted_error(
                     ProviderErrorCode.BLOCKED,
-                    _joined(f"gemini refused the image ({reason})", candidate.finish_message),
+                    with_detail(f"gemini refused the image ({reason})", candidate.finish_message),
                     provider_status=reason,
                 )
             said = next((p.text for p in parts if p.text and not p.thought), None)
-            raise self._error(
+            raise self._http.redacted_error(
                 ProviderErrorCode.NO_IMAGE,
-                _joined(f"gemini answered without an image (finishReason {reason})", said),
+                with_detail(f"gemini answered without an image (finishReason {reason})", said),
                 retryable=True,
                 provider_status=reason,
             )
@@ -317,46 +264,21 @@ class GeminiAdapter:
             )
         return data
 
-    def _http_error(self, reply: _Reply) -> ProviderError:
+    def _http_error(self, reply: Reply) -> ProviderError:
         status = reply.status
         google = _google_error(reply.body)
         code, retryable = _classify(status, google)
         retry_after = None
         if retryable:
-            retry_after = _retry_after_header(reply.headers) or _retry_info_delay(google.details)
+            retry_after = retry_after_seconds(reply.headers) or _retry_info_delay(google.details)
         said = google.message or f"HTTP {status}"
-        return self._error(
+        return self._http.redacted_error(
             code,
             f"gemini answered HTTP {status} {google.status or ''}".rstrip() + f": {said}",
             retryable=retryable,
             retry_after_seconds=retry_after,
             http_status=status,
             provider_status=google.status,
-        )
-
-    def _error(
-        self,
-        code: ProviderErrorCode,
-        message: str,
-        *,
-        retryable: bool = False,
-        retry_after_seconds: float | None = None,
-        http_status: int | None = None,
-        provider_status: str | None = None,
-    ) -> ProviderError:
-        """A ProviderError whose message, built from text the provider sent, is safe to store."""
-        key = self._config.api_key.get_secret_value() if self._config.api_key else ""
-        if key:
-            message = message.replace(key, "[redacted]")
-        if len(message) > _MESSAGE_LIMIT:
-            message = message[: _MESSAGE_LIMIT - 1] + "…"
-        return ProviderError(
-            code,
-            message,
-            retryable=retryable,
-            retry_after_seconds=retry_after_seconds,
-            http_status=http_status,
-            provider_status=provider_status,
         )
 
 
@@ -474,31 +396,9 @@ def _retry_info_delay(details: Sequence[Mapping[str, Any]]) -> float | None:
     return None
 
 
-def _retry_after_header(headers: httpx.Headers) -> float | None:
-    """`Retry-After` in delta-seconds; Google never sends the HTTP-date form."""
-    value = headers.get("retry-after", "").strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
-
-
 def _shape_problem(exc: ValidationError) -> str:
     first = exc.errors(include_input=False, include_url=False)[0]
     if first["type"] == "json_invalid":
         return "is not valid JSON"
     where = ".".join(str(p) for p in first["loc"]) or "body"
     return f"has an unexpected shape at {where}: {first['msg']}"
-
-
-def _joined(head: str, detail: str | None) -> str:
-    return f"{head}: {detail.strip()}" if detail and detail.strip() else head
-
-
-def _too_large(cap: int, status: int) -> ProviderError:
-    return ProviderError(
-        ProviderErrorCode.BAD_RESPONSE,
-        f"gemini answer is larger than {cap} bytes",
-        http_status=status,
-    )

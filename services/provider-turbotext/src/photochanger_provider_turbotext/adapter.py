@@ -9,10 +9,9 @@ Error messages carry neither the API key nor image data: they end up in job reco
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from dataclasses import dataclass
+from typing import Final, TypeVar
 
 import httpx
 from photochanger_contracts import (
@@ -30,6 +29,12 @@ from photochanger_contracts import (
     validate_slot_settings,
 )
 from photochanger_runtime.providers.catalog import ProviderConfig
+from photochanger_runtime.providers.http_exchange import (
+    ProviderHttp,
+    Reply,
+    retry_after_seconds,
+    with_detail,
+)
 from pydantic import BaseModel, ValidationError
 
 from .wire import (
@@ -49,7 +54,6 @@ MAX_ANSWER_BYTES: Final = 1024 * 1024
 MAX_IMAGE_BYTES: Final = 25 * 1024 * 1024
 
 _METHOD_BY_NAME: Final[dict[str, Method]] = {m: m for m in METHOD_FOR_OPERATION.values()}
-_MESSAGE_LIMIT = 300
 
 _Answer = TypeVar("_Answer", bound=BaseModel)
 
@@ -60,13 +64,6 @@ class TurbotextRequest:
 
     method: Method
     form: Mapping[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class _Reply:
-    status: int
-    headers: httpx.Headers
-    body: bytes = field(repr=False)
 
 
 def queue_reference(method: Method, queueid: int) -> str:
@@ -100,7 +97,8 @@ class TurbotextAdapter:
         max_image_bytes: int = MAX_IMAGE_BYTES,
     ) -> None:
         self._config = config
-        self._http = http
+        # "URL", not "base_url": result downloads go to URLs the answers name
+        self._http = ProviderHttp(self.provider_id, config, http, url_label="URL")
         self._base_url = config.base_url.rstrip("/")
         self._max_answer_bytes = max_answer_bytes
         self._max_image_bytes = max_image_bytes
@@ -109,7 +107,7 @@ class TurbotextAdapter:
     # -- the ProviderAdapter protocol ---------------------------------------------------------
 
     async def prepare_payload(self, job: ProviderInput) -> TurbotextRequest:
-        self._api_key()
+        self._http.api_key()
         settings = _turbotext_settings(job)
         photo = self._public_url(job.photo)
         form: Image2ImageForm | MixImagesForm | DeepfakePhotoForm
@@ -143,9 +141,9 @@ class TurbotextAdapter:
         )
         answer = self._parse(CreateQueueAnswer, reply.body, "create_queue")
         if not answer.success:
-            raise self._error(
+            raise self._http.redacted_error(
                 ProviderErrorCode.REJECTED,
-                _joined(f"turbotext refused {prepared.method}", answer.error),
+                with_detail(f"turbotext refused {prepared.method}", answer.error),
                 http_status=reply.status,
             )
         if answer.queueid is None:
@@ -163,9 +161,9 @@ class TurbotextAdapter:
         if answer.action == "reconnect":
             return PollResult(done=False)
         if answer.success is False:
-            raise self._error(
+            raise self._http.redacted_error(
                 ProviderErrorCode.JOB_FAILED,
-                _joined(f"turbotext {method} job {queueid} failed", answer.error),
+                with_detail(f"turbotext {method} job {queueid} failed", answer.error),
             )
         image_url = answer.data.uploaded_image if answer.data is not None else None
         if answer.success is not True or not image_url:
@@ -180,12 +178,6 @@ class TurbotextAdapter:
 
     # -- requests -----------------------------------------------------------------------------
 
-    def _api_key(self) -> str:
-        key = self._config.api_key.get_secret_value() if self._config.api_key else ""
-        if not key:
-            raise ProviderError(ProviderErrorCode.NOT_CONFIGURED, "turbotext has no API key")
-        return key
-
     def _public_url(self, image: InputImage) -> str:
         if image.mime_type not in self.accepted_mime_types:
             raise ProviderError(
@@ -199,12 +191,15 @@ class TurbotextAdapter:
             )
         return image.public_url
 
-    async def _call_api(self, method: Method, form: dict[str, str], *, timeout: float) -> _Reply:
-        reply = await self._exchange(
+    async def _call_api(self, method: Method, form: dict[str, str], *, timeout: float) -> Reply:
+        reply = await self._http.exchange(
             "POST",
             f"{self._base_url}/api_ai/{method}",
             data=form,
-            headers={"authorization": f"Bearer {self._api_key()}", "accept": "application/json"},
+            headers={
+                "authorization": f"Bearer {self._http.api_key()}",
+                "accept": "application/json",
+            },
             timeout=min(self._config.request_timeout_seconds, timeout),
             cap=self._max_answer_bytes,
         )
@@ -225,8 +220,8 @@ class TurbotextAdapter:
         headers = {"accept": "image/*"}
         # The key goes only to Turbotext's own origin, never to a host an answer names.
         if (url.scheme, url.netloc) == (base.scheme, base.netloc):
-            headers["authorization"] = f"Bearer {self._api_key()}"
-        reply = await self._exchange(
+            headers["authorization"] = f"Bearer {self._http.api_key()}"
+        reply = await self._http.exchange(
             "GET",
             str(url),
             headers=headers,
@@ -247,55 +242,6 @@ class TurbotextAdapter:
             )
         return ProviderResult(data=reply.body, mime_type=mime.value)
 
-    async def _exchange(
-        self,
-        verb: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        timeout: float,
-        cap: int,
-        data: Mapping[str, str] | None = None,
-        follow_redirects: bool = False,
-    ) -> _Reply:
-        """One request with a whole-exchange time budget and a cap on the answer's size."""
-        try:
-            # httpx's timeout bounds each read; asyncio's bounds the whole exchange, so a
-            # server dripping bytes cannot hold the call past its budget
-            async with (
-                asyncio.timeout(timeout),
-                self._http.stream(
-                    verb,
-                    url,
-                    data=data,
-                    headers=headers,
-                    timeout=timeout,
-                    follow_redirects=follow_redirects,
-                ) as response,
-            ):
-                body = await _read_capped(response, cap)
-                return _Reply(response.status_code, response.headers, body)
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise ProviderError(
-                ProviderErrorCode.TIMEOUT,
-                f"turbotext did not answer within {timeout:g}s ({type(exc).__name__})",
-                retryable=True,
-            ) from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise self._error(
-                ProviderErrorCode.NOT_CONFIGURED, f"turbotext URL is unusable: {exc}"
-            ) from None
-        except (httpx.DecodingError, httpx.TooManyRedirects) as exc:
-            raise self._error(
-                ProviderErrorCode.BAD_RESPONSE, f"turbotext answer unreadable: {exc}"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise self._error(
-                ProviderErrorCode.UNAVAILABLE,
-                f"turbotext unreachable: {type(exc).__name__}: {exc}",
-                retryable=True,
-            ) from None
-
     # -- answers ------------------------------------------------------------------------------
 
     def _parse(self, model: type[_Answer], body: bytes, call: str) -> _Answer:
@@ -314,7 +260,7 @@ class TurbotextAdapter:
             ) from None
 
     def _http_error(
-        self, reply: _Reply, call: str, client_error: ProviderErrorCode
+        self, reply: Reply, call: str, client_error: ProviderErrorCode
     ) -> ProviderError:
         status = reply.status
         retryable = False
@@ -323,7 +269,7 @@ class TurbotextAdapter:
             code = ProviderErrorCode.AUTH_FAILED
         elif status == 429:
             code, retryable = ProviderErrorCode.QUOTA_EXHAUSTED, True
-            retry_after = _retry_after_header(reply.headers)
+            retry_after = retry_after_seconds(reply.headers)
         elif status == 408:
             code, retryable = ProviderErrorCode.TIMEOUT, True
         elif status >= 500:
@@ -333,35 +279,12 @@ class TurbotextAdapter:
         else:
             code = ProviderErrorCode.BAD_RESPONSE  # 1xx/3xx: not something we asked for
         said = _error_text(reply.body)
-        return self._error(
+        return self._http.redacted_error(
             code,
-            _joined(f"{call} answered HTTP {status}", said),
+            with_detail(f"{call} answered HTTP {status}", said),
             retryable=retryable,
             retry_after_seconds=retry_after,
             http_status=status,
-        )
-
-    def _error(
-        self,
-        code: ProviderErrorCode,
-        message: str,
-        *,
-        retryable: bool = False,
-        retry_after_seconds: float | None = None,
-        http_status: int | None = None,
-    ) -> ProviderError:
-        """A ProviderError whose message, built from text the provider sent, is safe to store."""
-        key = self._config.api_key.get_secret_value() if self._config.api_key else ""
-        if key:
-            message = message.replace(key, "[redacted]")
-        if len(message) > _MESSAGE_LIMIT:
-            message = message[: _MESSAGE_LIMIT - 1] + "…"
-        return ProviderError(
-            code,
-            message,
-            retryable=retryable,
-            retry_after_seconds=retry_after_seconds,
-            http_status=http_status,
         )
 
 
@@ -384,28 +307,6 @@ def _template(job: ProviderInput, role: str) -> InputImage:
     return template
 
 
-async def _read_capped(response: httpx.Response, cap: int) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        raise _too_large(cap, response.status_code)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > cap:  # stop reading; closing the stream drops the connection
-            raise _too_large(cap, response.status_code)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(cap: int, status: int) -> ProviderError:
-    return ProviderError(
-        ProviderErrorCode.BAD_RESPONSE,
-        f"turbotext answer is larger than {cap} bytes",
-        http_status=status,
-    )
-
-
 def _error_text(body: bytes) -> str | None:
     try:
         answer = ErrorAnswer.model_validate_json(body)
@@ -413,17 +314,3 @@ def _error_text(body: bytes) -> str | None:
         return None
     said = answer.error or answer.message
     return str(said) if said else None
-
-
-def _retry_after_header(headers: httpx.Headers) -> float | None:
-    """`Retry-After` in delta-seconds; the HTTP-date form is ignored (no clock here)."""
-    try:
-        seconds = float(headers.get("retry-after", "").strip())
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
-
-
-def _joined(head: str, detail: Any) -> str:
-    text = str(detail).strip() if detail is not None else ""
-    return f"{head}: {text}" if text else head
