@@ -16,12 +16,33 @@ from tests.support.images import jpeg_photo
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
+async def _created_offsets(stack: Stack) -> dict[Any, int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.infra.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic("jobs.created") or set()
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic("jobs.created") or set()
+        return dict(
+            await consumer.end_offsets([TopicPartition("jobs.created", p) for p in partitions])
+        )
+    finally:
+        await consumer.stop()
+
+
 @pytest.fixture
-async def nothing_left_behind(db: Any) -> AsyncIterator[None]:
+async def nothing_left_behind(db: Any, stack: Stack) -> AsyncIterator[None]:
+    """No job document, no stored photo and no `JobCreated` event from a rejected ingest."""
     jobs, files = await db.jobs.count_documents({}), await db["media.files"].count_documents({})
+    offsets = await _created_offsets(stack)
+    assert offsets, "jobs.created has partitions"
     yield
     assert await db.jobs.count_documents({}) == jobs
     assert await db["media.files"].count_documents({}) == files
+    assert await _created_offsets(stack) == offsets
 
 
 def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -87,7 +87,7 @@ async def insert_job(db: Any, *, status: str = "pending", **fields: Any) -> str:
         "artifact_expires_at": T0 + timedelta(seconds=48), "artifacts_purged": False,
         **fields,
     }  # fmt: skip
-    await db.jobs.insert_one(doc)
+    await JobRepository(db).insert(doc)
     return job_id
 
 

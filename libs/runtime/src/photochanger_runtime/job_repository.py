@@ -9,7 +9,13 @@ transition first inserts a *fence* document — `{job}/attempt/{n}` for a claim,
 `{job}/final` for the outcome — and only the inserter writes the job document. The final
 fence keeps the fields it wrote, so a job document that lost that write to a concurrent
 update is repaired from it (`repair`). Leases live in their own collection so that lease
-renewals never rewrite a job document."""
+renewals never rewrite a job document.
+
+FerretDB answers a filter on `_id` alone from its primary key and any other filter by
+scanning the whole collection (ADR-0009). So every read and write of a job goes by `_id`, and
+the sweeps read three small schedule collections instead of scanning all jobs:
+`jobs_live` (jobs not final yet), `job_artifacts` (ingest payloads still stored) and
+`job_results` (results still stored)."""
 
 from __future__ import annotations
 
@@ -83,6 +89,9 @@ class JobRepository:
         self._jobs = db["jobs"]
         self._fences = db["job_fences"]
         self._leases = db["job_leases"]
+        self._live = db["jobs_live"]
+        self._artifacts = db["job_artifacts"]
+        self._results = db["job_results"]
 
     async def ensure_indexes(self) -> None:
         await self._jobs.create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
@@ -92,8 +101,29 @@ class JobRepository:
         await self._fences.create_index([("job_id", ASCENDING)])
 
     async def insert(self, doc: Document) -> Job:
+        """Store a new job and put it on the sweep schedules it belongs to."""
+        job = Job.model_validate(doc)
         await self._jobs.insert_one(doc)
-        return Job.model_validate(doc)
+        if not job.is_final:
+            await self._live.insert_one(
+                {"_id": job.id, "provider": job.provider, "expires_at": job.expires_at}
+            )
+        if job.payload is not None and not job.artifacts_purged:
+            due = job.finalized_at or (job.updated_at if job.is_final else job.artifact_expires_at)
+            await self._artifacts.insert_one({"_id": job.id, "due_at": due})
+        if job.result is not None and job.result_expires_at is not None:
+            await self._results.insert_one(
+                {
+                    "_id": job.id,
+                    "media_id": job.result.media_id,
+                    "expires_at": job.result_expires_at,
+                }
+            )
+        return job
+
+    async def _by_ids(self, ids: Sequence[str]) -> list[Job]:
+        jobs = [await self.get(job_id) for job_id in ids]
+        return [job for job in jobs if job is not None]
 
     async def get(self, job_id: str) -> Job | None:
         doc = await self._jobs.find_one({"_id": job_id})
@@ -200,49 +230,57 @@ class JobRepository:
             "updated_at": now,
         }
         await self._jobs.update_one({"_id": job.id}, {"$set": fields})
-        await self._leases.delete_one({"_id": job.id, "attempt_id": attempt_id})
+        await self._live.update_one({"_id": job.id}, {"$set": {"provider": provider}})
+        lease = await self._leases.find_one({"_id": job.id})
+        if lease is not None and lease["attempt_id"] == attempt_id:
+            await self._leases.delete_one({"_id": job.id})
         return self._with(job, fields)
 
     async def renew_leases(self, worker_id: str, job_ids: list[str], lease_until: datetime) -> int:
         if not job_ids:
             return 0
-        res = await self._leases.update_many(
-            {"_id": {"$in": job_ids}, "worker_id": worker_id},
-            {"$set": {"expires_at": lease_until}},
-        )
-        return res.modified_count
+        renewed = 0
+        for job_id in job_ids:
+            res = await self._leases.update_one(
+                {"_id": job_id}, {"$set": {"expires_at": lease_until, "worker_id": worker_id}}
+            )
+            renewed += res.modified_count
+        return renewed
 
     async def release_lease(self, job_id: str, attempt_id: str, now: datetime) -> None:
         """Hand a job back on graceful shutdown so another worker resumes it at once."""
-        await self._leases.update_one(
-            {"_id": job_id, "attempt_id": attempt_id}, {"$set": {"expires_at": now}}
-        )
+        lease = await self._leases.find_one({"_id": job_id})
+        if lease is not None and lease["attempt_id"] == attempt_id:
+            await self._leases.update_one({"_id": job_id}, {"$set": {"expires_at": now}})
 
     async def find_orphaned(self, provider: str, now: datetime, limit: int) -> Sequence[Job]:
         """Processing jobs of `provider` inside their deadline whose lease ran out (or that
         never got one because their claimer died between the fence and the lease)."""
-        cursor = self._jobs.find(
-            {"provider": provider, "status": JobStatus.PROCESSING.value, "expires_at": {"$gt": now}}
-        ).limit(limit)
-        jobs = [Job.model_validate(d) async for d in cursor]
-        if not jobs:
-            return []
-        live = {
+        candidates = [
             d["_id"]
-            async for d in self._leases.find(
-                {"_id": {"$in": [j.id for j in jobs]}, "expires_at": {"$gte": now}}, {"_id": 1}
-            )
-        }
-        return [j for j in jobs if j.id not in live]
+            async for d in self._live.find(
+                {"provider": provider, "expires_at": {"$gt": now}}, {"_id": 1}
+            ).limit(limit)
+        ]
+        orphans: list[Job] = []
+        for job in await self._by_ids(candidates):
+            if job.status is not JobStatus.PROCESSING:
+                continue
+            lease = await self._leases.find_one({"_id": job.id})
+            if lease is None or lease["expires_at"] < now:
+                orphans.append(job)
+        return orphans
 
     async def record_reference(
         self, job_id: str, attempt_id: str, reference: str, now: datetime
     ) -> bool:
-        res = await self._jobs.update_one(
-            {"_id": job_id, "attempt_id": attempt_id, "status": JobStatus.PROCESSING.value},
-            {"$set": {"provider_job_reference": reference, "updated_at": now}},
+        job = await self.get(job_id)
+        if job is None or job.attempt_id != attempt_id or job.status is not JobStatus.PROCESSING:
+            return False
+        await self._jobs.update_one(
+            {"_id": job_id}, {"$set": {"provider_job_reference": reference, "updated_at": now}}
         )
-        return res.modified_count == 1
+        return True
 
     async def begin_dispatch(self, job_id: str, now: datetime, stale_after: timedelta) -> bool:
         """True for the one dispatcher that routes this job — or, when that one stopped
@@ -260,11 +298,14 @@ class JobRepository:
         self, job_id: str, templates: tuple[TemplateBinding, ...], now: datetime
     ) -> bool:
         """The dispatcher pins the template media a pending job will use."""
-        res = await self._jobs.update_one(
-            {"_id": job_id, "status": JobStatus.PENDING.value},
+        job = await self.get(job_id)
+        if job is None or job.status is not JobStatus.PENDING:
+            return False
+        await self._jobs.update_one(
+            {"_id": job_id},
             {"$set": {"templates": [t.model_dump() for t in templates], "updated_at": now}},
         )
-        return res.modified_count == 1
+        return True
 
     async def request_cancel(self, job_id: str, now: datetime) -> Job | None:
         """Flag a live job for cancellation (the cancel event does the stopping)."""
@@ -272,9 +313,7 @@ class JobRepository:
         if job is None or job.is_final:
             return None
         fields: Document = {"cancel_requested": True, "updated_at": now}
-        await self._jobs.update_one(
-            {"_id": job_id, "status": {"$ne": JobStatus.FINALIZED.value}}, {"$set": fields}
-        )
+        await self._jobs.update_one({"_id": job_id}, {"$set": fields})
         return self._with(job, fields)
 
     async def finalize(
@@ -309,59 +348,83 @@ class JobRepository:
         if not await self._win(f"{job_id}/final", {"job_id": job_id, "at": now, "set": fields}):
             await self.repair(job_id)
             return None
+        await self._apply_final(job_id, fields)
+        return self._with(job, fields)
+
+    async def _apply_final(self, job_id: str, fields: Document) -> None:
         await self._jobs.update_one({"_id": job_id}, {"$set": fields})
         await self._leases.delete_one({"_id": job_id})
-        return self._with(job, fields)
+        await self._live.delete_one({"_id": job_id})
+        # the ingest payload may go now; the result is kept until its expiry
+        await self._artifacts.update_one(
+            {"_id": job_id}, {"$set": {"due_at": fields["updated_at"]}}
+        )
+        if fields.get("result") is not None:
+            await self._results.replace_one(
+                {"_id": job_id},
+                {
+                    "media_id": fields["result"]["media_id"],
+                    "expires_at": fields["result_expires_at"],
+                },
+                upsert=True,
+            )
 
     async def repair(self, job_id: str) -> bool:
         """Re-apply the recorded final state if the job document lost it; True if it did."""
         fence = await self._fences.find_one({"_id": f"{job_id}/final"})
         if fence is None:
             return False
-        res = await self._jobs.update_one(
-            {"_id": job_id, "status": {"$ne": JobStatus.FINALIZED.value}}, {"$set": fence["set"]}
-        )
-        return res.modified_count == 1
+        job = await self.get(job_id)
+        if job is None or job.is_final:
+            return False
+        await self._apply_final(job_id, fence["set"])
+        return True
 
     async def find_overdue(self, now: datetime, limit: int) -> Sequence[Job]:
-        cursor = self._jobs.find(
-            {
-                "status": {"$in": [JobStatus.PENDING.value, JobStatus.PROCESSING.value]},
-                "expires_at": {"$lte": now},
-            }
-        ).limit(limit)
-        return [Job.model_validate(d) async for d in cursor]
+        """Jobs past their deadline and not final (or whose final write was lost)."""
+        due = [
+            d["_id"]
+            async for d in self._live.find({"expires_at": {"$lte": now}}, {"_id": 1}).limit(limit)
+        ]
+        overdue: list[Job] = []
+        for job in await self._by_ids(due):
+            if job.is_final:  # finalized, but its finalizer stopped before tidying up
+                await self._live.delete_one({"_id": job.id})
+            else:
+                overdue.append(job)
+        return overdue
 
     async def find_with_artifacts_due(self, now: datetime, limit: int) -> Sequence[Job]:
         """Jobs whose ingest payload may go: finalized, or past the artifact expiry."""
-        cursor = self._jobs.find(
-            {
-                "artifacts_purged": False,
-                "$or": [
-                    {"status": JobStatus.FINALIZED.value},
-                    {"artifact_expires_at": {"$lte": now}},
-                ],
-            }
-        ).limit(limit)
-        return [Job.model_validate(d) async for d in cursor]
+        due = [
+            d["_id"]
+            async for d in self._artifacts.find({"due_at": {"$lte": now}}, {"_id": 1}).limit(limit)
+        ]
+        return await self._by_ids(due)
 
     async def mark_artifacts_purged(self, job_id: str) -> bool:
-        res = await self._jobs.update_one(
-            {"_id": job_id, "artifacts_purged": False}, {"$set": {"artifacts_purged": True}}
-        )
-        return res.modified_count == 1
+        removed = await self._artifacts.delete_one({"_id": job_id})
+        await self._jobs.update_one({"_id": job_id}, {"$set": {"artifacts_purged": True}})
+        return removed.deleted_count == 1
 
     async def find_results_expired(self, now: datetime, limit: int) -> Sequence[Job]:
-        cursor = self._jobs.find(
-            {"result": {"$ne": None}, "result_expires_at": {"$lte": now}}
-        ).limit(limit)
-        return [Job.model_validate(d) async for d in cursor]
+        due = [
+            d["_id"]
+            async for d in self._results.find({"expires_at": {"$lte": now}}, {"_id": 1}).limit(
+                limit
+            )
+        ]
+        return [job for job in await self._by_ids(due) if job.result is not None]
 
     async def clear_result(self, job_id: str, media_id: str) -> bool:
-        res = await self._jobs.update_one(
-            {"_id": job_id, "result.media_id": media_id}, {"$set": {"result": None}}
-        )
-        return res.modified_count == 1
+        removed = await self._results.delete_one({"_id": job_id})
+        job = await self.get(job_id)
+        if job is not None and job.result is not None and job.result.media_id == media_id:
+            await self._jobs.update_one({"_id": job_id}, {"$set": {"result": None}})
+        return removed.deleted_count == 1
+
+    async def count_live(self) -> int:
+        return await self._live.count_documents({})
 
     async def delete(self, job_id: str) -> None:
         await self._jobs.delete_one({"_id": job_id})
