@@ -70,7 +70,6 @@ class Reaper:
         for job in due:
             if job.payload is not None and await self.media.delete(job.payload.media_id):
                 payloads += 1
-            await self.media.delete_links_for_job(job.id)
             await self.jobs.mark_artifacts_purged(job.id)
         links = await self.media.delete_expired_links(now, self.batch_size)
         metrics.REAPER_DELETED.labels(kind="payloads").inc(payloads)

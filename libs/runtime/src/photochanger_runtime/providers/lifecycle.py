@@ -114,6 +114,10 @@ class ProviderJobRunner:
             f"{self.provider_id} job", attributes=self._span_attrs(attempt.job)
         ):
             await self._run(attempt)
+        if self._adapter.needs_public_urls:
+            # the work is over (not merely interrupted by a shutdown, which skips this): the
+            # links must not outlive it; the reaper removes them at their expiry otherwise
+            await self._deps.media.delete_links_for_job(attempt.job.id)
 
     async def _run(self, attempt: Attempt) -> None:
         job = attempt.job
@@ -432,7 +436,6 @@ class ProviderJobRunner:
             if outcome is JobOutcome.TIMEOUT:
                 metrics.TIMEOUTS.labels(finalizer=self.provider_id).inc()
             await self._finalized(attempt, final)
-        await self._deps.media.delete_links_for_job(attempt.job.id)
 
     async def _finalized(self, attempt: Attempt, final: Job) -> None:
         assert final.outcome is not None
@@ -445,7 +448,6 @@ class ProviderJobRunner:
             error_code=final.error.code if final.error else None,
             error_message=final.error.message if final.error else None,
         )
-        await self._deps.media.delete_links_for_job(final.id)
         event = JobStatusChanged(
             occurred_at=self._deps.clock.now(),
             job_id=final.id,
