@@ -1,0 +1,464 @@
+"""deploy/k8s: both overlays render, match the Kubernetes (and CRD) schemas, and say what the
+services actually need: ports, probes, settings, secrets, topics, scaling and network access."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+from photochanger_contracts import topics
+from photochanger_runtime.providers.catalog import load_catalog
+
+from tests.deploy.support import (
+    ALL_INTERFACES,
+    ALL_SECRETS,
+    K8S,
+    KUBERNETES_VERSION,
+    OVERLAYS,
+    PROVIDER_SERVICES,
+    REPO,
+    SCALED_CONSUMERS,
+    SECRETS,
+    SERVICES,
+    container,
+    env_of,
+    of_kind,
+    one,
+    render,
+    selects,
+    settings_env_names,
+)
+
+Docs = list[dict[str, Any]]
+CUSTOM_KINDS = {
+    ("keda.sh/v1alpha1", "ScaledObject"),
+    ("kafka.strimzi.io/v1beta2", "KafkaTopic"),
+}
+SCHEMAS = Path(__file__).parent / "schemas"
+NAMESPACES = {"dev": "photochanger-dev", "prod": "photochanger"}
+
+
+def _crd_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
+    path = SCHEMAS / f"{api_version.replace('/', '_')}_{kind}.json"
+    schema = json.loads(path.read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _config_data(docs: Docs) -> dict[str, str]:
+    return one(docs, "ConfigMap", "photochanger-config")["data"]
+
+
+def _deployment(docs: Docs, service: str) -> dict[str, Any]:
+    return of_kind(docs, "Deployment")[f"photochanger-{service}"]
+
+
+def _pod_labels(docs: Docs, service: str) -> dict[str, str]:
+    return _deployment(docs, service)["spec"]["template"]["metadata"]["labels"]
+
+
+# -- rendering and schemas ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders(kustomize: Path, overlay: str) -> None:
+    docs = render(kustomize, K8S / "overlays" / overlay)
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy",
+            "HorizontalPodAutoscaler", "ScaledObject", "KafkaTopic"} <= kinds  # fmt: skip
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_builtin_kinds_match_the_kubernetes_schemas(
+    rendered: dict[str, Docs], overlay: str
+) -> None:
+    """Strict validation (unknown fields are errors) against the Kubernetes OpenAPI schemas
+    bundled in kubernetes-validate; custom resources are checked by the next test."""
+    errors = []
+    for doc in rendered[overlay]:
+        if (doc["apiVersion"], doc["kind"]) in CUSTOM_KINDS:
+            continue
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            errors.append(f"{name}: no schema for {doc['apiVersion']} in {KUBERNETES_VERSION}")
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(f"{name}: {exc.message} at {'.'.join(map(str, exc.path))}")
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_custom_resources_match_their_crd_schemas(rendered: dict[str, Docs], overlay: str) -> None:
+    """KEDA ScaledObject and Strimzi KafkaTopic against the committed schemas (see
+    tests/deploy/schemas/README.md): kubernetes-validate has no CRDs."""
+    errors = []
+    seen = set()
+    for doc in rendered[overlay]:
+        key = (doc["apiVersion"], doc["kind"])
+        if key not in CUSTOM_KINDS:
+            continue
+        seen.add(key)
+        for error in _crd_validator(*key).iter_errors(doc):
+            errors.append(f"{doc['kind']}/{doc['metadata']['name']}: {error.message}")
+    assert seen == CUSTOM_KINDS
+    assert not errors, "\n".join(errors)
+
+
+def test_the_validators_reject_broken_manifests(rendered: dict[str, Docs]) -> None:
+    """Control: the two validations above do catch a misspelt field and a wrong type."""
+    deployment = copy.deepcopy(_deployment(rendered["dev"], "api"))
+    container(deployment)["readinesProbe"] = container(deployment).pop("readinessProbe")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+    scaled = copy.deepcopy(of_kind(rendered["dev"], "ScaledObject")["photochanger-dispatcher"])
+    scaled["spec"]["triggers"][0]["metadata"]["lagThreshold"] = 10  # must be a string
+    assert list(_crd_validator("keda.sh/v1alpha1", "ScaledObject").iter_errors(scaled))
+
+    topic = copy.deepcopy(of_kind(rendered["dev"], "KafkaTopic")["jobs-created"])
+    topic["spec"]["partition"] = topic["spec"].pop("partitions")
+    assert list(_crd_validator("kafka.strimzi.io/v1beta2", "KafkaTopic").iter_errors(topic))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_everything_lands_in_the_overlay_namespace(rendered: dict[str, Docs], overlay: str) -> None:
+    namespace = NAMESPACES[overlay]
+    for doc in rendered[overlay]:
+        if doc["kind"] == "Namespace":
+            assert doc["metadata"]["name"] == namespace
+            labels = doc["metadata"]["labels"]
+            assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+        else:
+            assert doc["metadata"].get("namespace") == namespace, doc["metadata"]["name"]
+
+
+# -- workloads ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_deployment_ports_probes_and_scrape_annotations(
+    rendered: dict[str, Docs], overlay: str, service: str
+) -> None:
+    port = SERVICES[service]
+    deployment = _deployment(rendered[overlay], service)
+    template = deployment["spec"]["template"]
+    c = container(deployment)
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"http": port}
+    env = env_of(c)
+    assert env["PHOTOCHANGER_HTTP_PORT"]["value"] == str(port)
+    assert env["PHOTOCHANGER_HTTP_HOST"]["value"] == ALL_INTERFACES
+
+    def probe_port(probe: dict[str, Any]) -> int:
+        value = probe["httpGet"]["port"]
+        return ports[value] if isinstance(value, str) else value
+
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert probe_port(c["livenessProbe"]) == port
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert probe_port(c["readinessProbe"]) == port
+    if "startupProbe" in c:
+        assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+        assert probe_port(c["startupProbe"]) == port
+
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(port)
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+    image = c["image"]
+    assert re.fullmatch(rf"(.+/)?photochanger/{service}:[\w.-]+", image), image
+    assert not image.endswith(":latest"), f"{overlay} must pin an image tag, not {image}"
+    assert template["spec"]["terminationGracePeriodSeconds"] >= 30
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_pods_run_unprivileged_with_a_read_only_root(
+    rendered: dict[str, Docs], overlay: str, service: str
+) -> None:
+    pod = _deployment(rendered[overlay], service)["spec"]["template"]["spec"]
+    c = container(_deployment(rendered[overlay], service))
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] > 0
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert not sc["capabilities"].get("add")
+    # the only writable path is an emptyDir on /tmp
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in c.get("volumeMounts", []):
+        assert "emptyDir" in volumes[mount["name"]], mount
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(c["resources"][kind]), f"{service}: {kind}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_and_disruption_budget_select_the_pods(
+    rendered: dict[str, Docs], overlay: str, service: str
+) -> None:
+    docs = rendered[overlay]
+    labels = _pod_labels(docs, service)
+    deployment = _deployment(docs, service)
+    assert selects(deployment["spec"]["selector"], labels)
+
+    svc = of_kind(docs, "Service")[f"photochanger-{service}"]
+    assert all(labels.get(k) == v for k, v in svc["spec"]["selector"].items())
+    (svc_port,) = svc["spec"]["ports"]
+    assert svc_port["targetPort"] in ("http", SERVICES[service])
+    # no other Deployment's pods match (selectors are specific)
+    for other in SERVICES:
+        if other != service:
+            assert not all(
+                _pod_labels(docs, other).get(k) == v for k, v in svc["spec"]["selector"].items()
+            )
+
+    pdb = of_kind(docs, "PodDisruptionBudget")[f"photochanger-{service}"]
+    assert selects(pdb["spec"]["selector"], labels)
+    assert "maxUnavailable" in pdb["spec"] or "minAvailable" in pdb["spec"]
+
+
+# -- settings and secrets -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_config_map_holds_known_shared_settings(rendered: dict[str, Docs], overlay: str) -> None:
+    data = _config_data(rendered[overlay])
+    known = frozenset().union(*settings_env_names().values())
+    for key in data:
+        assert key in known or key.startswith("OTEL_"), f"{key} is read by no service"
+    assert data["PHOTOCHANGER_KAFKA_BOOTSTRAP_SERVERS"]
+    assert data["PHOTOCHANGER_PUBLIC_BASE_URL"].startswith(("https://", "http://"))
+    # per-service values and secrets do not belong in the shared ConfigMap
+    assert not {"PHOTOCHANGER_HTTP_PORT", "PHOTOCHANGER_HTTP_HOST"} & set(data)
+    assert not ALL_SECRETS & set(data)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_deployment_env_config_and_secret_refs(
+    rendered: dict[str, Docs], overlay: str, service: str
+) -> None:
+    docs = rendered[overlay]
+    c = container(_deployment(docs, service))
+    config_name = one(docs, "ConfigMap", "photochanger-config")["metadata"]["name"]
+    assert {"configMapRef": {"name": config_name}} in c["envFrom"]
+
+    env = env_of(c)
+    for name in env:
+        assert name in settings_env_names()[service], f"{service} does not read {name}"
+    secret_refs = {
+        name: e["valueFrom"]["secretKeyRef"]
+        for name, e in env.items()
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert set(secret_refs) == SECRETS[service]
+    for name, ref in secret_refs.items():
+        assert ref["key"] == name
+        assert ref["name"].startswith("photochanger-secrets")
+        assert not ref.get("optional", False)
+    # secrets never appear as literal values
+    assert not {n for n, e in env.items() if "value" in e} & ALL_SECRETS
+
+
+def test_dev_generates_a_placeholder_secret_and_prod_none(rendered: dict[str, Docs]) -> None:
+    secrets = of_kind(rendered["dev"], "Secret")
+    (secret,) = secrets.values()
+    assert secret["metadata"]["name"].startswith("photochanger-secrets-")
+    assert set(secret["data"]) == ALL_SECRETS
+    names = {
+        ref["valueFrom"]["secretKeyRef"]["name"]
+        for service in SERVICES
+        for ref in env_of(container(_deployment(rendered["dev"], service))).values()
+        if "secretKeyRef" in ref.get("valueFrom", {})
+    }
+    assert names == {secret["metadata"]["name"]}
+
+    values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    for key, text in values.items():
+        if key == "PHOTOCHANGER_ADMIN_ACCOUNTS":
+            assert json.loads(text) == [], "no admin account in the repository"
+        elif key != "PHOTOCHANGER_MONGODB_URI":
+            assert "placeholder" in text, key
+        assert "@" not in text, f"{key}: no credentials in the dev placeholder"
+    # the api refuses signing keys shorter than 32 bytes
+    assert len(values["PHOTOCHANGER_JWT_SECRET"].encode()) >= 32
+    # prod: the Secret is created out of band, never rendered from the repository
+    assert not of_kind(rendered["prod"], "Secret")
+
+
+# -- autoscaling --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_api_scales_on_cpu(rendered: dict[str, Docs], overlay: str) -> None:
+    docs = rendered[overlay]
+    hpa = of_kind(docs, "HorizontalPodAutoscaler")["photochanger-api"]
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1", "kind": "Deployment", "name": "photochanger-api",
+    }  # fmt: skip
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    assert "cpu" in container(_deployment(docs, "api"))["resources"]["requests"]
+    # the autoscaler owns the replica count
+    assert "replicas" not in _deployment(docs, "api")["spec"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", SCALED_CONSUMERS)
+def test_consumers_scale_on_their_kafka_lag(
+    rendered: dict[str, Docs], overlay: str, service: str
+) -> None:
+    docs = rendered[overlay]
+    group, topic = SCALED_CONSUMERS[service]
+    scaled = of_kind(docs, "ScaledObject")[f"photochanger-{service}"]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == f"photochanger-{service}"
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "kafka"
+    meta = trigger["metadata"]
+    assert meta["consumerGroup"] == group
+    assert meta["topic"] == topic
+    assert meta["bootstrapServers"] == _config_data(docs)["PHOTOCHANGER_KAFKA_BOOTSTRAP_SERVERS"]
+    assert int(meta["lagThreshold"]) > 0
+    partitions = int(_config_data(docs)["PHOTOCHANGER_KAFKA_TOPIC_PARTITIONS"])
+    spec = scaled["spec"]
+    assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= partitions
+    assert "replicas" not in _deployment(docs, service)["spec"]
+    assert not [
+        h for h in of_kind(docs, "HorizontalPodAutoscaler").values()
+        if h["spec"]["scaleTargetRef"]["name"] == f"photochanger-{service}"
+    ], "KEDA creates the HPA of a scaled Deployment; a second one would fight it"  # fmt: skip
+
+
+def test_topic_names_match_the_provider_topic_function() -> None:
+    for service, (group, topic) in SCALED_CONSUMERS.items():
+        if service in PROVIDER_SERVICES:
+            provider = service.removeprefix("provider-")
+            assert topic == topics.provider_requests(provider)
+            assert group == f"provider-{provider}"
+    assert SCALED_CONSUMERS["dispatcher"][1] == topics.JOBS_CREATED
+
+
+# -- Kafka topics -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kafka_topics_match_the_contracts_and_the_config(
+    rendered: dict[str, Docs], overlay: str
+) -> None:
+    docs = rendered[overlay]
+    data = _config_data(docs)
+    catalog = load_catalog(REPO / "configs" / "providers.json", environ={})
+    declared = {t["spec"]["topicName"]: t for t in of_kind(docs, "KafkaTopic").values()}
+    assert set(declared) == set(topics.all_topics(catalog.ids()))
+    for name, topic in declared.items():
+        spec = topic["spec"]
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"]
+        assert spec["partitions"] == int(data["PHOTOCHANGER_KAFKA_TOPIC_PARTITIONS"]), name
+        assert spec["replicas"] == int(data["PHOTOCHANGER_KAFKA_REPLICATION_FACTOR"]), name
+        retention_hours = int(spec["config"]["retention.ms"]) / 3_600_000
+        assert retention_hours == (7 * 24 if name == topics.DEAD_LETTER else 24), name
+        if spec["replicas"] > 1:
+            assert 1 < int(spec["config"]["min.insync.replicas"]) < spec["replicas"]
+
+
+def test_prod_is_replicated_and_bigger_than_dev(rendered: dict[str, Docs]) -> None:
+    dev, prod = rendered["dev"], rendered["prod"]
+    assert _config_data(prod)["PHOTOCHANGER_KAFKA_REPLICATION_FACTOR"] == "3"
+
+    def hpa_min(docs: Docs) -> int:
+        return int(
+            of_kind(docs, "HorizontalPodAutoscaler")["photochanger-api"]["spec"]["minReplicas"]
+        )
+
+    assert hpa_min(prod) > hpa_min(dev) and hpa_min(prod) >= 2
+    for name, scaled in of_kind(prod, "ScaledObject").items():
+        dev_scaled = of_kind(dev, "ScaledObject")[name]
+        assert scaled["spec"]["maxReplicaCount"] > dev_scaled["spec"]["maxReplicaCount"]
+        assert scaled["spec"]["minReplicaCount"] >= 2
+    assert _deployment(prod, "ttl-reaper")["spec"]["replicas"] >= 2
+
+    def memory_mib(docs: Docs, service: str) -> float:
+        value = container(_deployment(docs, service))["resources"]["limits"]["memory"]
+        number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", value).groups()  # type: ignore[union-attr]
+        return int(number) * (1024 if unit == "Gi" else 1)
+
+    for service in SERVICES:
+        assert memory_mib(prod, service) > memory_mib(dev, service), service
+
+
+# -- network policies ---------------------------------------------------------------------------
+
+
+def _policies_for(docs: Docs, service: str, policy_type: str) -> list[dict[str, Any]]:
+    labels = _pod_labels(docs, service)
+    return [
+        p for p in of_kind(docs, "NetworkPolicy").values()
+        if policy_type in p["spec"]["policyTypes"] and selects(p["spec"]["podSelector"], labels)
+    ]  # fmt: skip
+
+
+def _rules(policies: list[dict[str, Any]], direction: str) -> list[dict[str, Any]]:
+    return [rule for p in policies for rule in p["spec"].get(direction, [])]
+
+
+def _ports(rule: dict[str, Any]) -> set[int]:
+    return {p["port"] for p in rule.get("ports", [])}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_network_policies(rendered: dict[str, Docs], overlay: str, service: str) -> None:
+    docs = rendered[overlay]
+    port = SERVICES[service]
+    ingress_policies = _policies_for(docs, service, "Ingress")
+    egress_policies = _policies_for(docs, service, "Egress")
+    # default deny: some policy selects the pod for both directions
+    assert ingress_policies and egress_policies
+
+    ingress = _rules(ingress_policies, "ingress")
+    assert ingress, f"{service} accepts no traffic at all"
+    for rule in ingress:
+        assert _ports(rule) == {port}, f"{service}: ingress only on its own port"
+        if service == "api":
+            assert "from" not in rule, "the api is reachable from anywhere"
+        else:
+            peers = rule["from"]
+            assert peers == [{"namespaceSelector": {"matchLabels": {
+                "kubernetes.io/metadata.name": "monitoring"}}}]  # fmt: skip
+
+    egress = _rules(egress_policies, "egress")
+    egress_ports = set().union(*(_ports(r) for r in egress))
+    assert {53, 9092, 27017} <= egress_ports
+    internet = [
+        r for r in egress
+        if any("ipBlock" in peer and peer["ipBlock"]["cidr"] in ("0.0.0.0/0", "::/0")
+               for peer in r.get("to", []))
+    ]  # fmt: skip
+    if service in PROVIDER_SERVICES:
+        assert internet and all(_ports(r) == {443} for r in internet)
+    else:
+        assert not internet, f"{service} needs no Internet access"
+    for rule in egress:
+        assert rule.get("to"), "every egress rule names its peers"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_network_policy_selects_some_pods(rendered: dict[str, Docs], overlay: str) -> None:
+    docs = rendered[overlay]
+    pod_labels = [_pod_labels(docs, s) for s in SERVICES]
+    for name, policy in of_kind(docs, "NetworkPolicy").items():
+        assert any(selects(policy["spec"]["podSelector"], labels) for labels in pod_labels), name
