@@ -13,6 +13,7 @@ import pytest
 from photochanger_devstack.ports import free_ports
 from photochanger_devstack.stack import Stack
 
+from tests.e2e.admin_session import admin_headers
 from tests.e2e.helpers import ingest, queue_for, sha256, wait_idle
 from tests.support.images import png_photo
 from tests.support.waiting import eventually
@@ -64,9 +65,7 @@ async def test_job_of_a_dead_api_replica_still_times_out_and_polling_stops(
 
 async def test_purge_route_runs_the_media_sweep_now(api: httpx.AsyncClient, stack: Stack) -> None:
     assert (await api.post("/api/media/cache/purge")).status_code == 401
-    response = await api.post(
-        "/api/media/cache/purge", headers={"Authorization": f"Bearer {stack.admin_token}"}
-    )
+    response = await api.post("/api/media/cache/purge", headers=await admin_headers(api, stack))
     assert response.status_code == 202
     assert set(response.json()["will_purge"]) == {"payloads", "media_links", "results"}
 

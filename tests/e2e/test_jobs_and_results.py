@@ -9,6 +9,7 @@ import httpx
 import pytest
 from photochanger_devstack.stack import Stack
 
+from tests.e2e.admin_session import admin_headers
 from tests.e2e.helpers import ingest
 from tests.support.images import jpeg_photo
 
@@ -20,9 +21,7 @@ async def test_job_view_shows_the_processing_log_without_image_bytes(
 ) -> None:
     response = await ingest(api, stack, "slot-001", jpeg_photo(50))
     job_id = response.headers["x-job-id"]
-    view = await api.get(
-        f"/api/jobs/{job_id}", headers={"Authorization": f"Bearer {stack.admin_token}"}
-    )
+    view = await api.get(f"/api/jobs/{job_id}", headers=await admin_headers(api, stack))
 
     assert view.status_code == 200
     body = view.json()

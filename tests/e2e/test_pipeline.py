@@ -9,6 +9,7 @@ import httpx
 import pytest
 from photochanger_devstack.stack import Stack
 
+from tests.e2e.admin_session import admin_headers
 from tests.e2e.helpers import (
     ingest,
     queue_for,
@@ -98,7 +99,7 @@ async def test_manual_cancel_mid_poll_answers_409_and_polling_stops(
     assert job is not None
     cancel = await api.post(
         f"/api/jobs/{job['_id']}/cancel",
-        headers={"Authorization": f"Bearer {stack.admin_token}"},
+        headers=await admin_headers(api, stack),
     )
     assert cancel.status_code == 202, cancel.text
 

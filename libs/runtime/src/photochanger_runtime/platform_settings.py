@@ -1,17 +1,26 @@
-"""The single platform settings document: deadline, retention, ingest password hash."""
+"""The single platform settings document: deadline, retention, ingest password hash and
+provider API keys.
+
+Every reader fetches the document when it needs it (ingest reads it per request), so an
+admin edit applies to the next job without restarting anything. Secrets never leave this
+module in clear except through `provider_key`, for the services that call providers."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
+from typing import Any
 
 from photochanger_contracts.deadlines import (
     RESULT_RETENTION_DEFAULT_HOURS,
     SYNC_RESPONSE_DEFAULT_SECONDS,
 )
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from .mongo import Document
+from .versioned import update_versioned
 
 _ID = "platform"
 
@@ -24,17 +33,38 @@ class SecretStatus(BaseModel):
     updated_by: str
 
 
+class ProviderKey(BaseModel):
+    """A provider API key set by an admin. Stored usable (providers need the value), shown
+    to nobody: reads through the admin API only say whether one is configured."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: SecretStr
+    updated_at: datetime
+    updated_by: str
+
+
 class PlatformSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     sync_response_seconds: float = SYNC_RESPONSE_DEFAULT_SECONDS
     result_ttl_hours: float = RESULT_RETENTION_DEFAULT_HOURS
     ingest_password: SecretStatus | None = None
+    #: None marks a key an admin removed (environment variables may still supply one)
+    provider_keys: dict[str, ProviderKey | None] = {}
+    version: int = 0
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+    def provider_key(self, provider_id: str) -> SecretStr | None:
+        key = self.provider_keys.get(provider_id)
+        return key.value if key is not None else None
 
 
 class PlatformSettingsRepository:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._settings = db["settings"]
+        self._versions = db["settings_versions"]
 
     async def get(self) -> PlatformSettings:
         doc = await self._settings.find_one({"_id": _ID})
@@ -50,3 +80,32 @@ class PlatformSettingsRepository:
     async def update(self, changes: Document) -> PlatformSettings:
         await self._settings.update_one({"_id": _ID}, {"$set": changes}, upsert=True)
         return await self.get()
+
+    async def current(self) -> PlatformSettings:
+        """The document with a version, created when missing (for optimistic edits)."""
+        stored = await self.get()
+        if stored.version > 0:
+            return stored
+        with contextlib.suppress(DuplicateKeyError):
+            await self._settings.insert_one({"_id": _ID, "version": 1})
+        await self._settings.update_one(
+            {"_id": _ID, "version": {"$exists": False}}, {"$set": {"version": 1}}
+        )
+        return await self.get()
+
+    async def edit(
+        self, *, expected_version: int, changes: dict[str, Any], by: str, now: datetime
+    ) -> PlatformSettings | None:
+        """Apply an admin edit made on `expected_version`; None when that version is stale.
+
+        `changes` uses dotted paths (`provider_keys.gemini`) so unrelated keys stay as they
+        are. A provider key given as None is removed."""
+        fields: dict[str, Any] = {**changes, "updated_at": now, "updated_by": by}
+        won = await update_versioned(
+            self._settings,
+            self._versions,
+            _ID,
+            expected_version=expected_version,
+            fields=fields,
+        )
+        return await self.get() if won else None

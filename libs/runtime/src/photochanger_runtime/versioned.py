@@ -32,8 +32,14 @@ async def update_versioned(
         return False
     written = {**fields, "version": expected_version + 1}
     try:
+        # a list, not a sub-document: paths like `provider_keys.gemini` contain dots
+        # (and FerretDB stores no nested arrays)
         await fences.insert_one(
-            {"_id": f"{doc_id}/v{expected_version + 1}", "doc_id": doc_id, "set": written}
+            {
+                "_id": f"{doc_id}/v{expected_version + 1}",
+                "doc_id": doc_id,
+                "set": [{"path": path, "value": value} for path, value in written.items()],
+            }
         )
     except DuplicateKeyError:
         await _repair(docs, fences, doc_id, expected_version)
@@ -52,4 +58,5 @@ async def _repair(
     """Re-apply the winning edit of `version → version+1` if the document still lacks it."""
     fence = await fences.find_one({"_id": f"{doc_id}/v{version + 1}"})
     if fence is not None and "set" in fence:
-        await docs.update_one({"_id": doc_id, "version": version}, {"$set": fence["set"]})
+        fields = {entry["path"]: entry["value"] for entry in fence["set"]}
+        await docs.update_one({"_id": doc_id, "version": version}, {"$set": fields})

@@ -21,7 +21,9 @@ from photochanger_runtime.broker import ping as broker_ping
 from photochanger_runtime.clock import Clock, SystemClock
 from photochanger_runtime.config import repository_root
 from photochanger_runtime.health import metrics_endpoint, readiness
+from photochanger_runtime.job_queries import JobQueries
 from photochanger_runtime.job_repository import JobRepository
+from photochanger_runtime.login_throttle import LoginThrottle, ThrottleRule
 from photochanger_runtime.logs import configure_logging
 from photochanger_runtime.media_store import MediaStore
 from photochanger_runtime.platform_settings import PlatformSettingsRepository
@@ -29,10 +31,22 @@ from photochanger_runtime.processing_log import ProcessingLog
 from photochanger_runtime.providers.catalog import ProviderCatalog, load_catalog
 from photochanger_runtime.service import start_broker
 from photochanger_runtime.slot_repository import SlotRepository, load_seed
+from photochanger_runtime.stats import JobStats
 from photochanger_runtime.telemetry import configure_tracing
+from photochanger_runtime.template_media import TemplateMediaCatalog
 from pymongo.asynchronous.database import AsyncDatabase
 
 from . import routes_ingest, routes_jobs, routes_media, routes_public
+from .admin import (
+    routes_login,
+    routes_providers,
+    routes_settings,
+    routes_slots,
+    routes_stats,
+    routes_templates,
+    routes_test_run,
+)
+from .admin.auth import AdminAccounts, AdminTokens, signing_key
 from .errors import install_error_handlers
 from .passwords import IngestPasswordVerifier
 from .settings import ApiSettings
@@ -66,6 +80,16 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         platform, media = PlatformSettingsRepository(db), MediaStore(db)
         processing_log = ProcessingLog(db)
         verifier = IngestPasswordVerifier()
+        templates, job_queries = TemplateMediaCatalog(db, media), JobQueries(db)
+        login_throttle = LoginThrottle(
+            db,
+            per_user=ThrottleRule(
+                settings.login_max_failures_per_user, settings.login_failure_window_seconds
+            ),
+            per_address=ThrottleRule(
+                settings.login_max_failures_per_address, settings.login_failure_window_seconds
+            ),
+        )
 
         registry.register_value(ApiSettings, settings)
         registry.register_value(Clock, clock)
@@ -81,9 +105,20 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         registry.register_value(ProviderCatalog, load_catalog(settings.providers_config))
         registry.register_value(JobWaiters, waiters)
         registry.register_value(IngestPasswordVerifier, verifier)
+        registry.register_value(AdminAccounts, AdminAccounts.from_settings(settings))
+        registry.register_value(
+            AdminTokens,
+            AdminTokens(signing_key(settings), ttl_seconds=settings.jwt_ttl_seconds, clock=clock),
+        )
+        registry.register_value(LoginThrottle, login_throttle)
+        registry.register_value(TemplateMediaCatalog, templates)
+        registry.register_value(JobQueries, job_queries)
+        registry.register_value(
+            JobStats, JobStats(db, latency_sample=settings.stats_latency_sample)
+        )
 
         async def prepare() -> None:
-            for repo in (jobs, media, processing_log):
+            for repo in (jobs, media, processing_log, templates, job_queries, login_throttle):
                 await repo.ensure_indexes()
             await slots.seed(load_seed(seed_path), clock.now())
             await _bootstrap_ingest_password(settings, platform, verifier, clock)
@@ -116,6 +151,11 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
     app.include_router(routes_jobs.router)
     app.include_router(routes_public.router)
     app.include_router(routes_media.router)
+    for admin_routes in (
+        routes_login, routes_providers, routes_slots, routes_test_run,
+        routes_settings, routes_templates, routes_stats,
+    ):  # fmt: skip
+        app.include_router(admin_routes.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -154,13 +194,15 @@ async def _bootstrap_ingest_password(
     verifier: IngestPasswordVerifier,
     clock: Clock,
 ) -> None:
-    """Local mode: a password from the environment becomes the stored hash if it differs."""
+    """A password from the environment seeds the stored hash. It never overrides a password
+    an admin rotated through the API: only an unset one, or one the environment set before."""
     if settings.ingest_password is None:
         return
     wanted = settings.ingest_password.get_secret_value()
-    current = await platform.get()
-    stored = current.ingest_password.hash if current.ingest_password else None
-    if not await verifier.verify(stored, wanted):
+    current = (await platform.get()).ingest_password
+    if current is not None and current.updated_by != "environment":
+        return
+    if not await verifier.verify(current.hash if current else None, wanted):
         await platform.set_ingest_password_hash(
             verifier.hash(wanted), by="environment", now=clock.now()
         )

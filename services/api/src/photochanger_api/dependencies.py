@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Awaitable, Callable
+from typing import Annotated
 
 import svcs
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
 from photochanger_contracts import ErrorCode
 from photochanger_runtime.clock import Clock
@@ -16,6 +18,7 @@ from photochanger_runtime.processing_log import ProcessingLog
 from photochanger_runtime.providers.catalog import ProviderCatalog
 from photochanger_runtime.slot_repository import SlotRepository
 
+from .admin.auth import AdminAccounts, AdminTokens, Permission, Principal, TokenRejected
 from .errors import ApiError
 from .ingest import IngestDeps
 from .passwords import IngestPasswordVerifier
@@ -44,9 +47,41 @@ async def ingest_deps(request: Request) -> IngestDeps:
     )
 
 
-async def require_admin_token(request: Request) -> None:
-    settings = await container(request).aget(ApiSettings)
-    expected = settings.admin_token.get_secret_value() if settings.admin_token else ""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(token, expected):
-        raise ApiError(ErrorCode.UNAUTHORIZED, "a valid bearer token is required")
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="adminToken",
+    description="JWT from `POST /api/login`; its `permissions` claim decides what it may do.",
+)
+
+
+def _unauthorized(message: str, error: str | None = None) -> ApiError:
+    challenge = f'Bearer realm="photochanger-admin", error="{error}"' if error else "Bearer"
+    return ApiError(ErrorCode.UNAUTHORIZED, message, headers={"WWW-Authenticate": challenge})
+
+
+def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    """A route dependency: the caller's principal if its token grants `permission`;
+    401 without a valid token, 403 without the permission."""
+
+    async def check(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise _unauthorized("a bearer token from POST /api/login is required")
+        c = container(request)
+        tokens, accounts = await c.aget(AdminTokens, AdminAccounts)
+        try:
+            principal = tokens.read(credentials.credentials, accounts)
+        except TokenRejected as exc:
+            raise _unauthorized(exc.reason, "invalid_token") from None
+        if permission not in principal.permissions:
+            raise ApiError(
+                ErrorCode.FORBIDDEN,
+                "the token does not grant this permission",
+                {"required": permission.value},
+            )
+        return principal
+
+    check.__name__ = f"require_{permission.value.replace(':', '_')}"
+    return check

@@ -1,23 +1,32 @@
-"""POST /api/media/cache/purge: run the media expiry sweep now (bearer token)."""
+"""POST /api/media/cache/purge: run the media expiry sweep now (`media:write`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from photochanger_runtime.expiry import Reaper
 
-from .dependencies import ingest_deps, require_admin_token
+from .admin.auth import Permission, Principal
+from .admin.views import ADMIN_ERRORS, PurgeAccepted, PurgeCounts, errors
+from .dependencies import ingest_deps, require
 
-router = APIRouter(prefix="/api/media", tags=["media"], dependencies=[Depends(require_admin_token)])
+router = APIRouter(prefix="/api/media", tags=["admin: media"])
 log = logging.getLogger(__name__)
 _running: set[asyncio.Task[Any]] = set()
 
 
-@router.post("/cache/purge", status_code=202)
-async def purge_media_cache(request: Request) -> dict[str, Any]:
+@router.post(
+    "/cache/purge",
+    status_code=202,
+    response_model=PurgeAccepted,
+    responses=errors(*ADMIN_ERRORS),
+)
+async def purge_media_cache(
+    request: Request, _: Annotated[Principal, Depends(require(Permission.MEDIA_WRITE))]
+) -> PurgeAccepted:
     """Delete expired ingest payloads, public links and results now, as the ttl-reaper would;
     answers at once with what is due."""
     deps = await ingest_deps(request)
@@ -29,11 +38,11 @@ async def purge_media_cache(request: Request) -> dict[str, Any]:
     task = asyncio.create_task(reaper.sweep_media())
     _running.add(task)
     task.add_done_callback(_running.discard)
-    return {
-        "status": "accepted",
-        "will_purge": {
-            "payloads": due.payloads_deleted,
-            "media_links": due.links_deleted,
-            "results": due.results_deleted,
-        },
-    }
+    return PurgeAccepted(
+        status="accepted",
+        will_purge=PurgeCounts(
+            payloads=due.payloads_deleted,
+            media_links=due.links_deleted,
+            results=due.results_deleted,
+        ),
+    )

@@ -89,12 +89,13 @@ class Dispatcher:
             templates=templates,
             expires_at=job.expires_at,
         )
+        routed_at = self.clock.now()  # logged with the time it was sent, before any claim
         await publish(self.broker, topics.provider_requests(job.provider), request, key=job.id)
         await self.jobs.end_dispatch(job.id)
         metrics.DISPATCHED.labels(provider=job.provider).inc()
         await self.processing_log.append(
             job_id=job.id, slot_id=job.slot_id, provider=job.provider, event="dispatched",
-            at=self.clock.now(), details={"topic": topics.provider_requests(job.provider)},
+            at=routed_at, details={"topic": topics.provider_requests(job.provider)},
         )  # fmt: skip
 
     async def _route(self, job: Job) -> tuple[TemplateBinding, ...]:

@@ -3,7 +3,9 @@ at an `Infrastructure`. Used by `make up` and by the end-to-end tests."""
 
 from __future__ import annotations
 
+import json
 import secrets
+import subprocess
 import sys
 import urllib.request
 from collections.abc import Mapping
@@ -52,7 +54,8 @@ class Stack:
     ports: dict[str, int]
     env: dict[str, str]
     ingest_password: str
-    admin_token: str
+    admin_username: str
+    admin_password: str
     use_emulators: bool
     processes: dict[str, BackgroundProcess] = field(default_factory=dict)
 
@@ -133,7 +136,8 @@ def create_stack(
     ports: Mapping[str, int] | None = None,
     database: str = "photochanger",
     ingest_password: str | None = None,
-    admin_token: str | None = None,
+    admin_username: str | None = None,
+    admin_password: str | None = None,
     extra_env: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Stack:
@@ -150,13 +154,18 @@ def create_stack(
     password = (
         ingest_password or base.get("PHOTOCHANGER_INGEST_PASSWORD") or secrets.token_urlsafe(12)
     )
-    token = admin_token or base.get("PHOTOCHANGER_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    username = admin_username or base.get("PHOTOCHANGER_ADMIN_USERNAME") or "admin"
+    admin_secret = (
+        admin_password or base.get("PHOTOCHANGER_ADMIN_PASSWORD") or secrets.token_urlsafe(18)
+    )
     env = {
         **base,
         **infra.as_env(),
         "PHOTOCHANGER_MONGODB_DATABASE": database,
         "PHOTOCHANGER_INGEST_PASSWORD": password,
-        "PHOTOCHANGER_ADMIN_TOKEN": token,
+        # local mode: one admin with every permission; the api only ever sees its hash
+        "PHOTOCHANGER_ADMIN_ACCOUNTS": json.dumps([admin_account(username, admin_secret)]),
+        "PHOTOCHANGER_JWT_SECRET": base.get("PHOTOCHANGER_JWT_SECRET") or secrets.token_urlsafe(48),
         "PHOTOCHANGER_PUBLIC_BASE_URL": f"http://{LOOPBACK}:{chosen['api']}",
         "PYTHONUNBUFFERED": "1",
     }
@@ -174,9 +183,26 @@ def create_stack(
         ports=chosen,
         env=env,
         ingest_password=password,
-        admin_token=token,
+        admin_username=username,
+        admin_password=admin_secret,
         use_emulators=use_emulators,
     )
+
+
+def admin_account(username: str, password: str) -> dict[str, object]:
+    """An account entry made by the api's own hash helper (the password goes through stdin)."""
+    made = subprocess.run(
+        [sys.executable, "-m", "photochanger_api.admin.hash_password", "--username", username],
+        input=password,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if made.returncode != 0:
+        raise ValueError(f"cannot create the local admin account: {made.stderr.strip()}")
+    entry: dict[str, object] = json.loads(made.stdout)
+    return entry
 
 
 def ingest_curl(stack: Stack, slot_id: str = "slot-001", photo: str = "photo.jpg") -> str:

@@ -67,7 +67,8 @@ def banner(stack: Stack, sample: Path) -> str:
             f"  api:            {stack.api_url}  (readiness: {stack.api_url}/readyz)",
             f"  providers:      {mode}",
             f"  ingest password: {stack.ingest_password}",
-            f"  admin token:    {stack.admin_token}  (GET /api/jobs/{{id}}, POST …/cancel)",
+            f"  admin login:    {stack.admin_username} / {stack.admin_password}"
+            f"  (POST {stack.api_url}/api/login → bearer token for /api/*)",
             "",
             "Try it (slot-001 = Gemini image edit, slot-002 = Turbotext image edit):",
             f"  {ingest_curl(stack, 'slot-001', str(sample))}",

@@ -57,6 +57,8 @@ RequestPublisher = Callable[[ProviderJobRequested], Awaitable[None]]
 
 _CANCEL_CALL_TIMEOUT = 5.0
 _MAX_POLL_FAILURES_IN_A_ROW = 5
+#: a failure this close to the deadline is the deadline's
+_DEADLINE_SLACK = 0.5
 
 
 @dataclass(slots=True)
@@ -351,6 +353,11 @@ class ProviderJobRunner:
         await self._finalized(attempt, final)
 
     async def _fail(self, attempt: Attempt, exc: ProviderError) -> None:
+        if seconds_left(self._deps.clock.now(), attempt.job.expires_at) < _DEADLINE_SLACK:
+            # the call ran out of time because the job did: that is a timeout, not the
+            # provider's fault (its calls are cut to the time left)
+            await self._abandon(attempt, JobOutcome.TIMEOUT)
+            return
         if await self._hand_over(attempt, exc):
             return
         final = await self._deps.jobs.finalize(

@@ -1,0 +1,90 @@
+"""POST /api/slots/{slot_id}/test-run: an admin tries a slot on a photo of their own.
+
+The photo takes exactly the photobooth's path (create the job, publish it, wait for its
+outcome, answer with the image or the same errors), so what the admin sees is what a booth
+will get. The admin's token stands in for the ingest password."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+
+from ..dependencies import ingest_deps, require
+from ..ingest import announce, await_outcome, create_job, require_known_slot, result_of
+from ..multipart import IngestForm, read_ingest_form
+from ..passwords import IngestPasswordVerifier
+from .auth import Permission, Principal
+from .views import ADMIN_ERRORS, errors
+
+router = APIRouter(prefix="/api/slots", tags=["admin: slots"])
+
+
+class _AuthenticatedByToken(IngestPasswordVerifier):
+    """The route's JWT check already authenticated the caller."""
+
+    async def verify(self, stored_hash: str | None, password: str | None) -> bool:
+        return True
+
+
+_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/{slot_id}/test-run",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the processed image",
+            "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
+        },
+        **errors(*ADMIN_ERRORS, 400, 404, 409, 413, 415, 422, 429, 502, 503, 504),
+    },
+    openapi_extra=_BODY,
+)
+async def test_run(
+    slot_id: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(require(Permission.SLOTS_WRITE))],
+) -> Response:
+    """Run the slot on the uploaded photo (multipart field `file`) and answer like ingest."""
+    require_known_slot(slot_id)
+    deps = dataclasses.replace(await ingest_deps(request), verifier=_AuthenticatedByToken())
+    form = await read_ingest_form(
+        request.headers.get("content-type"),
+        request.stream(),
+        max_file_bytes=deps.settings.max_upload_bytes,
+    )
+    tagged = IngestForm(
+        fields={**form.fields, "test_run": "true", "requested_by": principal.username},
+        file=form.file,
+    )
+    job = await create_job(slot_id, tagged, deps)
+    await announce(job, deps)
+    final = await await_outcome(job, deps)
+    result = result_of(final)
+    return StreamingResponse(
+        await deps.media.stream(result.media_id),
+        media_type=result.mime_type,
+        headers={
+            "X-Job-Id": final.id,
+            "X-Test-Run": "true",
+            "Cache-Control": "no-store",
+            "Content-Length": str(result.size_bytes),
+        },
+    )

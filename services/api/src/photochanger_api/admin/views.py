@@ -1,0 +1,296 @@
+"""What the admin API accepts and answers: the models behind the published OpenAPI contract."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from photochanger_contracts import JobOutcome, JobStatus, MediaRef, Operation
+from photochanger_contracts.deadlines import SYNC_RESPONSE_MAX_SECONDS, SYNC_RESPONSE_MIN_SECONDS
+from photochanger_runtime.processing_log import LogEntry
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from ..errors import HTTP_STATUS
+
+_MAX_RESULT_TTL_HOURS = 24 * 30
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+class ErrorBody(_View):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorEnvelope(_View):
+    error: ErrorBody
+
+
+_DESCRIPTIONS: dict[int, str] = {
+    400: "malformed request",
+    401: "missing, invalid or expired token (or wrong credentials at login)",
+    403: "the token lacks the permission this route needs",
+    404: "no such resource",
+    409: "conflicts with the current state",
+    412: "If-Match names a version that is no longer current",
+    413: "upload larger than the limit",
+    415: "not a supported image type (decided by its bytes)",
+    422: "validation failed; details.problems lists each field",
+    429: "too many attempts or at capacity (see Retry-After)",
+    502: "the provider failed",
+    503: "a backing service is unavailable",
+    504: "no result before the deadline",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error answers, all in the one envelope."""
+    assert all(s in HTTP_STATUS.values() for s in statuses)
+    return {s: {"model": ErrorEnvelope, "description": _DESCRIPTIONS[s]} for s in statuses}
+
+
+#: every admin route: no or bad token, missing permission, database or broker down
+ADMIN_ERRORS = (401, 403, 503)
+
+
+# -- login --------------------------------------------------------------------------------
+
+
+class LoginRequest(_Input):
+    username: str = Field(min_length=1, max_length=128)
+    password: SecretStr = Field(min_length=1, max_length=1024)
+
+
+class TokenResponse(_View):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int
+    permissions: list[str]
+
+
+# -- providers ----------------------------------------------------------------------------
+
+
+class OperationView(_View):
+    operation: Operation
+    needs_prompt: bool
+    required_template_roles: list[str]
+    settings_schema: dict[str, Any] = Field(description="JSON schema of the slot settings")
+
+
+class ProviderView(_View):
+    id: str
+    display_name: str
+    configured: bool = Field(description="an API key is set (environment or settings)")
+    accepts_heif: bool
+    operations: list[OperationView]
+
+
+class ProviderList(_View):
+    items: list[ProviderView]
+
+
+# -- slots --------------------------------------------------------------------------------
+
+
+class RecentResult(_View):
+    job_id: str
+    download_url: str
+    completed_at: datetime | None
+    result_expires_at: datetime | None
+    mime_type: str | None
+    size_bytes: int | None
+    expired: bool
+
+
+class SlotView(_View):
+    id: str
+    name: str
+    provider: str
+    operation: Operation
+    is_active: bool
+    settings: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+    recent_results: list[RecentResult]
+
+
+class SlotList(_View):
+    items: list[SlotView]
+
+
+class SlotUpdate(_Input):
+    """The whole editable slot; every field is replaced."""
+
+    name: str = Field(min_length=1, max_length=100)
+    provider: str = Field(min_length=1, max_length=64)
+    operation: Operation
+    is_active: bool
+    settings: dict[str, Any]
+
+
+class StatsReset(_View):
+    slot_id: str
+    reset_at: datetime
+
+
+# -- settings -----------------------------------------------------------------------------
+
+
+class SecretState(_View):
+    is_set: bool
+    updated_at: datetime | None
+    updated_by: str | None
+
+
+class ProviderKeyState(_View):
+    configured: bool
+    source: Literal["settings", "environment"] | None
+    updated_at: datetime | None
+    updated_by: str | None
+
+
+class DerivedDeadlines(_View):
+    job_deadline_seconds: float = Field(description="expires_at = created_at + this")
+    artifact_ttl_seconds: float = Field(description="temporary media live at most this long")
+    result_retention_hours: float = Field(description="result_expires_at = finalized_at + this")
+
+
+class SettingsView(_View):
+    sync_response_seconds: float
+    result_ttl_hours: float
+    derived: DerivedDeadlines
+    ingest_password: SecretState
+    provider_keys: dict[str, ProviderKeyState]
+    version: int
+    updated_at: datetime | None
+    updated_by: str | None
+
+
+class SettingsUpdate(_Input):
+    """Fields left out keep their value. Secrets are write-only."""
+
+    sync_response_seconds: float | None = Field(
+        default=None, ge=SYNC_RESPONSE_MIN_SECONDS, le=SYNC_RESPONSE_MAX_SECONDS
+    )
+    result_ttl_hours: float | None = Field(default=None, gt=0, le=_MAX_RESULT_TTL_HOURS)
+    ingest_password: SecretStr | None = Field(default=None, min_length=8, max_length=256)
+    provider_keys: dict[str, SecretStr | None] | None = Field(
+        default=None, description="provider id → new API key, or null to remove the stored one"
+    )
+
+
+# -- template media -----------------------------------------------------------------------
+
+
+class TemplateMediaView(_View):
+    id: str
+    filename: str | None
+    mime_type: str
+    size_bytes: int
+    sha256: str
+    created_at: datetime
+    created_by: str
+    used_by: list[str] = Field(description="slots whose settings reference this template")
+
+
+class TemplateMediaList(_View):
+    items: list[TemplateMediaView]
+
+
+# -- jobs ---------------------------------------------------------------------------------
+
+
+class JobSummaryView(_View):
+    id: str
+    slot_id: str
+    provider: str
+    operation: str
+    status: JobStatus
+    outcome: JobOutcome | None
+    failure_reason: JobOutcome | None
+    attempt: int
+    error_code: str | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    finalized_at: datetime | None
+    result_expires_at: datetime | None
+    result_mime_type: str | None
+    result_size_bytes: int | None
+
+
+class JobPageView(_View):
+    items: list[JobSummaryView]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+class JobError(_View):
+    code: str
+    message: str
+    provider_status: str | None = None
+
+
+class TemplateBindingView(_View):
+    role: str
+    media: MediaRef
+
+
+class JobDetail(BaseModel):
+    """A job as stored (media references only, never bytes) with its processing log."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    slot_id: str
+    slot_version: int
+    provider: str
+    operation: Operation
+    settings: dict[str, Any]
+    status: JobStatus
+    outcome: JobOutcome | None
+    failure_reason: JobOutcome | None
+    attempt: int
+    provider_job_reference: str | None
+    payload: MediaRef | None
+    templates: list[TemplateBindingView]
+    result: MediaRef | None
+    error: JobError | None
+    metadata: dict[str, str]
+    cancel_requested: bool
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    artifact_expires_at: datetime
+    finalized_at: datetime | None
+    result_expires_at: datetime | None
+    processing_log: list[LogEntry]
+
+
+class CancelAccepted(_View):
+    job_id: str
+    status: JobStatus
+    cancel_requested: bool
+
+
+class PurgeCounts(_View):
+    payloads: int
+    media_links: int
+    results: int
+
+
+class PurgeAccepted(_View):
+    status: Literal["accepted"]
+    will_purge: PurgeCounts
