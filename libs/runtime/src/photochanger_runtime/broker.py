@@ -87,11 +87,14 @@ def subscribe(
     *,
     group_id: str | None,
     auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+    consumers: int = 1,
 ) -> None:
     """Register `handler` for `topic`: parse `model`, dead-letter what does not parse.
 
     `group_id=None` reads every partition without a consumer group (each process sees every
-    message; used for the api's status fan-out)."""
+    message; used for the api's status fan-out). `consumers > 1` runs that many consumers of
+    the group in this process: partitions are handled in parallel, each still in order and
+    committed after its handler, so one slow message does not hold up the others."""
 
     async def consume(msg: KafkaMessage) -> None:
         try:
@@ -113,6 +116,8 @@ def subscribe(
         "heartbeat_interval_ms": 1_000,
         "fetch_max_wait_ms": 100,
     }
+    if group_id and consumers > 1:
+        options["max_workers"] = consumers
     broker.subscriber(topic, **options)(consume)
 
 

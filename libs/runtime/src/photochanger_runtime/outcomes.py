@@ -50,6 +50,7 @@ async def finalize_and_announce(
         error_code=error.code, error_message=error.message, details={"finalizer": finalizer},
     )  # fmt: skip
     try:
+        await processing_log.flush()
         if job.status is JobStatus.PROCESSING or outcome is not JobOutcome.PROVIDER_ERROR:
             await publish(
                 broker,

@@ -5,6 +5,8 @@ provider responses."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -13,10 +15,12 @@ from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from .mongo import Document
 
 _MAX_MESSAGE = 500
+log = logging.getLogger(__name__)
 
 
 class LogEntry(BaseModel):
@@ -42,8 +46,20 @@ def current_trace_id() -> str | None:
 
 
 class ProcessingLog:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    """Appends are buffered and written in batches (one `insert_many` instead of a round trip
+    per entry on the job's critical path). Whoever announces a final state calls `flush()`
+    first, so a finished job's log is complete when anyone hears about it; a background task
+    writes the rest within `flush_interval` seconds."""
+
+    def __init__(
+        self, db: AsyncDatabase[Document], *, flush_interval: float = 0.1, max_buffer: int = 10_000
+    ) -> None:
         self._entries = db["processing_logs"]
+        self._buffer: list[Document] = []
+        self._flush_interval = flush_interval
+        self._max_buffer = max_buffer
+        self._lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
 
     async def ensure_indexes(self) -> None:
         await self._entries.create_index([("job_id", ASCENDING), ("at", ASCENDING)])
@@ -77,8 +93,45 @@ class ProcessingLog:
             trace_id=current_trace_id(),
             details=details,
         )
-        await self._entries.insert_one(entry.model_dump(exclude_none=True))
+        if len(self._buffer) >= self._max_buffer:
+            log.error("processing log buffer full; dropping the oldest entry")
+            self._buffer.pop(0)
+        self._buffer.append(entry.model_dump(exclude_none=True))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_soon(), name="processing-log")
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(self._flush_interval)  # batching window, not a synchronization
+        try:
+            await self.flush()
+        except Exception:  # kept in the buffer; the next append or flush retries
+            log.exception("processing log entries not written yet")
+
+    async def flush(self) -> None:
+        """Write everything appended so far."""
+        async with self._lock:
+            if not self._buffer:
+                return
+            batch, self._buffer = self._buffer, []
+            try:
+                await self._entries.insert_many(batch, ordered=False)
+            except BulkWriteError as exc:
+                # entries already written by an earlier, interrupted attempt are duplicates
+                failed = {
+                    e["index"] for e in exc.details.get("writeErrors", []) if e.get("code") != 11000
+                }
+                self._buffer[:0] = [entry for i, entry in enumerate(batch) if i in failed]
+                raise
+            except Exception:
+                self._buffer[:0] = batch
+                raise
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+        await self.flush()
 
     async def for_job(self, job_id: str) -> Sequence[LogEntry]:
+        await self.flush()
         cursor = self._entries.find({"job_id": job_id}).sort("at", ASCENDING)
         return [LogEntry.model_validate(d) async for d in cursor]

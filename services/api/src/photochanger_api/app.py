@@ -101,7 +101,9 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         registry.register_value(SlotRepository, slots)
         registry.register_value(PlatformSettingsRepository, platform)
         registry.register_value(MediaStore, media)
-        registry.register_value(ProcessingLog, processing_log)
+        registry.register_value(
+            ProcessingLog, processing_log, on_registry_close=processing_log.close
+        )
         registry.register_value(ProviderCatalog, load_catalog(settings.providers_config))
         registry.register_value(JobWaiters, waiters)
         registry.register_value(IngestPasswordVerifier, verifier)

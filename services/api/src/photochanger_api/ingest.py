@@ -41,6 +41,7 @@ from photochanger_runtime.processing_log import ProcessingLog
 from photochanger_runtime.providers.catalog import ProviderCatalog
 from photochanger_runtime.slot_repository import Slot, SlotRepository
 from photochanger_runtime.telemetry import inject_trace_parent
+from pymongo.errors import PyMongoError
 
 from .errors import ApiError
 from .multipart import IngestForm
@@ -229,7 +230,13 @@ async def await_outcome(job: Job, deps: IngestDeps) -> Job:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(left, deps.settings.status_reread_seconds)):
                     await asyncio.shield(future)
-            current = await deps.jobs.get(job.id)
+            try:
+                current = await deps.jobs.get(job.id)
+            except PyMongoError:
+                # a slow or unreachable database must not turn a waiting request into a 503
+                # while its job goes on: keep waiting for the event, re-read next time
+                log.warning("safety re-read failed; still waiting for the status event")
+                continue
             if current is not None and current.is_final:
                 return current
     finally:

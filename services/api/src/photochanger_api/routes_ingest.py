@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -98,4 +99,7 @@ async def _accept(slot_id: str, request: Request, deps: IngestDeps) -> Job:
     )
     job = await create_job(slot_id, form, deps)
     await announce(job, deps)
+    # written while the job runs (the request waits anyway), not before it is queued
+    with contextlib.suppress(PyMongoError):  # kept buffered and retried by the log itself
+        await deps.log.flush()
     return job

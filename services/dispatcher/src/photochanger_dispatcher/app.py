@@ -43,13 +43,16 @@ def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker]
     )
     # The handler table of the dispatcher.
     subscribe(broker, topics.JOBS_CREATED, JobCreated, dispatcher.on_job_created,
-              group_id="dispatcher")  # fmt: skip
+              group_id="dispatcher", consumers=settings.kafka_topic_partitions)  # fmt: skip
 
     registry = svcs.Registry()
     registry.register_value(Settings, settings)
     registry.register_value(Clock, clock)
     registry.register_value(AsyncDatabase, db, ping=mongo.ping, on_registry_close=client.close())
     registry.register_value(KafkaBroker, broker, ping=broker_ping)
+    registry.register_value(
+        ProcessingLog, dispatcher.processing_log, on_registry_close=dispatcher.processing_log.close
+    )
     registry.register_value(Dispatcher, dispatcher)
     return registry, broker
 

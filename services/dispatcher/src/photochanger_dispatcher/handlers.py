@@ -97,6 +97,7 @@ class Dispatcher:
             job_id=job.id, slot_id=job.slot_id, provider=job.provider, event="dispatched",
             at=routed_at, details={"topic": topics.provider_requests(job.provider)},
         )  # fmt: skip
+        await self.processing_log.flush()  # after the publish: off the job's critical path
 
     async def _route(self, job: Job) -> tuple[TemplateBinding, ...]:
         if job.payload is None:

@@ -51,6 +51,9 @@ def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker,
     registry.register_value(Clock, clock)
     registry.register_value(AsyncDatabase, db, ping=mongo.ping, on_registry_close=client.close())
     registry.register_value(KafkaBroker, broker, ping=broker_ping)
+    registry.register_value(
+        ProcessingLog, reaper.processing_log, on_registry_close=reaper.processing_log.close
+    )
     registry.register_value(Reaper, reaper)
     return registry, broker, reaper
 

@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -39,6 +40,7 @@ from photochanger_contracts import (
 )
 from photochanger_contracts.deadlines import has_room_for, result_expires_at, seconds_left
 from photochanger_contracts.slots import FallbackTarget, RetryPolicy
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from .. import metrics
 from ..clock import Clock
@@ -85,6 +87,23 @@ class LifecycleDeps:
     public_base_url: str
     #: sends a job to another provider's topic (slot fallbacks)
     request_provider: RequestPublisher
+
+
+T = TypeVar("T")
+
+
+async def _persistently(operation: Callable[[], Awaitable[T]]) -> T:
+    """Retry a database write on transient errors; the job's deadline cancels the wait."""
+    delay = 0.1
+    while True:
+        try:
+            return await operation()
+        except PyMongoError as exc:
+            if not (isinstance(exc, ConnectionFailure) or exc.timeout):
+                raise
+            log.warning("database write failed, retrying", extra={"error": type(exc).__name__})
+        await asyncio.sleep(delay)  # back-off between retries, bounded by the deadline
+        delay = min(delay * 2, 2.0)
 
 
 class _Stop(Exception):
@@ -328,24 +347,31 @@ class ProviderJobRunner:
             raise ProviderError(
                 ProviderErrorCode.BAD_RESPONSE, "provider answered with bytes that are not an image"
             )
-        ref = await deps.media.put(
-            result.data,
-            mime_type=mime.value,
-            kind="result",
-            job_id=job.id,
-            sha256=hashlib.sha256(result.data).hexdigest(),
+        digest = hashlib.sha256(result.data).hexdigest()
+        # The result exists only in this process now (a synchronous provider cannot be asked
+        # again without paying twice), so a database hiccup is retried until the deadline.
+        ref = await _persistently(
+            lambda: deps.media.put(
+                result.data, mime_type=mime.value, kind="result", job_id=job.id, sha256=digest
+            )
         )
+        retention = (await _persistently(deps.platform_settings.get)).result_ttl_hours
         now = deps.clock.now()
-        retention = (await deps.platform_settings.get()).result_ttl_hours
-        final = await deps.jobs.finalize(
-            job.id,
-            JobOutcome.SUCCEEDED,
-            now=now,
-            attempt_id=attempt.attempt_id,
-            result=ref,
-            result_expires_at=result_expires_at(now, retention),
+        final = await _persistently(
+            lambda: deps.jobs.finalize(
+                job.id,
+                JobOutcome.SUCCEEDED,
+                now=now,
+                attempt_id=attempt.attempt_id,
+                result=ref,
+                result_expires_at=result_expires_at(now, retention),
+            )
         )
         if final is None:
+            current = await deps.jobs.get(job.id)
+            if current and current.result and current.result.media_id == ref.media_id:
+                await self._finalized(attempt, current)  # our finalize landed; its reply did not
+                return
             await deps.media.delete(ref.media_id)
             metrics.LATE_RESULTS_IGNORED.labels(provider=self.provider_id).inc()
             await self._log(attempt, "late_result_ignored")
@@ -465,6 +491,10 @@ class ProviderJobRunner:
             error_message=final.error.message if final.error else None,
             result=final.result,
         )
+        try:
+            await self._deps.log.flush()  # the log is complete before anyone hears the outcome
+        except Exception:
+            log.warning("processing log not flushed before the status event")
         try:
             await self._deps.publish_status(event)
         except Exception:  # the api's safety re-read of the job covers a lost status event

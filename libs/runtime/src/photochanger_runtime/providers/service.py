@@ -104,6 +104,7 @@ def build_registry(
     subscribe(
         broker, topics.provider_requests(provider_id), ProviderJobRequested,
         worker.on_job_requested, group_id=f"provider-{provider_id}",
+        consumers=settings.kafka_topic_partitions,
     )  # fmt: skip
     subscribe(
         broker, topics.JOBS_CANCEL, JobCancelRequested, worker.on_cancel_requested,
@@ -119,6 +120,7 @@ def build_registry(
     registry.register_value(httpx.AsyncClient, http, on_registry_close=http.aclose())
     registry.register_value(AdapterRegistry, adapters)
     registry.register_value(LifecycleDeps, deps)
+    registry.register_value(ProcessingLog, deps.log, on_registry_close=deps.log.close)
     registry.register_value(ProviderWorker, worker)
     return registry, broker, worker
 
