@@ -1,0 +1,100 @@
+"""The platform under test: real Kafka and FerretDB, the five services and the emulators as
+processes, started with `photochanger_devstack` exactly as the end-to-end tests do."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from photochanger_devstack.infra import Infrastructure, local_infrastructure
+from photochanger_devstack.stack import Stack, create_stack
+
+#: Settings the benchmark changes, and why (all reported in the results):
+BENCH_ENV: dict[str, str] = {
+    # the shipped Gemini budget (500 requests/min = 8.3 jobs/s) is the real provider's quota,
+    # not platform overhead; the emulator has no quota
+    "PHOTOCHANGER_GEMINI_REQUESTS_PER_MINUTE": "1000000",
+    # let one api process hold the 1,000+ waiting requests of the connections scenario
+    "PHOTOCHANGER_MAX_WAITING_REQUESTS": "4000",
+    "PHOTOCHANGER_MAX_WAITING_PER_PROVIDER": "3000",
+}
+GEMINI_CONCURRENCY_ENV = "PHOTOCHANGER_GEMINI_MAX_CONCURRENT_JOBS"
+
+
+@dataclass
+class Platform:
+    infra: Infrastructure
+    stack: Stack
+    state_dir: Path
+
+    @property
+    def database(self) -> str:
+        return self.stack.env["PHOTOCHANGER_MONGODB_DATABASE"]
+
+    def process_groups(self) -> dict[str, int]:
+        """Process group ids (= pids of the started processes) by name, infra included."""
+        groups = {name: proc.pid for name, proc in self.stack.processes.items()}
+        for server in self.infra.servers:
+            groups[server.name] = server.process.pid
+        return groups
+
+    def fresh_database(self) -> float:
+        """Restart every process on a new, empty database (each scenario starts clean: the
+        local FerretDB slows down as collections grow); returns the seconds it took."""
+        started = time.monotonic()
+        self.stack.stop_all()
+        self.stack.env["PHOTOCHANGER_MONGODB_DATABASE"] = f"bench_{uuid.uuid4().hex[:8]}"
+        self.stack.start_all()
+        return time.monotonic() - started
+
+    def restart(self, name: str, env: Mapping[str, str]) -> float:
+        """Restart one service with changed settings; returns the seconds it took."""
+        started = time.monotonic()
+        self.stack.env.update(env)
+        self.stack.stop(name)
+        self.stack.start(name, wait=True, timeout=60.0)
+        return time.monotonic() - started
+
+
+def _environ() -> dict[str, str]:
+    # real provider keys must not turn the emulators off; no tracing exporters either
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith("_API_KEY") and not k.startswith("OTEL_")
+    }
+
+
+@contextlib.contextmanager
+def running_platform(
+    *, extra_env: Mapping[str, str], keep_state: bool, log: bool = True
+) -> Iterator[Platform]:
+    state = Path(tempfile.mkdtemp(prefix="photochanger-bench-"))
+    say = print if log else None
+    try:
+        with local_infrastructure(state_dir=state / "infra", log=say) as infra:
+            stack = create_stack(
+                infra,
+                state / "stack",
+                ports={},
+                database=f"bench_{uuid.uuid4().hex[:8]}",
+                extra_env={**BENCH_ENV, **extra_env},
+                environ=_environ(),
+            )
+            try:
+                stack.start_all()
+                yield Platform(infra=infra, stack=stack, state_dir=state)
+            finally:
+                stack.stop_all()
+    finally:
+        if keep_state:
+            print(f"state and service logs kept in {state}")
+        else:
+            shutil.rmtree(state, ignore_errors=True)
