@@ -9,13 +9,13 @@ transition first inserts a *fence* document — `{job}/attempt/{n}` for a claim,
 `{job}/final` for the outcome — and only the inserter writes the job document. The final
 fence keeps the fields it wrote, so a job document that lost that write to a concurrent
 update is repaired from it (`repair`). Leases live in their own collection so that lease
-renewals never rewrite a job document.
+renewals never rewrite a job document (the lease is part of the job's `jobs_live` entry).
 
 FerretDB answers a filter on `_id` alone from its primary key and any other filter by
 scanning the whole collection (ADR-0009). So every read and write of a job goes by `_id`, and
 the sweeps read three small schedule collections instead of scanning all jobs:
-`jobs_live` (jobs not final yet), `job_artifacts` (ingest payloads still stored) and
-`job_results` (results still stored)."""
+`jobs_live` (jobs not final yet, with the lease of the worker that owns them),
+`job_artifacts` (ingest payloads still stored) and `job_results` (results still stored)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,6 @@ class JobRepository:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._jobs = db["jobs"]
         self._fences = db["job_fences"]
-        self._leases = db["job_leases"]
         self._live = db["jobs_live"]
         self._artifacts = db["job_artifacts"]
         self._results = db["job_results"]
@@ -106,7 +105,13 @@ class JobRepository:
         await self._jobs.insert_one(doc)
         if not job.is_final:
             await self._live.insert_one(
-                {"_id": job.id, "provider": job.provider, "expires_at": job.expires_at}
+                {
+                    "_id": job.id,
+                    "provider": job.provider,
+                    "expires_at": job.expires_at,
+                    "claimed": job.status is JobStatus.PROCESSING,
+                    "lease_expires_at": None,
+                }
             )
         if job.payload is not None and not job.artifacts_purged:
             due = job.finalized_at or (job.updated_at if job.is_final else job.artifact_expires_at)
@@ -172,8 +177,8 @@ class JobRepository:
             or job.expires_at <= now
         ):
             return None
-        lease = await self._leases.find_one({"_id": job_id})
-        if lease is not None and lease["expires_at"] >= now:
+        live = await self._live.find_one({"_id": job_id})
+        if live is not None and live.get("lease_expires_at") and live["lease_expires_at"] >= now:
             return None
         return await self._start_attempt(job, worker_id, attempt_id, lease_until, now)
 
@@ -185,13 +190,14 @@ class JobRepository:
             f"{job.id}/attempt/{number}",
             {"job_id": job.id, "worker_id": worker_id, "attempt_id": attempt_id, "at": now},
         )
-        if not won or await self._fences.find_one({"_id": f"{job.id}/final"}, {"_id": 1}):
+        if not won:
             return None
-        await self._leases.replace_one(
+        # A job finalized meanwhile is not checked for here: its final fence makes this
+        # attempt's own finalize lose, and its result is then dropped as a late one.
+        await self._live.update_one(
             {"_id": job.id},
-            {"provider": job.provider, "worker_id": worker_id, "attempt_id": attempt_id,
-             "expires_at": lease_until},
-            upsert=True,
+            {"$set": {"claimed": True, "worker_id": worker_id, "attempt_id": attempt_id,
+                      "lease_expires_at": lease_until}},
         )  # fmt: skip
         fields: Document = {
             "status": JobStatus.PROCESSING.value,
@@ -230,10 +236,10 @@ class JobRepository:
             "updated_at": now,
         }
         await self._jobs.update_one({"_id": job.id}, {"$set": fields})
-        await self._live.update_one({"_id": job.id}, {"$set": {"provider": provider}})
-        lease = await self._leases.find_one({"_id": job.id})
-        if lease is not None and lease["attempt_id"] == attempt_id:
-            await self._leases.delete_one({"_id": job.id})
+        # no lease: the fallback provider's worker takes the job over at once
+        await self._live.update_one(
+            {"_id": job.id}, {"$set": {"provider": provider, "lease_expires_at": None}}
+        )
         return self._with(job, fields)
 
     async def renew_leases(self, worker_id: str, job_ids: list[str], lease_until: datetime) -> int:
@@ -241,35 +247,29 @@ class JobRepository:
             return 0
         renewed = 0
         for job_id in job_ids:
-            res = await self._leases.update_one(
-                {"_id": job_id}, {"$set": {"expires_at": lease_until, "worker_id": worker_id}}
+            res = await self._live.update_one(
+                {"_id": job_id}, {"$set": {"lease_expires_at": lease_until}}
             )
             renewed += res.modified_count
         return renewed
 
     async def release_lease(self, job_id: str, attempt_id: str, now: datetime) -> None:
         """Hand a job back on graceful shutdown so another worker resumes it at once."""
-        lease = await self._leases.find_one({"_id": job_id})
-        if lease is not None and lease["attempt_id"] == attempt_id:
-            await self._leases.update_one({"_id": job_id}, {"$set": {"expires_at": now}})
+        live = await self._live.find_one({"_id": job_id})
+        if live is not None and live.get("attempt_id") == attempt_id:
+            await self._live.update_one({"_id": job_id}, {"$set": {"lease_expires_at": now}})
 
     async def find_orphaned(self, provider: str, now: datetime, limit: int) -> Sequence[Job]:
-        """Processing jobs of `provider` inside their deadline whose lease ran out (or that
+        """Claimed jobs of `provider` inside their deadline whose lease ran out (or that
         never got one because their claimer died between the fence and the lease)."""
         candidates = [
             d["_id"]
             async for d in self._live.find(
-                {"provider": provider, "expires_at": {"$gt": now}}, {"_id": 1}
+                {"provider": provider, "claimed": True, "expires_at": {"$gt": now}}
             ).limit(limit)
+            if d.get("lease_expires_at") is None or d["lease_expires_at"] < now
         ]
-        orphans: list[Job] = []
-        for job in await self._by_ids(candidates):
-            if job.status is not JobStatus.PROCESSING:
-                continue
-            lease = await self._leases.find_one({"_id": job.id})
-            if lease is None or lease["expires_at"] < now:
-                orphans.append(job)
-        return orphans
+        return [job for job in await self._by_ids(candidates) if job.status is JobStatus.PROCESSING]
 
     async def record_reference(
         self, job_id: str, attempt_id: str, reference: str, now: datetime
@@ -326,10 +326,13 @@ class JobRepository:
         result: MediaRef | None = None,
         result_expires_at: datetime | None = None,
         error: JobError | None = None,
+        known: Job | None = None,
     ) -> Job | None:
         """Move a live job to its final outcome. None when it is final already, when the
-        transition is not allowed from its state, or when `attempt_id` is no longer current."""
-        job = await self.get(job_id)
+        transition is not allowed from its state, or when `attempt_id` is no longer current.
+        `known` is the caller's fresh copy of the job (the claimer's), saving a read: the
+        final fence still decides if someone else finalized it meanwhile."""
+        job = known if known is not None else await self.get(job_id)
         if job is None or not can_finalize(job.status, outcome):
             return None
         if attempt_id is not None and job.attempt_id != attempt_id:
@@ -353,7 +356,6 @@ class JobRepository:
 
     async def _apply_final(self, job_id: str, fields: Document) -> None:
         await self._jobs.update_one({"_id": job_id}, {"$set": fields})
-        await self._leases.delete_one({"_id": job_id})
         await self._live.delete_one({"_id": job_id})
         # the ingest payload may go now; the result is kept until its expiry
         await self._artifacts.update_one(

@@ -61,6 +61,7 @@ _CANCEL_CALL_TIMEOUT = 5.0
 _MAX_POLL_FAILURES_IN_A_ROW = 5
 #: a failure this close to the deadline is the deadline's
 _DEADLINE_SLACK = 0.5
+_SETTINGS_MAX_AGE_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -122,6 +123,7 @@ class ProviderJobRunner:
         self._config = config
         self._deps = deps
         self._rate = rate_limiter
+        self._retention: tuple[float, float] | None = None
 
     @property
     def provider_id(self) -> str:
@@ -355,7 +357,7 @@ class ProviderJobRunner:
                 result.data, mime_type=mime.value, kind="result", job_id=job.id, sha256=digest
             )
         )
-        retention = (await _persistently(deps.platform_settings.get)).result_ttl_hours
+        retention = await _persistently(self._result_retention_hours)
         now = deps.clock.now()
         final = await _persistently(
             lambda: deps.jobs.finalize(
@@ -365,6 +367,7 @@ class ProviderJobRunner:
                 attempt_id=attempt.attempt_id,
                 result=ref,
                 result_expires_at=result_expires_at(now, retention),
+                known=job,
             )
         )
         if final is None:
@@ -377,6 +380,15 @@ class ProviderJobRunner:
             await self._log(attempt, "late_result_ignored")
             return
         await self._finalized(attempt, final)
+
+    async def _result_retention_hours(self) -> float:
+        """T_result_retention, re-read at most every few seconds (a settings change applies
+        to jobs finalized after it, without a read per job)."""
+        now = time.monotonic()
+        if self._retention is None or now - self._retention[1] > _SETTINGS_MAX_AGE_SECONDS:
+            hours = (await self._deps.platform_settings.get()).result_ttl_hours
+            self._retention = (hours, now)
+        return self._retention[0]
 
     async def _fail(self, attempt: Attempt, exc: ProviderError) -> None:
         if seconds_left(self._deps.clock.now(), attempt.job.expires_at) < _DEADLINE_SLACK:
@@ -391,6 +403,7 @@ class ProviderJobRunner:
             JobOutcome.PROVIDER_ERROR,
             now=self._deps.clock.now(),
             attempt_id=attempt.attempt_id,
+            known=attempt.job,
             error=JobError(
                 code=exc.code.value, message=exc.message, provider_status=exc.provider_status
             ),
