@@ -196,3 +196,21 @@ async def test_provider_keys_are_write_only(
 
     removed = await _put(api, admin, {"provider_keys": {"turbotext": None}})
     assert removed.json()["provider_keys"]["turbotext"]["source"] == "environment"
+
+
+async def test_a_provider_key_set_through_the_api_reaches_new_jobs_without_restarts(
+    api: httpx.AsyncClient, admin: dict[str, str], stack: Stack, restore_settings: None
+) -> None:
+    from tests.e2e.helpers import ingest
+    from tests.support.images import jpeg_photo
+
+    wrong = await _put(api, admin, {"provider_keys": {"gemini": "not-the-key"}})
+    assert wrong.status_code == 200
+    rejected = await ingest(api, stack, "slot-001", jpeg_photo(90))
+    assert rejected.status_code == 502
+    assert rejected.json()["error"]["details"]["provider_code"] == "provider_auth_failed"
+
+    assert (
+        await _put(api, admin, {"provider_keys": {"gemini": "emulator-key"}})
+    ).status_code == 200
+    assert (await ingest(api, stack, "slot-001", jpeg_photo(91))).status_code == 200

@@ -118,8 +118,10 @@ class ProviderJobRunner:
         config: ProviderConfig,
         deps: LifecycleDeps,
         rate_limiter: RateLimiter,
+        current_adapter: Callable[[], Awaitable[ProviderAdapter]] | None = None,
     ) -> None:
         self._adapter = adapter
+        self._current_adapter = current_adapter
         self._config = config
         self._deps = deps
         self._rate = rate_limiter
@@ -133,6 +135,9 @@ class ProviderJobRunner:
 
     async def run(self, attempt: Attempt) -> None:
         """Drive one claimed job to a final state, or stop when the deadline or a cancel hits."""
+        if self._current_adapter is not None:
+            # an API key rotated through the admin API reaches new jobs without a restart
+            self._adapter = await self._current_adapter()
         with _tracer.start_as_current_span(
             f"{self.provider_id} job", attributes=self._span_attrs(attempt.job)
         ):

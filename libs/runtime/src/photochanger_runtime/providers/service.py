@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 
 import httpx
@@ -19,6 +20,7 @@ from photochanger_contracts import (
     ProviderJobRequested,
     topics,
 )
+from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import mongo
@@ -48,10 +50,60 @@ class ProviderServiceSettings(ServiceSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     lease_seconds: float = 6.0
     recovery_interval_seconds: float = 2.0
+    #: how stale the provider API key set through the admin API may be
+    provider_key_refresh_seconds: float = 5.0
 
 
 class AdapterRegistry(dict[str, ProviderAdapter]):
     """Adapters by provider id, as registered in this process's container."""
+
+
+class KeyedAdapter:
+    """The provider's adapter with its current API key: the key set through the admin API
+    (platform settings) when there is one, else the deployment's. Re-read at most every
+    `max_age` seconds; a changed key builds a new adapter on the same HTTP client."""
+
+    def __init__(
+        self,
+        factory: AdapterFactory,
+        config: ProviderConfig,
+        http: httpx.AsyncClient,
+        settings: PlatformSettingsRepository,
+        *,
+        max_age: float = 5.0,
+    ) -> None:
+        self._factory = factory
+        self._config = config
+        self._http = http
+        self._settings = settings
+        self._max_age = max_age
+        self._adapter = factory(config, http)
+        self._key = config.api_key.get_secret_value() if config.api_key else None
+        self._checked = 0.0
+
+    @property
+    def adapter(self) -> ProviderAdapter:
+        return self._adapter
+
+    async def current(self) -> ProviderAdapter:
+        now = time.monotonic()
+        if now - self._checked < self._max_age:
+            return self._adapter
+        self._checked = now
+        try:
+            stored = (await self._settings.get()).provider_key(self._config.provider_id)
+        except Exception:  # keep the last known key while the database is unreachable
+            log.warning("provider key not re-read")
+            return self._adapter
+        key = stored.get_secret_value() if stored else (
+            self._config.api_key.get_secret_value() if self._config.api_key else None
+        )  # fmt: skip
+        if key != self._key:
+            self._key = key
+            config = self._config.model_copy(update={"api_key": SecretStr(key) if key else None})
+            self._adapter = self._factory(config, self._http)
+            log.info("provider API key changed; new jobs use it")
+        return self._adapter
 
 
 def build_registry(
@@ -72,7 +124,14 @@ def build_registry(
         follow_redirects=False,
     )
     broker = create_broker(settings.kafka_bootstrap_servers, client_id=settings.service_name)
-    adapters = AdapterRegistry({provider_id: adapter_factory(config, http)})
+    keyed = KeyedAdapter(
+        adapter_factory,
+        config,
+        http,
+        PlatformSettingsRepository(db),
+        max_age=settings.provider_key_refresh_seconds,
+    )
+    adapters = AdapterRegistry({provider_id: keyed.adapter})
 
     async def publish_status(event: JobStatusChanged) -> None:
         await publish(broker, topics.JOBS_STATUS, event, key=event.job_id)
@@ -91,7 +150,11 @@ def build_registry(
         request_provider=request_provider,
     )
     runner = ProviderJobRunner(
-        adapters[provider_id], config, deps, RateLimiter(config.requests_per_minute)
+        keyed.adapter,
+        config,
+        deps,
+        RateLimiter(config.requests_per_minute),
+        current_adapter=keyed.current,
     )
     worker = ProviderWorker(
         runner,
