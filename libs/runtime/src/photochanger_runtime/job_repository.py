@@ -283,16 +283,14 @@ class JobRepository:
         return True
 
     async def begin_dispatch(self, job_id: str, now: datetime, stale_after: timedelta) -> bool:
-        """True for the one dispatcher that routes this job — or, when that one stopped
-        before it published (no `end_dispatch` within `stale_after`), for a redelivery."""
+        """True for the one dispatcher that routes this job — or, for a redelivery of a job
+        still pending `stale_after` after the first dispatch began (that dispatcher died
+        before publishing; a second publish is harmless, claims are fenced)."""
         fence_id = f"{job_id}/dispatch"
-        if await self._win(fence_id, {"job_id": job_id, "at": now, "published": False}):
+        if await self._win(fence_id, {"job_id": job_id, "at": now}):
             return True
         fence = await self._fences.find_one({"_id": fence_id})
-        return fence is not None and not fence["published"] and fence["at"] <= now - stale_after
-
-    async def end_dispatch(self, job_id: str) -> None:
-        await self._fences.update_one({"_id": f"{job_id}/dispatch"}, {"$set": {"published": True}})
+        return fence is not None and fence["at"] <= now - stale_after
 
     async def set_templates(
         self, job_id: str, templates: tuple[TemplateBinding, ...], now: datetime

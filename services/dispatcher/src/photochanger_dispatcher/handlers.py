@@ -18,6 +18,7 @@ from faststream.kafka import KafkaBroker
 from photochanger_contracts import (
     JobCreated,
     JobOutcome,
+    JobStatus,
     ProviderErrorCode,
     ProviderJobRequested,
     SlotSettingsError,
@@ -64,8 +65,8 @@ class Dispatcher:
         if job is None:
             log.warning("JobCreated for a job that does not exist")
             return
-        if job.is_final:
-            log.info("job already final, not dispatched", extra={"outcome": job.outcome})
+        if job.status is not JobStatus.PENDING:
+            log.info("job already claimed or final, not dispatched", extra={"status": job.status})
             return
         if not await self.jobs.begin_dispatch(job.id, self.clock.now(), _STALE_DISPATCH):
             log.info("duplicate JobCreated, already dispatched")
@@ -75,7 +76,7 @@ class Dispatcher:
         except Rejected as rejection:
             await self._reject(job, rejection)
             return
-        if not await self.jobs.set_templates(job.id, templates, self.clock.now()):
+        if templates and not await self.jobs.set_templates(job.id, templates, self.clock.now()):
             return  # claimed or finalized meanwhile: a duplicate delivery
         assert job.payload is not None  # checked in _route
         request = ProviderJobRequested(
@@ -91,7 +92,6 @@ class Dispatcher:
         )
         routed_at = self.clock.now()  # logged with the time it was sent, before any claim
         await publish(self.broker, topics.provider_requests(job.provider), request, key=job.id)
-        await self.jobs.end_dispatch(job.id)
         metrics.DISPATCHED.labels(provider=job.provider).inc()
         await self.processing_log.append(
             job_id=job.id, slot_id=job.slot_id, provider=job.provider, event="dispatched",
