@@ -9,19 +9,15 @@ from collections.abc import Awaitable, Callable
 
 import svcs
 from faststream.kafka import KafkaBroker
-from photochanger_runtime import mongo
-from photochanger_runtime.broker import create_broker
-from photochanger_runtime.broker import ping as broker_ping
 from photochanger_runtime.clock import Clock, SystemClock
 from photochanger_runtime.config import ServiceSettings
 from photochanger_runtime.expiry import Reaper
 from photochanger_runtime.job_repository import JobRepository
 from photochanger_runtime.logs import configure_logging
 from photochanger_runtime.media_store import MediaStore
-from photochanger_runtime.processing_log import ProcessingLog
 from photochanger_runtime.service import BackgroundLoop, run_worker
 from photochanger_runtime.telemetry import configure_tracing
-from pymongo.asynchronous.database import AsyncDatabase
+from photochanger_runtime.wiring import core_services
 
 log = logging.getLogger(__name__)
 
@@ -35,27 +31,17 @@ class Settings(ServiceSettings):
 
 
 def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker, Reaper]:
-    client = mongo.create_client(settings.mongodb_uri, app_name=settings.service_name)
-    db = mongo.database(client, settings.mongodb_database)
-    broker = create_broker(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+    core = core_services(settings, clock)
     reaper = Reaper(
-        jobs=JobRepository(db),
-        media=MediaStore(db),
-        processing_log=ProcessingLog(db),
-        broker=broker,
+        jobs=JobRepository(core.db),
+        media=MediaStore(core.db),
+        processing_log=core.processing_log,
+        broker=core.broker,
         clock=clock,
         batch_size=settings.batch_size,
     )
-    registry = svcs.Registry()
-    registry.register_value(Settings, settings)
-    registry.register_value(Clock, clock)
-    registry.register_value(AsyncDatabase, db, ping=mongo.ping, on_registry_close=client.close())
-    registry.register_value(KafkaBroker, broker, ping=broker_ping)
-    registry.register_value(
-        ProcessingLog, reaper.processing_log, on_registry_close=reaper.processing_log.close
-    )
-    registry.register_value(Reaper, reaper)
-    return registry, broker, reaper
+    core.registry.register_value(Reaper, reaper)
+    return core.registry, core.broker, reaper
 
 
 def every(seconds: float, sweep: Callable[[], Awaitable[object]], name: str) -> BackgroundLoop:

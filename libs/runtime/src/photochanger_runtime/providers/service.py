@@ -21,20 +21,17 @@ from photochanger_contracts import (
     topics,
 )
 from pydantic import SecretStr
-from pymongo.asynchronous.database import AsyncDatabase
 
-from .. import mongo
-from ..broker import create_broker, publish, subscribe
-from ..broker import ping as broker_ping
+from ..broker import publish, subscribe
 from ..clock import Clock, SystemClock
 from ..config import ServiceSettings
 from ..job_repository import JobRepository
 from ..logs import configure_logging
 from ..media_store import MediaStore
 from ..platform_settings import PlatformSettingsRepository
-from ..processing_log import ProcessingLog
 from ..service import run_worker
 from ..telemetry import configure_tracing
+from ..wiring import core_services
 from .catalog import ProviderConfig, load_catalog
 from .lifecycle import LifecycleDeps, ProviderJobRunner
 from .limits import RateLimiter
@@ -116,14 +113,13 @@ def build_registry(
     config = load_catalog(settings.providers_config, environ).get(provider_id)
     if config is None:
         raise SystemExit(f"provider {provider_id!r} is missing from {settings.providers_config}")
-    client = mongo.create_client(settings.mongodb_uri, app_name=settings.service_name)
-    db = mongo.database(client, settings.mongodb_database)
+    core = core_services(settings, clock)
+    db, broker = core.db, core.broker
     http = httpx.AsyncClient(
         limits=httpx.Limits(max_connections=config.max_concurrent_jobs * 2),
         timeout=httpx.Timeout(config.request_timeout_seconds),
         follow_redirects=False,
     )
-    broker = create_broker(settings.kafka_bootstrap_servers, client_id=settings.service_name)
     keyed = KeyedAdapter(
         adapter_factory,
         config,
@@ -141,7 +137,7 @@ def build_registry(
 
     deps = LifecycleDeps(
         jobs=JobRepository(db),
-        log=ProcessingLog(db),
+        log=core.processing_log,
         media=MediaStore(db),
         platform_settings=PlatformSettingsRepository(db),
         publish_status=publish_status,
@@ -174,16 +170,11 @@ def build_registry(
         group_id=None, auto_offset_reset="latest",
     )  # fmt: skip
 
-    registry = svcs.Registry()
-    registry.register_value(ProviderServiceSettings, settings)
+    registry = core.registry
     registry.register_value(ProviderConfig, config)
-    registry.register_value(Clock, clock)
-    registry.register_value(AsyncDatabase, db, ping=mongo.ping, on_registry_close=client.close())
-    registry.register_value(KafkaBroker, broker, ping=broker_ping)
-    registry.register_value(httpx.AsyncClient, http, on_registry_close=http.aclose())
+    registry.register_value(httpx.AsyncClient, http, on_registry_close=http.aclose)
     registry.register_value(AdapterRegistry, adapters)
     registry.register_value(LifecycleDeps, deps)
-    registry.register_value(ProcessingLog, deps.log, on_registry_close=deps.log.close)
     registry.register_value(ProviderWorker, worker)
     return registry, broker, worker
 
