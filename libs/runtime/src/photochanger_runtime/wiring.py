@@ -25,14 +25,23 @@ class Core:
     processing_log: ProcessingLog
 
 
-def core_services(settings: ServiceSettings, clock: Clock) -> Core:
+def core_services(
+    settings: ServiceSettings,
+    clock: Clock,
+    *,
+    registry: svcs.Registry | None = None,
+    client_id: str | None = None,
+) -> Core:
     """Registry with the settings, clock, MongoDB (pinged), Kafka (pinged) and the processing
-    log (flushed on close); the caller registers its own services on top."""
+    log (flushed on close); the caller registers its own services on top. `registry` is the
+    one a framework already made (the api's FastAPI lifespan)."""
     client = mongo.create_client(settings.mongodb_uri, app_name=settings.service_name)
     db = mongo.database(client, settings.mongodb_database)
-    broker = create_broker(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+    broker = create_broker(
+        settings.kafka_bootstrap_servers, client_id=client_id or settings.service_name
+    )
     processing_log = ProcessingLog(db)
-    registry = svcs.Registry()
+    registry = registry if registry is not None else svcs.Registry()
     registry.register_value(type(settings), settings)
     registry.register_value(Clock, clock)
     registry.register_value(AsyncDatabase, db, ping=mongo.ping, on_registry_close=client.close)

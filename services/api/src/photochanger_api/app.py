@@ -13,11 +13,8 @@ from pathlib import Path
 import svcs
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from faststream.kafka import KafkaBroker
 from photochanger_contracts import JobStatusChanged, topics
-from photochanger_runtime import mongo
-from photochanger_runtime.broker import create_broker, subscribe
-from photochanger_runtime.broker import ping as broker_ping
+from photochanger_runtime.broker import subscribe
 from photochanger_runtime.clock import Clock, SystemClock
 from photochanger_runtime.config import repository_root
 from photochanger_runtime.health import metrics_endpoint, readiness
@@ -27,14 +24,13 @@ from photochanger_runtime.login_throttle import LoginThrottle, ThrottleRule
 from photochanger_runtime.logs import configure_logging
 from photochanger_runtime.media_store import MediaStore
 from photochanger_runtime.platform_settings import PlatformSettingsRepository
-from photochanger_runtime.processing_log import ProcessingLog
 from photochanger_runtime.providers.catalog import ProviderCatalog, load_catalog
 from photochanger_runtime.service import start_broker
 from photochanger_runtime.slot_repository import SlotRepository, load_seed
 from photochanger_runtime.stats import JobStats
 from photochanger_runtime.telemetry import configure_tracing
 from photochanger_runtime.template_media import TemplateMediaCatalog
-from pymongo.asynchronous.database import AsyncDatabase
+from photochanger_runtime.wiring import core_services
 
 from . import routes_ingest, routes_jobs, routes_media, routes_public
 from .admin import (
@@ -65,11 +61,10 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
     async def lifespan(
         app: FastAPI, registry: svcs.Registry
     ) -> AsyncGenerator[dict[str, object] | None, None]:
-        client = mongo.create_client(settings.mongodb_uri, app_name=settings.service_name)
-        db = mongo.database(client, settings.mongodb_database)
-        broker = create_broker(
-            settings.kafka_bootstrap_servers, client_id=f"api-{settings.instance_id}"
+        core = core_services(
+            settings, clock, registry=registry, client_id=f"api-{settings.instance_id}"
         )
+        db, broker, processing_log = core.db, core.broker, core.processing_log
         waiters = JobWaiters()
         # Every api process reads every status: no consumer group, start at the log's end.
         subscribe(
@@ -78,7 +73,6 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         )  # fmt: skip
         jobs, slots = JobRepository(db), SlotRepository(db)
         platform, media = PlatformSettingsRepository(db), MediaStore(db)
-        processing_log = ProcessingLog(db)
         verifier = IngestPasswordVerifier()
         templates, job_queries = TemplateMediaCatalog(db, media), JobQueries(db)
         login_throttle = LoginThrottle(
@@ -91,19 +85,10 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
             ),
         )
 
-        registry.register_value(ApiSettings, settings)
-        registry.register_value(Clock, clock)
-        registry.register_value(
-            AsyncDatabase, db, ping=mongo.ping, on_registry_close=client.close()
-        )
-        registry.register_value(KafkaBroker, broker, ping=broker_ping)
         registry.register_value(JobRepository, jobs)
         registry.register_value(SlotRepository, slots)
         registry.register_value(PlatformSettingsRepository, platform)
         registry.register_value(MediaStore, media)
-        registry.register_value(
-            ProcessingLog, processing_log, on_registry_close=processing_log.close
-        )
         registry.register_value(ProviderCatalog, load_catalog(settings.providers_config))
         registry.register_value(JobWaiters, waiters)
         registry.register_value(IngestPasswordVerifier, verifier)
