@@ -43,7 +43,7 @@ install_one() {
     flock "${lock}"
     if [[ ! -x "${target}" ]]; then
         local work
-        work="$(mktemp -d "${bin}/.${name}-build.XXXXXX")"
+        work="$(mktemp -d --tmpdir="${bin}")"  # a private build dir beside the cache
         say "building ${package}@${version} with $(go env GOVERSION) (first time only)"
         local started=${SECONDS}
         local build=(go install -trimpath -ldflags="${ldflags}" "${package}@${version}")
