@@ -13,6 +13,7 @@ import httpx
 import pytest
 from photochanger_devstack.infra import Infrastructure
 from photochanger_devstack.stack import Stack, create_stack
+from photochanger_runtime.media import MediaStore, open_media_store
 from pymongo import AsyncMongoClient
 
 from tests.support.otlp import SpanStore, start_receiver
@@ -88,6 +89,16 @@ async def db(stack: Stack) -> AsyncIterator[Any]:
         yield client[stack.env["PHOTOCHANGER_MONGODB_DATABASE"]]
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def media(stack: Stack) -> AsyncIterator[MediaStore]:
+    """The stack's media store, as its services see it."""
+    store = open_media_store(stack.env["PHOTOCHANGER_MEDIA_URL"])
+    try:
+        yield store
+    finally:
+        await store.aclose()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from photochanger_devstack.stack import Stack
+from photochanger_runtime.media import MediaStore
 
 from tests.e2e.admin_session import admin_headers
 from tests.support.images import jpeg_photo, png_photo
@@ -53,7 +54,7 @@ async def _use_in_slot(
 
 
 async def test_upload_decides_the_type_by_its_bytes(
-    api: httpx.AsyncClient, admin: dict[str, str], stack: Stack, db: Any
+    api: httpx.AsyncClient, admin: dict[str, str], stack: Stack, db: Any, media: MediaStore
 ) -> None:
     photo = png_photo(130)
 
@@ -65,17 +66,19 @@ async def test_upload_decides_the_type_by_its_bytes(
     assert body["filename"] == "looks-like.jpg" and body["created_by"] == stack.admin_username
     listed = (await api.get("/api/template-media", headers=admin)).json()["items"]
     assert body["id"] in [t["id"] for t in listed]
-    stored = await db["media.files"].find_one({"metadata.kind": "template"})
-    assert stored is not None
+    record = await db.template_media.find_one({"_id": body["id"]})
+    assert await media.read(record["key"]) == photo  # bytes in the media store
 
 
-async def test_upload_that_is_not_an_image_is_415(
-    api: httpx.AsyncClient, admin: dict[str, str]
+async def test_upload_that_is_not_an_image_is_415_and_leaves_nothing_stored(
+    api: httpx.AsyncClient, admin: dict[str, str], media: MediaStore
 ) -> None:
+    before = {o.key async for o in media.list("templates/")}
     response = await _register(api, admin, b"GIF89a not one of ours", name="x.png")
 
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert {o.key async for o in media.list("templates/")} == before
 
 
 async def test_upload_over_the_limit_is_413(api: httpx.AsyncClient, admin: dict[str, str]) -> None:
@@ -95,7 +98,7 @@ async def test_upload_without_a_file_is_400(api: httpx.AsyncClient, admin: dict[
 
 
 async def test_template_in_use_by_an_active_slot_is_409_unless_forced(
-    api: httpx.AsyncClient, admin: dict[str, str]
+    api: httpx.AsyncClient, admin: dict[str, str], db: Any, media: MediaStore
 ) -> None:
     template = (await _register(api, admin, png_photo(132))).json()
     assert (await _use_in_slot(api, admin, template["id"], active=True)).status_code == 200
@@ -107,8 +110,10 @@ async def test_template_in_use_by_an_active_slot_is_409_unless_forced(
 
         assert refused.status_code == 409
         assert refused.json()["error"]["details"] == {"slots": [STYLE_SLOT]}
+        key = (await db.template_media.find_one({"_id": template["id"]}))["key"]
         forced = await api.delete(f"/api/template-media/{template['id']}?force=true", headers=admin)
         assert forced.status_code == 204
+        assert await media.stat(key) is None
         again = await api.delete(f"/api/template-media/{template['id']}", headers=admin)
         assert again.status_code == 404
     finally:

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from photochanger_devstack.stack import Stack
+from photochanger_runtime.media import MediaStore
 
 from tests.e2e.admin_session import admin_headers
 from tests.e2e.helpers import ingest
@@ -61,7 +62,7 @@ async def test_unknown_result_and_media_are_404(api: httpx.AsyncClient) -> None:
 
 
 async def test_payload_is_purged_after_the_job_is_final(
-    api: httpx.AsyncClient, stack: Stack, db: Any
+    api: httpx.AsyncClient, stack: Stack, db: Any, media: MediaStore
 ) -> None:
     from tests.support.waiting import eventually
 
@@ -73,11 +74,6 @@ async def test_payload_is_purged_after_the_job_is_final(
         return bool(current["artifacts_purged"])
 
     await eventually(purged, what="the reaper to purge the payload")
-    from bson import ObjectId
-
-    assert (
-        await db["media.files"].count_documents({"_id": ObjectId(job["payload"]["media_id"])}) == 0
-    )
-    assert (
-        await db["media.files"].count_documents({"_id": ObjectId(job["result"]["media_id"])}) == 1
-    )
+    assert await media.stat(job["payload"]["key"]) is None
+    result = await media.stat(job["result"]["key"])
+    assert result is not None and result.size_bytes == len(response.content)

@@ -8,18 +8,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from photochanger_contracts import JobCreated, Operation, topics
+from photochanger_contracts import JobCreated, MediaRef, Operation, topics
 from photochanger_dispatcher.handlers import Dispatcher
 from photochanger_runtime.broker import create_broker, ensure_topics
 from photochanger_runtime.clock import SystemClock
 from photochanger_runtime.config import repository_root
 from photochanger_runtime.job_repository import JobRepository
-from photochanger_runtime.media_store import MediaStore
+from photochanger_runtime.media.memory import InMemoryMediaStore
 from photochanger_runtime.processing_log import ProcessingLog
 from photochanger_runtime.providers.catalog import load_catalog
+from photochanger_runtime.template_media import TemplateMediaCatalog
 from pymongo import AsyncMongoClient
 
-from tests.integration.test_reaper import collect_status, status_events  # noqa: F401
+from tests.integration.test_reaper import T0, collect_status, status_events  # noqa: F401
 from tests.support.images import png_photo
 
 pytestmark = pytest.mark.integration
@@ -37,7 +38,8 @@ async def dispatcher(mongodb_uri: str, kafka_bootstrap: str) -> AsyncIterator[Di
     await broker.start()
     try:
         yield Dispatcher(
-            jobs=JobRepository(db), media=MediaStore(db), processing_log=ProcessingLog(db),
+            jobs=JobRepository(db), templates=TemplateMediaCatalog(db, InMemoryMediaStore()),
+            processing_log=ProcessingLog(db),
             catalog=load_catalog(repository_root() / "configs" / "providers.json", {}),
             broker=broker, clock=SystemClock(),
         )  # fmt: skip
@@ -49,8 +51,8 @@ async def dispatcher(mongodb_uri: str, kafka_bootstrap: str) -> AsyncIterator[Di
 
 async def _job(d: Dispatcher, provider: str, settings: dict[str, Any]) -> JobCreated:
     job_id = str(uuid.uuid4())
-    payload = await d.media.put(png_photo(3), mime_type="image/png", kind="payload")
     now = d.clock.now()
+    payload = MediaRef(key=f"payloads/x/{job_id}", mime_type="image/png", size_bytes=9, sha256="0")
     await d.jobs.insert(
         {
             "_id": job_id, "slot_id": "slot-001", "slot_version": 1, "provider": provider,
@@ -92,13 +94,18 @@ async def test_missing_template_media_is_rejected(dispatcher: Dispatcher) -> Non
 async def test_a_valid_job_gets_its_templates_pinned_and_is_routed_once(
     dispatcher: Dispatcher,
 ) -> None:
-    template = await dispatcher.media.put(png_photo(4), mime_type="image/png", kind="template")
-    settings = {"prompt": "x", "template_media": [{"role": "style", "media_id": template.media_id}]}
+    catalog = dispatcher.templates
+    template_id, key = catalog.new_key()
+    stored = await InMemoryMediaStore().put(key, png_photo(4), content_type="image/png")
+    template = await catalog.register(
+        template_id, stored, mime_type="image/png", filename=None, by="test", now=T0
+    )
+    settings = {"prompt": "x", "template_media": [{"role": "style", "media_id": template.id}]}
     event = await _job(dispatcher, "gemini", settings)
     await dispatcher.on_job_created(event)
     await dispatcher.on_job_created(event)  # duplicate delivery
     job = await dispatcher.jobs.get(event.job_id)
     assert job is not None and job.status.value == "pending"
-    assert [t.media.media_id for t in job.templates] == [template.media_id]
+    assert [t.media for t in job.templates] == [template.ref]
     entries = await dispatcher.processing_log.for_job(event.job_id)
     assert [e.event for e in entries] == ["dispatched"]

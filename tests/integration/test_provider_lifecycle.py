@@ -16,6 +16,7 @@ import pytest
 from photochanger_contracts import JobOutcome as Outcome
 from photochanger_contracts import (
     JobStatusChanged,
+    MediaRef,
     Operation,
     PollResult,
     ProviderError,
@@ -27,13 +28,16 @@ from photochanger_contracts import (
 )
 from photochanger_runtime.clock import SystemClock
 from photochanger_runtime.job_repository import JobError, JobRepository
-from photochanger_runtime.media_store import MediaStore
+from photochanger_runtime.media import payload_key
+from photochanger_runtime.media.links import MediaLinks
+from photochanger_runtime.media.memory import InMemoryMediaStore
 from photochanger_runtime.platform_settings import PlatformSettingsRepository
 from photochanger_runtime.processing_log import ProcessingLog
 from photochanger_runtime.providers.catalog import ProviderConfig
 from photochanger_runtime.providers.lifecycle import LifecycleDeps, ProviderJobRunner
 from photochanger_runtime.providers.limits import RateLimiter
 from photochanger_runtime.providers.worker import ProviderWorker
+from photochanger_runtime.template_media import TemplateMediaCatalog
 from pymongo import AsyncMongoClient
 
 from tests.support.images import png_photo
@@ -115,20 +119,24 @@ class Harness:
         db: Any,
         adapter: ScriptedAdapter,
         request_provider: Callable[[ProviderJobRequested], Awaitable[None]] | None = None,
+        log: ProcessingLog | None = None,
+        media: InMemoryMediaStore | None = None,
     ) -> None:
         self.db = db
         self.adapter = adapter
         self.events: list[JobStatusChanged] = []
         self.jobs = JobRepository(db)
-        self.media = MediaStore(db)
+        self.media = media or InMemoryMediaStore()
 
         async def publish(event: JobStatusChanged) -> None:
             self.events.append(event)
 
         self.deps = LifecycleDeps(
             jobs=self.jobs,
-            log=ProcessingLog(db),
+            log=log or ProcessingLog(db),
             media=self.media,
+            links=MediaLinks(db),
+            templates=TemplateMediaCatalog(db, self.media),
             platform_settings=PlatformSettingsRepository(db),
             publish_status=publish,
             clock=SystemClock(),
@@ -154,8 +162,12 @@ class Harness:
     ) -> str:
         job_id = str(uuid.uuid4())
         photo = png_photo(1)
-        payload = await self.media.put(photo, mime_type="image/png", kind="payload", job_id=job_id)
         now = SystemClock().now()
+        key = payload_key(job_id, now + timedelta(seconds=seconds))
+        stored = await self.media.put(key, photo, content_type="image/png")
+        payload = MediaRef(
+            key=key, mime_type="image/png", size_bytes=stored.size_bytes, sha256=stored.sha256
+        )
         await self.jobs.insert(
             {
                 "_id": job_id, "slot_id": "slot-001", "slot_version": 1,
@@ -173,8 +185,6 @@ class Harness:
         return job_id
 
     async def request(self, job_id: str) -> None:
-        from photochanger_contracts import MediaRef
-
         job = await self.jobs.get(job_id)
         assert job is not None and job.payload is not None
         await self.worker.on_job_requested(
@@ -205,7 +215,7 @@ async def test_success_stores_the_result_and_publishes_one_status(db: Any) -> No
 
     assert job.outcome is Outcome.SUCCEEDED
     assert job.result is not None and job.result.mime_type == "image/png"
-    assert await h.media.read(job.result.media_id) == RESULT
+    assert await h.media.read(job.result.key) == RESULT
     assert job.result_expires_at - job.finalized_at == timedelta(hours=72)
     assert [e.outcome for e in h.events] == [Outcome.SUCCEEDED]
 
@@ -272,7 +282,7 @@ async def test_late_result_after_timeout_is_ignored(db: Any) -> None:
     await eventually(lambda: _has(h, job_id, "late_result_ignored"), what="the late result")
     job = await h.jobs.get(job_id)
     assert job is not None and job.outcome is Outcome.TIMEOUT and job.result is None
-    assert await db["media.files"].count_documents({"metadata.kind": "result"}) == 0
+    assert [k for k in h.media.objects if k.startswith("results/")] == []  # discarded
     assert h.events == []
 
 
@@ -355,7 +365,11 @@ async def test_a_quota_error_hands_the_job_to_the_fallback_provider(db: Any) -> 
         assert event.provider == "turbotext"
         await backup.worker.on_job_requested(event)
 
-    primary = Harness(db, ScriptedAdapter(quota, provider_id="gemini"), to_backup)
+    # one log for both, as in one process: entries of the same millisecond keep their order
+    primary = Harness(
+        db, ScriptedAdapter(quota, provider_id="gemini"), to_backup, log=backup.deps.log,
+        media=backup.media,
+    )  # fmt: skip
     fallback = {"provider": "turbotext", "operation": "image_edit", "settings": {"prompt": "b"}}
     job_id = await primary.new_job(settings={"fallback": fallback})
     await primary.request(job_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -12,13 +13,20 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from photochanger_contracts import Operation, topics
+from photochanger_contracts import MediaRef, Operation, topics
 from photochanger_runtime.broker import create_broker, ensure_topics
 from photochanger_runtime.clock import ManualClock
 from photochanger_runtime.expiry import Reaper
 from photochanger_runtime.job_repository import JobRepository
-from photochanger_runtime.media_store import MediaStore
+from photochanger_runtime.media import (
+    FilesystemMediaStore,
+    MediaStore,
+    payload_key,
+    result_key,
+)
+from photochanger_runtime.media.links import MediaLinks
 from photochanger_runtime.processing_log import ProcessingLog
+from photochanger_runtime.template_media import TemplateMediaCatalog
 from pymongo import AsyncMongoClient
 
 from tests.support.images import png_photo
@@ -37,6 +45,11 @@ async def db(mongodb_uri: str) -> AsyncIterator[Any]:
     finally:
         await client.drop_database(name)
         await client.close()
+
+
+@pytest.fixture
+def media(tmp_path: Any) -> MediaStore:
+    return FilesystemMediaStore(tmp_path / "media")
 
 
 @pytest.fixture
@@ -68,17 +81,22 @@ async def status_events(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaConsumer]
         await consumer.stop()
 
 
-def reaper_for(db: Any, broker: Any, clock: ManualClock) -> Reaper:
+def reaper_for(db: Any, broker: Any, clock: ManualClock, media: MediaStore) -> Reaper:
     return Reaper(
-        jobs=JobRepository(db), media=MediaStore(db), processing_log=ProcessingLog(db),
+        jobs=JobRepository(db), media=media, links=MediaLinks(db),
+        templates=TemplateMediaCatalog(db, media), processing_log=ProcessingLog(db),
         broker=broker, clock=clock,
     )  # fmt: skip
 
 
-async def insert_job(db: Any, *, status: str = "pending", **fields: Any) -> str:
-    media = MediaStore(db)
+async def stored(media: MediaStore, key: str, seed: int) -> MediaRef:
+    obj = await media.put(key, png_photo(seed), content_type="image/png")
+    return MediaRef(key=key, mime_type="image/png", size_bytes=obj.size_bytes, sha256=obj.sha256)
+
+
+async def insert_job(db: Any, media: MediaStore, *, status: str = "pending", **fields: Any) -> str:
     job_id = str(uuid.uuid4())
-    payload = await media.put(png_photo(1), mime_type="image/png", kind="payload", job_id=job_id)
+    payload = await stored(media, payload_key(job_id, T0 + timedelta(seconds=48)), 1)
     doc = {
         "_id": job_id, "slot_id": "slot-001", "slot_version": 1, "provider": "gemini",
         "operation": Operation.IMAGE_EDIT.value, "settings": {}, "status": status,
@@ -105,11 +123,11 @@ async def collect_status(consumer: AIOKafkaConsumer, job_ids: set[str]) -> list[
 
 
 async def test_an_overdue_job_times_out_and_its_status_is_published(
-    db: Any, broker: Any, status_events: AIOKafkaConsumer
+    db: Any, broker: Any, status_events: AIOKafkaConsumer, media: MediaStore
 ) -> None:
     clock = ManualClock(T0)
-    job_id = await insert_job(db, status="processing")
-    reaper = reaper_for(db, broker, clock)
+    job_id = await insert_job(db, media, status="processing")
+    reaper = reaper_for(db, broker, clock, media)
 
     assert await reaper.expire_jobs() == 0  # not due yet
     clock.advance(49)
@@ -122,11 +140,11 @@ async def test_an_overdue_job_times_out_and_its_status_is_published(
 
 
 async def test_two_reapers_in_parallel_finalize_each_job_once(
-    db: Any, broker: Any, status_events: AIOKafkaConsumer
+    db: Any, broker: Any, status_events: AIOKafkaConsumer, media: MediaStore
 ) -> None:
     clock = ManualClock(T0 + timedelta(minutes=5))
-    job_ids = {await insert_job(db) for _ in range(12)}
-    first, second = reaper_for(db, broker, clock), reaper_for(db, broker, clock)
+    job_ids = {await insert_job(db, media) for _ in range(12)}
+    first, second = reaper_for(db, broker, clock, media), reaper_for(db, broker, clock, media)
 
     counts = await asyncio.gather(first.expire_jobs(), second.expire_jobs())
 
@@ -137,13 +155,19 @@ async def test_two_reapers_in_parallel_finalize_each_job_once(
     assert logs == 12
 
 
-async def test_payloads_go_once_the_job_is_final_and_templates_stay(db: Any, broker: Any) -> None:
+async def test_payloads_go_once_the_job_is_final_and_templates_stay(
+    db: Any, broker: Any, media: MediaStore
+) -> None:
     clock = ManualClock(T0 + timedelta(seconds=10))
-    media = MediaStore(db)
-    template = await media.put(png_photo(7), mime_type="image/png", kind="template")
-    live = await insert_job(db, status="processing")
-    final = await insert_job(db, status="finalized", outcome="succeeded")
-    first, second = reaper_for(db, broker, clock), reaper_for(db, broker, clock)
+    catalog = TemplateMediaCatalog(db, media)
+    template_id, key = catalog.new_key()
+    template = await catalog.register(
+        template_id, await media.put(key, png_photo(7), content_type="image/png"),
+        mime_type="image/png", filename=None, by="test", now=T0,
+    )  # fmt: skip
+    live = await insert_job(db, media, status="processing")
+    final = await insert_job(db, media, status="finalized", outcome="succeeded")
+    first, second = reaper_for(db, broker, clock, media), reaper_for(db, broker, clock, media)
 
     results = await asyncio.gather(first.purge_artifacts(), second.purge_artifacts())
 
@@ -151,40 +175,43 @@ async def test_payloads_go_once_the_job_is_final_and_templates_stay(db: Any, bro
     final_doc = await db.jobs.find_one({"_id": final})
     live_doc = await db.jobs.find_one({"_id": live})
     assert final_doc["artifacts_purged"] is True
-    assert await db["media.files"].count_documents({"_id": _oid(final_doc["payload"])}) == 0
-    assert await db["media.files"].count_documents({"_id": _oid(live_doc["payload"])}) == 1
-    assert (await media.ref(template.media_id)).size_bytes == template.size_bytes
+    assert await media.stat(final_doc["payload"]["key"]) is None
+    assert await media.stat(live_doc["payload"]["key"]) is not None
+    assert await media.read(template.key) == png_photo(7)
 
 
-async def test_expired_public_links_are_deleted(db: Any, broker: Any) -> None:
+async def test_expired_public_links_are_deleted(db: Any, broker: Any, media: MediaStore) -> None:
     clock = ManualClock(T0)
-    media = MediaStore(db)
-    ref = await media.put(png_photo(8), mime_type="image/png", kind="payload")
-    expiring = await media.create_link(
-        ref.media_id, expires_at=T0 + timedelta(seconds=30), job_id=None, now=T0
+    links = MediaLinks(db)
+    ref = await stored(media, payload_key("j", T0), 8)
+    expiring = await links.create(
+        ref.key, mime_type=ref.mime_type, expires_at=T0 + timedelta(seconds=30), job_id=None,
+        now=T0,
+    )  # fmt: skip
+    lasting = await links.create(
+        ref.key, mime_type=ref.mime_type, expires_at=T0 + timedelta(hours=1), job_id=None, now=T0
     )
-    lasting = await media.create_link(
-        ref.media_id, expires_at=T0 + timedelta(hours=1), job_id=None, now=T0
-    )
-    reaper = reaper_for(db, broker, clock)
+    reaper = reaper_for(db, broker, clock, media)
     clock.advance(31)
 
-    _, links = await reaper.purge_artifacts()
+    _, deleted = await reaper.purge_artifacts()
 
-    assert links == 1
-    assert await media.get_link(expiring.token) is None
-    assert await media.get_link(lasting.token) is not None
+    assert deleted == 1
+    assert await links.get(expiring.token) is None
+    assert await links.get(lasting.token) is not None
 
 
-async def test_results_are_deleted_after_retention_exactly_once(db: Any, broker: Any) -> None:
+async def test_results_are_deleted_after_retention_exactly_once(
+    db: Any, broker: Any, media: MediaStore
+) -> None:
     clock = ManualClock(T0)
-    media = MediaStore(db)
-    result = await media.put(png_photo(9), mime_type="image/png", kind="result")
+    expires = T0 + timedelta(hours=72)
+    result = await stored(media, result_key("r", "a1", expires), 9)
     job_id = await insert_job(
-        db, status="finalized", outcome="succeeded", finalized_at=T0,
-        result=result.model_dump(), result_expires_at=T0 + timedelta(hours=72),
+        db, media, status="finalized", outcome="succeeded", finalized_at=T0,
+        result=result.model_dump(), result_expires_at=expires,
     )  # fmt: skip
-    first, second = reaper_for(db, broker, clock), reaper_for(db, broker, clock)
+    first, second = reaper_for(db, broker, clock, media), reaper_for(db, broker, clock, media)
 
     assert await first.purge_results() == 0
     clock.advance(72 * 3600)
@@ -193,10 +220,42 @@ async def test_results_are_deleted_after_retention_exactly_once(db: Any, broker:
     assert sum(deleted) == 1
     job = await db.jobs.find_one({"_id": job_id})
     assert job["result"] is None and job["outcome"] == "succeeded"
-    assert await db["media.files"].count_documents({"metadata.kind": "result"}) == 0
+    assert await media.stat(result.key) is None
 
 
-def _oid(ref: dict[str, Any]) -> Any:
-    from bson import ObjectId
+async def test_orphaned_bytes_go_with_their_expired_bucket_and_nothing_alive_does(
+    db: Any, broker: Any, media: MediaStore
+) -> None:
+    """Bytes whose writer died before recording them are deleted once their bucket's hour
+    and the grace period have passed; live objects and known templates stay."""
+    now = T0 + timedelta(hours=3)
+    clock = ManualClock(now)
+    old_payload = await stored(media, payload_key("dead-writer", T0), 1)
+    old_result = await stored(media, result_key("dead", "a", T0 + timedelta(minutes=30)), 2)
+    live_payload = await stored(media, payload_key("alive", now + timedelta(seconds=48)), 3)
+    live_result = await stored(media, result_key("alive", "a", now + timedelta(hours=72)), 4)
+    catalog = TemplateMediaCatalog(db, media)
+    template_id, key = catalog.new_key()
+    await catalog.register(
+        template_id, await media.put(key, png_photo(5), content_type="image/png"),
+        mime_type="image/png", filename=None, by="test", now=T0,
+    )  # fmt: skip
+    _, unknown_template = catalog.new_key()
+    await media.put(unknown_template, png_photo(6), content_type="image/png")
+    _, fresh_unknown = catalog.new_key()
+    await media.put(fresh_unknown, png_photo(7), content_type="image/png")
+    assert isinstance(media, FilesystemMediaStore)
+    os.utime(media.root / unknown_template, (T0.timestamp(), T0.timestamp()))
+    os.utime(media.root / fresh_unknown, ((now.timestamp(),) * 2))
+    reaper = reaper_for(db, broker, clock, media)
 
-    return ObjectId(ref["media_id"])
+    deleted = await reaper.sweep_orphans()
+
+    assert await media.stat(old_payload.key) is None
+    assert await media.stat(old_result.key) is None
+    assert await media.stat(live_payload.key) is not None
+    assert await media.stat(live_result.key) is not None
+    assert await media.stat(key) is not None
+    assert await media.stat(unknown_template) is None
+    assert await media.stat(fresh_unknown) is not None  # may be a registration in progress
+    assert deleted == 3

@@ -25,11 +25,11 @@ class Event(BaseModel):
 
 
 class MediaRef(BaseModel):
-    """A pointer into the media store; never the bytes themselves."""
+    """A media store key with the object's type, size and digest; never the bytes."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    media_id: str
+    key: str
     mime_type: str
     size_bytes: int = Field(ge=0)
     sha256: str

@@ -33,6 +33,8 @@ class ServiceSettings(BaseSettings):
     providers_config: Path = Field(
         default_factory=lambda: repository_root() / "configs" / "providers.json"
     )
+    #: where image bytes live: file:///dir (one machine) or s3://bucket/prefix (ADR-0010)
+    media_url: str = Field(default_factory=lambda: (Path.cwd() / ".state" / "media").as_uri())
     kafka_topic_partitions: int = 6
     kafka_replication_factor: int = 1
     #: how long shutdown waits for in-flight work before giving up

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from faststream.kafka import KafkaBroker
 from photochanger_contracts import JobOutcome
@@ -15,9 +16,12 @@ from photochanger_contracts import JobOutcome
 from . import metrics
 from .clock import Clock
 from .job_repository import JobError, JobRepository
-from .media_store import MediaStore
+from .media import MediaStore
+from .media.keys import EXPIRING_KINDS, bucket_end, is_bucket
+from .media.links import MediaLinks
 from .outcomes import finalize_and_announce
 from .processing_log import ProcessingLog
+from .template_media import TemplateMediaCatalog
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +32,19 @@ class SweepReport:
     payloads_deleted: int = 0
     links_deleted: int = 0
     results_deleted: int = 0
+    orphans_deleted: int = 0
+
+
+#: how long after an expiry bucket's hour the orphan sweep empties it (clock skew, slow writers)
+ORPHAN_GRACE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
 class Reaper:
     jobs: JobRepository
     media: MediaStore
+    links: MediaLinks
+    templates: TemplateMediaCatalog
     processing_log: ProcessingLog
     broker: KafkaBroker
     clock: Clock
@@ -68,10 +79,12 @@ class Reaper:
         due = await self.jobs.find_with_artifacts_due(now, self.batch_size)
         payloads = 0
         for job in due:
-            if job.payload is not None and await self.media.delete(job.payload.media_id):
+            # bytes first, then the metadata: a crash in between leaves metadata that points to
+            # nothing (deleted again next time), never bytes nothing points to
+            if job.payload is not None and await self.media.delete(job.payload.key):
                 payloads += 1
             await self.jobs.mark_artifacts_purged(job.id)
-        links = await self.media.delete_expired_links(now, self.batch_size)
+        links = await self.links.delete_expired(now, self.batch_size)
         metrics.REAPER_DELETED.labels(kind="payloads").inc(payloads)
         metrics.REAPER_DELETED.labels(kind="media_links").inc(links)
         return payloads, links
@@ -88,8 +101,8 @@ class Reaper:
         deleted = 0
         for job in expired:
             assert job.result is not None
-            removed = await self.media.delete(job.result.media_id)
-            await self.jobs.clear_result(job.id, job.result.media_id)
+            removed = await self.media.delete(job.result.key)
+            await self.jobs.clear_result(job.id, job.result.key)
             if removed:
                 deleted += 1
         metrics.REAPER_DELETED.labels(kind="results").inc(deleted)
@@ -102,9 +115,34 @@ class Reaper:
         results = await self.jobs.find_results_expired(now, self.batch_size)
         return SweepReport(
             payloads_deleted=sum(1 for j in due if j.payload is not None),
-            links_deleted=await self.media.count_expired_links(now),
+            links_deleted=await self.links.count_expired(now),
             results_deleted=len(results),
         )
+
+    async def sweep_orphans(self) -> int:
+        """Bytes that no metadata points to any more: whole expiry buckets past their hour
+        (a writer died between storing bytes and recording them, or a delete was lost), and
+        template objects the catalogue does not know, once they are an hour old."""
+        now = self.clock.now()
+        deleted = 0
+        for kind in EXPIRING_KINDS:
+            async for folder in self.media.folders(f"{kind}/"):
+                bucket = folder.rstrip("/").rsplit("/", 1)[-1]
+                if not is_bucket(bucket) or bucket_end(bucket) + ORPHAN_GRACE > now:
+                    continue
+                async for item in self.media.list(folder):
+                    if await self.media.delete(item.key):
+                        deleted += 1
+        async for item in self.media.list("templates/"):
+            name = item.key.rsplit("/", 1)[-1]
+            if item.last_modified + timedelta(hours=1) > now:
+                continue
+            if await self.templates.get(name) is None and await self.media.delete(item.key):
+                deleted += 1
+        metrics.REAPER_DELETED.labels(kind="orphans").inc(deleted)
+        if deleted:
+            log.info("orphaned media deleted", extra={"count": deleted})
+        return deleted
 
     async def sweep_media(self) -> SweepReport:
         payloads, links = await self.purge_artifacts()
@@ -119,4 +157,5 @@ class Reaper:
             payloads_deleted=media.payloads_deleted,
             links_deleted=media.links_deleted,
             results_deleted=media.results_deleted,
+            orphans_deleted=await self.sweep_orphans(),
         )

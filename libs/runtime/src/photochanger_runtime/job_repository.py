@@ -120,7 +120,7 @@ class JobRepository:
             await self._results.insert_one(
                 {
                     "_id": job.id,
-                    "media_id": job.result.media_id,
+                    "key": job.result.key,
                     "expires_at": job.result_expires_at,
                 }
             )
@@ -363,7 +363,7 @@ class JobRepository:
             await self._results.replace_one(
                 {"_id": job_id},
                 {
-                    "media_id": fields["result"]["media_id"],
+                    "key": fields["result"]["key"],
                     "expires_at": fields["result_expires_at"],
                 },
                 upsert=True,
@@ -416,10 +416,10 @@ class JobRepository:
         ]
         return [job for job in await self._by_ids(due) if job.result is not None]
 
-    async def clear_result(self, job_id: str, media_id: str) -> bool:
+    async def clear_result(self, job_id: str, key: str) -> bool:
         removed = await self._results.delete_one({"_id": job_id})
         job = await self.get(job_id)
-        if job is not None and job.result is not None and job.result.media_id == media_id:
+        if job is not None and job.result is not None and job.result.key == key:
             await self._jobs.update_one({"_id": job_id}, {"$set": {"result": None}})
         return removed.deleted_count == 1
 

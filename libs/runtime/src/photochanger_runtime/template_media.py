@@ -1,20 +1,23 @@
 """Template images admins upload for slots (style references, base faces, ...).
 
-The bytes live in the media store like every other image, so a template's id is its media
-id, the one slot settings reference in `template_media[].media_id` and the dispatcher
-resolves. This catalogue remembers which media are templates, with who uploaded them."""
+The bytes live in the media store under `templates/{id}`; this catalogue keeps the id slot
+settings reference in `template_media[].media_id`, with key, type, size, digest and who
+uploaded it. Templates never change once registered, so a reference resolved once stays
+valid until the template is deleted."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from uuid import uuid4
 
+from photochanger_contracts import MediaRef
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from .media_store import MediaStore
+from .media import MediaStore, StoredObject, template_key
 from .mongo import Document
 
 
@@ -22,12 +25,19 @@ class TemplateMedia(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     id: str = Field(alias="_id")
+    key: str
     filename: str | None = None
     mime_type: str
     size_bytes: int
     sha256: str
     created_at: datetime
     created_by: str
+
+    @property
+    def ref(self) -> MediaRef:
+        return MediaRef(
+            key=self.key, mime_type=self.mime_type, size_bytes=self.size_bytes, sha256=self.sha256
+        )
 
 
 def referenced_media_ids(settings: Mapping[str, Any]) -> Iterator[str]:
@@ -48,23 +58,37 @@ class TemplateMediaCatalog:
     async def ensure_indexes(self) -> None:
         await self._templates.create_index([("created_at", DESCENDING)])
 
+    @staticmethod
+    def new_key() -> tuple[str, str]:
+        """A fresh template id and the media key its bytes are stored under."""
+        template_id = uuid4().hex
+        return template_id, template_key(template_id)
+
     async def register(
-        self, data: bytes, *, mime_type: str, filename: str | None, by: str, now: datetime
+        self,
+        template_id: str,
+        stored: StoredObject,
+        *,
+        mime_type: str,
+        filename: str | None,
+        by: str,
+        now: datetime,
     ) -> TemplateMedia:
-        ref = await self._media.put(data, mime_type=mime_type, kind="template")
+        """Record bytes already stored under `new_key()`'s key as a template."""
         doc: Document = {
-            "_id": ref.media_id,
+            "_id": template_id,
+            "key": stored.key,
             "filename": filename,
-            "mime_type": ref.mime_type,
-            "size_bytes": ref.size_bytes,
-            "sha256": ref.sha256,
+            "mime_type": mime_type,
+            "size_bytes": stored.size_bytes,
+            "sha256": stored.sha256,
             "created_at": now,
             "created_by": by,
         }
         try:
             await self._templates.insert_one(doc)
         except Exception:
-            await self._media.delete(ref.media_id)
+            await self._media.delete(stored.key)
             raise
         return TemplateMedia.model_validate(doc)
 
@@ -78,8 +102,11 @@ class TemplateMediaCatalog:
 
     async def delete(self, media_id: str) -> bool:
         """Forget the template and delete its bytes; False when it was not there."""
-        res = await self._templates.delete_one({"_id": media_id})
-        if res.deleted_count == 0:
+        template = await self.get(media_id)
+        if template is None:
             return False
-        await self._media.delete(media_id)
-        return True
+        # bytes first: a crash in between leaves a catalogue entry to delete again, not an
+        # object nobody knows about
+        await self._media.delete(template.key)
+        res = await self._templates.delete_one({"_id": media_id})
+        return res.deleted_count == 1

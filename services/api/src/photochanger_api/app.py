@@ -22,7 +22,7 @@ from photochanger_runtime.job_queries import JobQueries
 from photochanger_runtime.job_repository import JobRepository
 from photochanger_runtime.login_throttle import LoginThrottle, ThrottleRule
 from photochanger_runtime.logs import configure_logging
-from photochanger_runtime.media_store import MediaStore
+from photochanger_runtime.media.links import MediaLinks
 from photochanger_runtime.platform_settings import PlatformSettingsRepository
 from photochanger_runtime.providers.catalog import ProviderCatalog, load_catalog
 from photochanger_runtime.service import start_broker
@@ -72,7 +72,7 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
             group_id=None, auto_offset_reset="latest",
         )  # fmt: skip
         jobs, slots = JobRepository(db), SlotRepository(db)
-        platform, media = PlatformSettingsRepository(db), MediaStore(db)
+        platform, media, links = PlatformSettingsRepository(db), core.media, MediaLinks(db)
         verifier = IngestPasswordVerifier()
         templates, job_queries = TemplateMediaCatalog(db, media), JobQueries(db)
         login_throttle = LoginThrottle(
@@ -88,7 +88,7 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         registry.register_value(JobRepository, jobs)
         registry.register_value(SlotRepository, slots)
         registry.register_value(PlatformSettingsRepository, platform)
-        registry.register_value(MediaStore, media)
+        registry.register_value(MediaLinks, links)
         registry.register_value(ProviderCatalog, load_catalog(settings.providers_config))
         registry.register_value(JobWaiters, waiters)
         registry.register_value(IngestPasswordVerifier, verifier)
@@ -105,7 +105,7 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         )
 
         async def prepare() -> None:
-            for repo in (jobs, media, processing_log, templates, job_queries, login_throttle):
+            for repo in (jobs, links, processing_log, templates, job_queries, login_throttle):
                 await repo.ensure_indexes()
             await slots.seed(load_seed(seed_path), clock.now())
             await _bootstrap_ingest_password(settings, platform, verifier, clock)

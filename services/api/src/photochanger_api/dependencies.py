@@ -12,7 +12,8 @@ from faststream.kafka import KafkaBroker
 from photochanger_contracts import ErrorCode
 from photochanger_runtime.clock import Clock
 from photochanger_runtime.job_repository import JobRepository
-from photochanger_runtime.media_store import MediaStore
+from photochanger_runtime.media import MediaStore
+from photochanger_runtime.media.links import MediaLinks
 from photochanger_runtime.platform_settings import PlatformSettingsRepository
 from photochanger_runtime.processing_log import ProcessingLog
 from photochanger_runtime.providers.catalog import ProviderCatalog
@@ -37,7 +38,8 @@ async def ingest_deps(request: Request) -> IngestDeps:
         jobs=await c.aget(JobRepository),
         slots=await c.aget(SlotRepository),
         platform_settings=await c.aget(PlatformSettingsRepository),
-        media=await c.aget(MediaStore),
+        media=await c.aget_abstract(MediaStore),
+        links=await c.aget(MediaLinks),
         log=await c.aget(ProcessingLog),
         broker=await c.aget(KafkaBroker),
         clock=await c.aget(Clock),

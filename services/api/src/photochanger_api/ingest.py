@@ -1,5 +1,6 @@
-"""The ingest use case: validate → store the photo → create the job → publish `JobCreated`
-→ wait for the job's final status → answer with the image, or 504 at the deadline.
+"""The ingest use case: stream the photo into the media store → validate → create the job →
+publish `JobCreated` → wait for the job's final status → answer with the image, or 504 at the
+deadline.
 
 Order of effects is the no-lost-jobs guarantee: the job exists in MongoDB before any
 event mentions it, and a failed publish finalizes the job instead of leaving it pending."""
@@ -11,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +36,10 @@ from photochanger_runtime.broker import publish
 from photochanger_runtime.clock import Clock
 from photochanger_runtime.job_repository import Job, JobError, JobRepository
 from photochanger_runtime.logs import job_id_var, slot_id_var
-from photochanger_runtime.media_store import MediaStore
+from photochanger_runtime.media import MediaStore, payload_key
+from photochanger_runtime.media.links import MediaLinks
 from photochanger_runtime.outcomes import finalize_and_announce
-from photochanger_runtime.platform_settings import PlatformSettingsRepository
+from photochanger_runtime.platform_settings import PlatformSettings, PlatformSettingsRepository
 from photochanger_runtime.processing_log import ProcessingLog
 from photochanger_runtime.providers.catalog import ProviderCatalog
 from photochanger_runtime.slot_repository import Slot, SlotRepository
@@ -44,7 +47,7 @@ from photochanger_runtime.telemetry import inject_trace_parent
 from pymongo.errors import PyMongoError
 
 from .errors import ApiError
-from .multipart import IngestForm
+from .multipart import IngestForm, read_ingest_form
 from .passwords import IngestPasswordVerifier
 from .settings import ApiSettings
 from .waiters import JobWaiters
@@ -62,6 +65,7 @@ class IngestDeps:
     slots: SlotRepository
     platform_settings: PlatformSettingsRepository
     media: MediaStore
+    links: MediaLinks
     log: ProcessingLog
     broker: KafkaBroker
     clock: Clock
@@ -75,18 +79,57 @@ def require_known_slot(slot_id: str) -> None:
         raise ApiError(ErrorCode.SLOT_NOT_FOUND, f"unknown slot {slot_id!r}", {"slot_id": slot_id})
 
 
-async def create_job(slot_id: str, form: IngestForm, deps: IngestDeps) -> Job:
-    """Validate the request against the slot and create the job; returns the pending job."""
+async def accept(
+    slot_id: str,
+    content_type: str | None,
+    body: AsyncIterator[bytes],
+    deps: IngestDeps,
+    *,
+    tags: dict[str, str] | None = None,
+) -> Job:
+    """Receive the photo, create the job and queue it; the job exists and is queued when this
+    returns. On any refusal nothing is left behind (no job, no stored photo)."""
+    require_known_slot(slot_id)
     platform = await deps.platform_settings.get()
+    job_id = str(uuid.uuid4())
+    job_id_var.set(job_id)
+    started = deps.clock.now()
+    # bucketed by the deadline as of now: a slow upload moves the real one a little later,
+    # well inside the orphan sweep's grace period
+    key = payload_key(job_id, job_expires_at(started, platform.sync_response_seconds))
+    form = await read_ingest_form(
+        content_type, body, max_file_bytes=deps.settings.max_upload_bytes, store=deps.media,
+        key=key,
+    )  # fmt: skip
+    if tags:
+        form = IngestForm(fields={**form.fields, **tags}, file=form.file)
+    try:
+        job = await create_job(slot_id, job_id, form, platform, deps)
+    except BaseException:
+        if form.file is not None:
+            await deps.media.delete(key)
+        raise
+    await announce(job, deps)
+    await _check_client_hash(job, form.fields.get("hash"), deps)
+    # written while the job runs (the request waits anyway), not before it is queued
+    with contextlib.suppress(PyMongoError):  # kept buffered and retried by the log itself
+        await deps.log.flush()
+    return job
+
+
+async def create_job(
+    slot_id: str, job_id: str, form: IngestForm, platform: PlatformSettings, deps: IngestDeps
+) -> Job:
+    """Validate the request against the slot and create the job; returns the pending job."""
     stored_hash = platform.ingest_password.hash if platform.ingest_password else None
     if not await deps.verifier.verify(stored_hash, form.fields.get("password")):
         raise ApiError(ErrorCode.INVALID_PASSWORD, "wrong or missing ingest password")
     upload = form.file
-    if upload is None or not upload.data:
+    if upload is None or upload.stored.size_bytes == 0:
         raise ApiError(
             ErrorCode.FILE_MISSING, "no photo in the request", {"fields": ["fileToUpload", "file"]}
         )
-    mime = sniff_image_mime(upload.data[:32])
+    mime = sniff_image_mime(upload.head)
     slot = await _runnable_slot(slot_id, deps)
     provider = deps.catalog.get(slot.provider)
     accepted = COMMON_IMAGE_TYPES | (HEIF_FAMILY if provider and provider.accepts_heif else set())
@@ -106,15 +149,11 @@ async def create_job(slot_id: str, form: IngestForm, deps: IngestDeps) -> Job:
             headers={"Retry-After": "5"},
         )
 
-    job_id = str(uuid.uuid4())
-    job_id_var.set(job_id)
-    digest = hashlib.sha256(upload.data).hexdigest()
     client_hash = form.fields.get("hash")
-    if client_hash and client_hash.lower() not in (digest, hashlib.md5(upload.data).hexdigest()):  # noqa: S324 - comparing the client's digest, not securing anything
-        log.warning("client hash does not match the uploaded photo")
-    payload = await deps.media.put(
-        upload.data, mime_type=mime.value, kind="payload", job_id=job_id, sha256=digest
-    )
+    payload = MediaRef(
+        key=upload.stored.key, mime_type=mime.value, size_bytes=upload.stored.size_bytes,
+        sha256=upload.stored.sha256,
+    )  # fmt: skip
     now = deps.clock.now()
     expires = job_expires_at(now, platform.sync_response_seconds)
     doc: dict[str, Any] = {
@@ -139,17 +178,28 @@ async def create_job(slot_id: str, form: IngestForm, deps: IngestDeps) -> Job:
         "artifact_expires_at": artifact_expires_at(now, expires, platform.sync_response_seconds),
         "artifacts_purged": False,
     }
-    try:
-        job = await deps.jobs.insert(doc)
-    except Exception:
-        await deps.media.delete(payload.media_id)
-        raise
+    job = await deps.jobs.insert(doc)
     await deps.log.append(
         job_id=job_id, slot_id=slot.id, provider=slot.provider, event="created", at=now,
         details={"size_bytes": payload.size_bytes, "mime_type": payload.mime_type},
     )  # fmt: skip
     metrics.JOBS_CREATED.labels(slot_id=slot.id, provider=slot.provider).inc()
     return job
+
+
+async def _check_client_hash(job: Job, client_hash: str | None, deps: IngestDeps) -> None:
+    """A mismatching `hash` from the client is logged, never fatal. The store computed the
+    sha256 while writing; an MD5 (what some booths send) costs a read-back, so only then."""
+    if not client_hash or job.payload is None:
+        return
+    wanted = client_hash.strip().lower()
+    if len(wanted) == 32:
+        data = await deps.media.read(job.payload.key)
+        actual = hashlib.md5(data).hexdigest()  # noqa: S324 - checking the client's digest
+    else:
+        actual = job.payload.sha256
+    if wanted != actual:
+        log.warning("client hash does not match the uploaded photo")
 
 
 async def _runnable_slot(slot_id: str, deps: IngestDeps) -> Slot:
@@ -210,7 +260,7 @@ async def announce(job: Job, deps: IngestDeps) -> None:
             at=deps.clock.now(), error_code="publish_failed", error_message=type(exc).__name__,
         )  # fmt: skip
         if job.payload is not None:
-            await deps.media.delete(job.payload.media_id)
+            await deps.media.delete(job.payload.key)
         raise ApiError(
             ErrorCode.SERVICE_UNAVAILABLE,
             "the job queue is unavailable, try again shortly",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
@@ -11,20 +10,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from opentelemetry import trace
 from photochanger_runtime import metrics
-from photochanger_runtime.job_repository import Job
 from pymongo.errors import PyMongoError
 
 from .dependencies import ingest_deps
 from .errors import ApiError
-from .ingest import (
-    IngestDeps,
-    announce,
-    await_outcome,
-    create_job,
-    require_known_slot,
-    result_of,
-)
-from .multipart import read_ingest_form
+from .ingest import accept, await_outcome, result_of
 
 router = APIRouter(tags=["ingest"])
 _tracer = trace.get_tracer("photochanger.api")
@@ -61,20 +51,20 @@ async def ingest(slot_id: str, request: Request) -> Response:
     ) as span:
         try:
             deps = await ingest_deps(request)
-            job = await _accept(slot_id, request, deps)
+            job = await accept(slot_id, request.headers.get("content-type"), request.stream(), deps)
             span.set_attribute("photochanger.job_id", job.id)
             final = await await_outcome(job, deps)
             outcome = final.outcome.value if final.outcome else "unknown"
             result = result_of(final)
-            chunks = await deps.media.stream(result.media_id)
+            reader = await deps.media.open(result.key)
             status_code = 200
             return StreamingResponse(
-                chunks,
+                reader.chunks(),
                 media_type=result.mime_type,
                 headers={
                     "X-Job-Id": final.id,
                     "Cache-Control": "no-store",
-                    "Content-Length": str(result.size_bytes),
+                    "Content-Length": str(reader.size_bytes),
                 },
             )
         except ApiError as exc:
@@ -87,19 +77,3 @@ async def ingest(slot_id: str, request: Request) -> Response:
             span.set_attribute("http.response.status_code", status_code)
             metrics.INGEST_REQUESTS.labels(status_code=str(status_code)).inc()
             metrics.INGEST_LATENCY.labels(outcome=outcome).observe(time.monotonic() - started)
-
-
-async def _accept(slot_id: str, request: Request, deps: IngestDeps) -> Job:
-    """Validate, store and announce; the job exists and is queued when this returns."""
-    require_known_slot(slot_id)
-    form = await read_ingest_form(
-        request.headers.get("content-type"),
-        request.stream(),
-        max_file_bytes=deps.settings.max_upload_bytes,
-    )
-    job = await create_job(slot_id, form, deps)
-    await announce(job, deps)
-    # written while the job runs (the request waits anyway), not before it is queued
-    with contextlib.suppress(PyMongoError):  # kept buffered and retried by the log itself
-        await deps.log.flush()
-    return job

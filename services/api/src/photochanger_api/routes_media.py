@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from photochanger_runtime.expiry import Reaper
+from photochanger_runtime.template_media import TemplateMediaCatalog
 
 from .admin.auth import Permission, Principal
 from .admin.views import ADMIN_ERRORS, PurgeAccepted, PurgeCounts, errors
-from .dependencies import ingest_deps, require
+from .dependencies import container, ingest_deps, require
 
 router = APIRouter(prefix="/api/media", tags=["admin: media"])
 log = logging.getLogger(__name__)
@@ -30,9 +31,10 @@ async def purge_media_cache(
     """Delete expired ingest payloads, public links and results now, as the ttl-reaper would;
     answers at once with what is due."""
     deps = await ingest_deps(request)
+    templates = await container(request).aget(TemplateMediaCatalog)
     reaper = Reaper(
-        jobs=deps.jobs, media=deps.media, processing_log=deps.log,
-        broker=deps.broker, clock=deps.clock,
+        jobs=deps.jobs, media=deps.media, links=deps.links, templates=templates,
+        processing_log=deps.log, broker=deps.broker, clock=deps.clock,
     )  # fmt: skip
     due = await reaper.pending_media()
     task = asyncio.create_task(reaper.sweep_media())

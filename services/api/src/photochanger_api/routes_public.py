@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from photochanger_contracts import ErrorCode, JobOutcome
 from photochanger_contracts.media import extension_for
-from photochanger_runtime.media_store import MediaNotFound
+from photochanger_runtime.media import MediaNotFound
 
 from .dependencies import ingest_deps
 from .errors import ApiError
@@ -31,19 +31,19 @@ async def get_result(job_id: str, request: Request) -> Response:
             {"job_id": job_id, "expired_at": expires.isoformat() if expires else None},
         )
     try:
-        chunks = await deps.media.stream(job.result.media_id)
+        reader = await deps.media.open(job.result.key)
     except MediaNotFound as exc:
         raise ApiError(
             ErrorCode.RESULT_EXPIRED, "the result has expired", {"job_id": job_id}
         ) from exc
     filename = f"{job_id}.{extension_for(job.result.mime_type)}"
     return StreamingResponse(
-        chunks,
+        reader.chunks(),
         media_type=job.result.mime_type,
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
             "Cache-Control": "private, no-store",
-            "Content-Length": str(job.result.size_bytes),
+            "Content-Length": str(reader.size_bytes),
         },
     )
 
@@ -51,18 +51,17 @@ async def get_result(job_id: str, request: Request) -> Response:
 @router.get("/media/{token}", response_class=Response)
 async def get_media(token: str, request: Request) -> Response:
     deps = await ingest_deps(request)
-    link = await deps.media.get_link(token)
+    link = await deps.links.get(token)
     if link is None:
         raise ApiError(ErrorCode.MEDIA_NOT_FOUND, "no such media link")
     if deps.clock.now() >= link.expires_at:
         raise ApiError(ErrorCode.MEDIA_EXPIRED, "the media link has expired")
     try:
-        ref = await deps.media.ref(link.media_id)
-        chunks = await deps.media.stream(link.media_id)
+        reader = await deps.media.open(link.key)
     except MediaNotFound as exc:
         raise ApiError(ErrorCode.MEDIA_EXPIRED, "the media link has expired") from exc
     return StreamingResponse(
-        chunks,
-        media_type=ref.mime_type,
-        headers={"Cache-Control": "private, no-store", "Content-Length": str(ref.size_bytes)},
+        reader.chunks(),
+        media_type=link.mime_type,
+        headers={"Cache-Control": "private, no-store", "Content-Length": str(reader.size_bytes)},
     )

@@ -12,10 +12,10 @@ from photochanger_runtime.clock import Clock, SystemClock
 from photochanger_runtime.config import ServiceSettings
 from photochanger_runtime.job_repository import JobRepository
 from photochanger_runtime.logs import configure_logging
-from photochanger_runtime.media_store import MediaStore
 from photochanger_runtime.providers.catalog import load_catalog
 from photochanger_runtime.service import run_worker
 from photochanger_runtime.telemetry import configure_tracing
+from photochanger_runtime.template_media import TemplateMediaCatalog
 from photochanger_runtime.wiring import core_services
 
 from .handlers import Dispatcher
@@ -30,7 +30,7 @@ def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker]
     core = core_services(settings, clock)
     dispatcher = Dispatcher(
         jobs=JobRepository(core.db),
-        media=MediaStore(core.db),
+        templates=TemplateMediaCatalog(core.db, core.media),
         processing_log=core.processing_log,
         catalog=load_catalog(settings.providers_config),
         broker=core.broker,

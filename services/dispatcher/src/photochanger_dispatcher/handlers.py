@@ -31,10 +31,10 @@ from photochanger_runtime.broker import publish
 from photochanger_runtime.clock import Clock
 from photochanger_runtime.job_repository import Job, JobError, JobRepository
 from photochanger_runtime.logs import job_id_var, slot_id_var
-from photochanger_runtime.media_store import MediaNotFound, MediaStore
 from photochanger_runtime.outcomes import finalize_and_announce
 from photochanger_runtime.processing_log import ProcessingLog
 from photochanger_runtime.providers.catalog import ProviderCatalog
+from photochanger_runtime.template_media import TemplateMediaCatalog
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Rejected(Exception):
 @dataclass(frozen=True, slots=True)
 class Dispatcher:
     jobs: JobRepository
-    media: MediaStore
+    templates: TemplateMediaCatalog
     processing_log: ProcessingLog
     catalog: ProviderCatalog
     broker: KafkaBroker
@@ -113,16 +113,15 @@ class Dispatcher:
             raise Rejected(ProviderErrorCode.INVALID_SLOT_SETTINGS, str(exc)) from exc
         bindings: list[TemplateBinding] = []
         for binding in settings.template_media:
-            try:
-                ref = await self.media.ref(binding.media_id)
-            except MediaNotFound as exc:
+            template = await self.templates.get(binding.media_id)
+            if template is None:
                 if binding.optional:
                     continue
                 raise Rejected(
                     ProviderErrorCode.INVALID_SLOT_SETTINGS,
                     f"template media {binding.media_id!r} ({binding.role}) does not exist",
-                ) from exc
-            bindings.append(TemplateBinding(role=binding.role, media=ref))
+                )
+            bindings.append(TemplateBinding(role=binding.role, media=template.ref))
         return tuple(bindings)
 
     async def _reject(self, job: Job, rejection: Rejected) -> None:

@@ -14,9 +14,10 @@ from photochanger_runtime.config import ServiceSettings
 from photochanger_runtime.expiry import Reaper
 from photochanger_runtime.job_repository import JobRepository
 from photochanger_runtime.logs import configure_logging
-from photochanger_runtime.media_store import MediaStore
+from photochanger_runtime.media.links import MediaLinks
 from photochanger_runtime.service import BackgroundLoop, run_worker
 from photochanger_runtime.telemetry import configure_tracing
+from photochanger_runtime.template_media import TemplateMediaCatalog
 from photochanger_runtime.wiring import core_services
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class Settings(ServiceSettings):
     http_port: int = 8104
     jobs_interval_seconds: float = 2.0
     media_interval_seconds: float = 30.0
+    orphans_interval_seconds: float = 600.0
     batch_size: int = 200
 
 
@@ -34,7 +36,9 @@ def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker,
     core = core_services(settings, clock)
     reaper = Reaper(
         jobs=JobRepository(core.db),
-        media=MediaStore(core.db),
+        media=core.media,
+        links=MediaLinks(core.db),
+        templates=TemplateMediaCatalog(core.db, core.media),
         processing_log=core.processing_log,
         broker=core.broker,
         clock=clock,
@@ -73,6 +77,7 @@ def run(settings: Settings | None = None) -> None:
             loops=(
                 every(settings.jobs_interval_seconds, reaper.expire_jobs, "expire_jobs"),
                 every(settings.media_interval_seconds, reaper.sweep_media, "sweep_media"),
+                every(settings.orphans_interval_seconds, reaper.sweep_orphans, "sweep_orphans"),
             ),
         )
 

@@ -167,6 +167,9 @@ def create_stack(
         "PHOTOCHANGER_ADMIN_ACCOUNTS": json.dumps([admin_account(username, admin_secret)]),
         "PHOTOCHANGER_JWT_SECRET": base.get("PHOTOCHANGER_JWT_SECRET") or secrets.token_urlsafe(48),
         "PHOTOCHANGER_PUBLIC_BASE_URL": f"http://{LOOPBACK}:{chosen['api']}",
+        # every process of the stack shares one media store (ADR-0010)
+        "PHOTOCHANGER_MEDIA_URL": base.get("PHOTOCHANGER_MEDIA_URL")
+        or (state_dir / "media").resolve().as_uri(),
         "PYTHONUNBUFFERED": "1",
     }
     if use_emulators:

@@ -1,7 +1,8 @@
 """How media keys are laid out in the store (the same on every backend):
 
     payloads/{bucket}/{job_id}        the ingest photo of a job
-    results/{bucket}/{job_id}         the provider's result for a job
+    results/{bucket}/{job_id}.{n}     the result of one provider attempt at a job (two attempts
+                                      racing each other never share a key)
     templates/{template_id}           a template image admins uploaded (no expiry)
 
 `{bucket}` is the UTC hour by which everything in it has expired (`2026113014` holds
@@ -54,8 +55,8 @@ def payload_key(job_id: str, expires_at: datetime) -> str:
     return validate_key(f"payloads/{bucket_of(expires_at)}/{job_id}")
 
 
-def result_key(job_id: str, expires_at: datetime) -> str:
-    return validate_key(f"results/{bucket_of(expires_at)}/{job_id}")
+def result_key(job_id: str, attempt_id: str, expires_at: datetime) -> str:
+    return validate_key(f"results/{bucket_of(expires_at)}/{job_id}.{attempt_id}")
 
 
 def template_key(template_id: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import random
 import time
@@ -45,9 +44,11 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from .. import metrics
 from ..clock import Clock
 from ..job_repository import Job, JobError, JobRepository
-from ..media_store import MediaNotFound, MediaStore
+from ..media import MediaNotFound, MediaStore, result_key
+from ..media.links import MediaLinks
 from ..platform_settings import PlatformSettingsRepository
 from ..processing_log import ProcessingLog
+from ..template_media import TemplateMediaCatalog
 from .catalog import ProviderConfig
 from .limits import DeadlineTooClose, RateLimiter
 
@@ -82,6 +83,8 @@ class LifecycleDeps:
     jobs: JobRepository
     log: ProcessingLog
     media: MediaStore
+    links: MediaLinks
+    templates: TemplateMediaCatalog
     platform_settings: PlatformSettingsRepository
     publish_status: StatusPublisher
     clock: Clock
@@ -145,7 +148,7 @@ class ProviderJobRunner:
         if self._adapter.needs_public_urls:
             # the work is over (not merely interrupted by a shutdown, which skips this): the
             # links must not outlive it; the reaper removes them at their expiry otherwise
-            await self._deps.media.delete_links_for_job(attempt.job.id)
+            await self._deps.links.delete_for_job(attempt.job.id)
 
     async def _run(self, attempt: Attempt) -> None:
         job = attempt.job
@@ -336,12 +339,17 @@ class ProviderJobRunner:
                 ProviderErrorCode.UNSUPPORTED_INPUT,
                 f"{self.provider_id} does not accept {ref.mime_type} ({role})",
             )
-        data = await self._deps.media.read(ref.media_id)
+        try:
+            data = await self._deps.media.read(ref.key)
+        except MediaNotFound as exc:
+            raise ProviderError(
+                ProviderErrorCode.UNSUPPORTED_INPUT, f"the {role} image is no longer stored"
+            ) from exc
         url = None
         if self._adapter.needs_public_urls:
-            link = await self._deps.media.create_link(
-                ref.media_id, expires_at=job.artifact_expires_at, job_id=job.id,
-                now=self._deps.clock.now(),
+            link = await self._deps.links.create(
+                ref.key, mime_type=ref.mime_type, expires_at=job.artifact_expires_at,
+                job_id=job.id, now=self._deps.clock.now(),
             )  # fmt: skip
             url = f"{self._deps.public_base_url.rstrip('/')}/public/media/{link.token}"
         return InputImage(role=role, data=data, mime_type=ref.mime_type, public_url=url)
@@ -354,16 +362,23 @@ class ProviderJobRunner:
             raise ProviderError(
                 ProviderErrorCode.BAD_RESPONSE, "provider answered with bytes that are not an image"
             )
-        digest = hashlib.sha256(result.data).hexdigest()
         # The result exists only in this process now (a synchronous provider cannot be asked
-        # again without paying twice), so a database hiccup is retried until the deadline.
-        ref = await _persistently(
-            lambda: deps.media.put(
-                result.data, mime_type=mime.value, kind="result", job_id=job.id, sha256=digest
-            )
-        )
+        # again without paying twice), so a storage or database hiccup is retried until the
+        # deadline.
         retention = await _persistently(self._result_retention_hours)
         now = deps.clock.now()
+        expires = result_expires_at(now, retention)
+        stored = await _persistently(
+            lambda: deps.media.put(
+                result_key(job.id, attempt.attempt_id, expires),
+                result.data,
+                content_type=mime.value,
+            )
+        )
+        ref = MediaRef(
+            key=stored.key, mime_type=mime.value, size_bytes=stored.size_bytes,
+            sha256=stored.sha256,
+        )  # fmt: skip
         final = await _persistently(
             lambda: deps.jobs.finalize(
                 job.id,
@@ -371,16 +386,16 @@ class ProviderJobRunner:
                 now=now,
                 attempt_id=attempt.attempt_id,
                 result=ref,
-                result_expires_at=result_expires_at(now, retention),
+                result_expires_at=expires,
                 known=job,
             )
         )
         if final is None:
             current = await deps.jobs.get(job.id)
-            if current and current.result and current.result.media_id == ref.media_id:
+            if current and current.result and current.result.key == ref.key:
                 await self._finalized(attempt, current)  # our finalize landed; its reply did not
                 return
-            await deps.media.delete(ref.media_id)
+            await deps.media.delete(ref.key)
             metrics.LATE_RESULTS_IGNORED.labels(provider=self.provider_id).inc()
             await self._log(attempt, "late_result_ignored")
             return
@@ -434,7 +449,7 @@ class ProviderJobRunner:
             ).template_media
             templates = tuple(
                 [
-                    TemplateBinding(role=b.role, media=await self._deps.media.ref(b.media_id))
+                    TemplateBinding(role=b.role, media=await self._template_ref(b.media_id))
                     for b in bindings
                 ]
             )
@@ -467,6 +482,12 @@ class ProviderJobRunner:
             )
         )  # fmt: skip
         return True
+
+    async def _template_ref(self, template_id: str) -> MediaRef:
+        template = await self._deps.templates.get(template_id)
+        if template is None:
+            raise MediaNotFound(template_id)
+        return template.ref
 
     async def _abandon(self, attempt: Attempt, outcome: JobOutcome) -> None:
         """Deadline or cancel: stop remote work, then finalize unless someone already did."""

@@ -27,10 +27,11 @@ from ..clock import Clock, SystemClock
 from ..config import ServiceSettings
 from ..job_repository import JobRepository
 from ..logs import configure_logging
-from ..media_store import MediaStore
+from ..media.links import MediaLinks
 from ..platform_settings import PlatformSettingsRepository
 from ..service import run_worker
 from ..telemetry import configure_tracing
+from ..template_media import TemplateMediaCatalog
 from ..wiring import core_services
 from .catalog import ProviderConfig, load_catalog
 from .lifecycle import LifecycleDeps, ProviderJobRunner
@@ -138,7 +139,9 @@ def build_registry(
     deps = LifecycleDeps(
         jobs=JobRepository(db),
         log=core.processing_log,
-        media=MediaStore(db),
+        media=core.media,
+        links=MediaLinks(db),
+        templates=TemplateMediaCatalog(db, core.media),
         platform_settings=PlatformSettingsRepository(db),
         publish_status=publish_status,
         clock=clock,

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from photochanger_contracts import ErrorCode, sniff_image_mime
-from photochanger_contracts.media import COMMON_IMAGE_TYPES, SNIFF_BYTES
+from photochanger_contracts.media import COMMON_IMAGE_TYPES
 from photochanger_runtime.clock import Clock
+from photochanger_runtime.media import MediaStore
 from photochanger_runtime.slot_repository import Slot, SlotRepository
 from photochanger_runtime.template_media import (
     TemplateMedia,
@@ -65,31 +66,40 @@ def _view(template: TemplateMedia, slots: list[Slot]) -> TemplateMediaView:
 )
 async def register_template(request: Request, principal: WriteMedia) -> TemplateMediaView:
     """Upload one image (multipart field `file`); its type is decided by its bytes."""
-    settings, catalog, clock = await container(request).aget(
-        ApiSettings, TemplateMediaCatalog, Clock
-    )
+    c = container(request)
+    settings, catalog, clock = await c.aget(ApiSettings, TemplateMediaCatalog, Clock)
+    media = await c.aget_abstract(MediaStore)
+    template_id, key = catalog.new_key()
     form = await read_ingest_form(
         request.headers.get("content-type"),
         request.stream(),
         max_file_bytes=settings.max_template_bytes,
+        store=media,
+        key=key,
     )
     upload = form.file
-    if upload is None or not upload.data:
-        raise ApiError(ErrorCode.FILE_MISSING, "no image in the request", {"fields": ["file"]})
-    mime = sniff_image_mime(upload.data[:SNIFF_BYTES])
-    if mime is None or mime not in COMMON_IMAGE_TYPES:
-        raise ApiError(
-            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-            "templates must be JPEG, PNG or WebP images",
-            {"detected": mime.value if mime else None, "accepted": sorted(COMMON_IMAGE_TYPES)},
+    try:
+        if upload is None or upload.stored.size_bytes == 0:
+            raise ApiError(ErrorCode.FILE_MISSING, "no image in the request", {"fields": ["file"]})
+        mime = sniff_image_mime(upload.head)
+        if mime is None or mime not in COMMON_IMAGE_TYPES:
+            raise ApiError(
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                "templates must be JPEG, PNG or WebP images",
+                {"detected": mime.value if mime else None, "accepted": sorted(COMMON_IMAGE_TYPES)},
+            )
+        template = await catalog.register(
+            template_id,
+            upload.stored,
+            mime_type=mime.value,
+            filename=upload.filename[:255] if upload.filename else None,
+            by=principal.username,
+            now=clock.now(),
         )
-    template = await catalog.register(
-        upload.data,
-        mime_type=mime.value,
-        filename=upload.filename[:255] if upload.filename else None,
-        by=principal.username,
-        now=clock.now(),
-    )
+    except BaseException:
+        if upload is not None:
+            await media.delete(key)
+        raise
     return _view(template, [])
 
 

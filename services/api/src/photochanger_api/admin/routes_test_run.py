@@ -13,8 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from ..dependencies import ingest_deps, require
-from ..ingest import announce, await_outcome, create_job, require_known_slot, result_of
-from ..multipart import IngestForm, read_ingest_form
+from ..ingest import accept, await_outcome, result_of
 from ..passwords import IngestPasswordVerifier
 from .auth import Permission, Principal
 from .views import ADMIN_ERRORS, errors
@@ -63,28 +62,21 @@ async def test_run(
     principal: Annotated[Principal, Depends(require(Permission.SLOTS_WRITE))],
 ) -> Response:
     """Run the slot on the uploaded photo (multipart field `file`) and answer like ingest."""
-    require_known_slot(slot_id)
     deps = dataclasses.replace(await ingest_deps(request), verifier=_AuthenticatedByToken())
-    form = await read_ingest_form(
-        request.headers.get("content-type"),
-        request.stream(),
-        max_file_bytes=deps.settings.max_upload_bytes,
-    )
-    tagged = IngestForm(
-        fields={**form.fields, "test_run": "true", "requested_by": principal.username},
-        file=form.file,
-    )
-    job = await create_job(slot_id, tagged, deps)
-    await announce(job, deps)
+    job = await accept(
+        slot_id, request.headers.get("content-type"), request.stream(), deps,
+        tags={"test_run": "true", "requested_by": principal.username},
+    )  # fmt: skip
     final = await await_outcome(job, deps)
     result = result_of(final)
+    reader = await deps.media.open(result.key)
     return StreamingResponse(
-        await deps.media.stream(result.media_id),
+        reader.chunks(),
         media_type=result.mime_type,
         headers={
             "X-Job-Id": final.id,
             "X-Test-Run": "true",
             "Cache-Control": "no-store",
-            "Content-Length": str(result.size_bytes),
+            "Content-Length": str(reader.size_bytes),
         },
     )

@@ -1,0 +1,76 @@
+"""Public links to media: unguessable tokens with an expiry, served by the api at
+/public/media/{token} for providers that download their inputs by URL (Turbotext).
+A link names a media key; the bytes stay in the media store."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from ..mongo import Document
+
+
+@dataclass(frozen=True, slots=True)
+class PublicLink:
+    token: str
+    key: str
+    mime_type: str
+    job_id: str | None
+    expires_at: datetime
+
+
+class MediaLinks:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._links = db["media_links"]
+
+    async def ensure_indexes(self) -> None:
+        await self._links.create_index([("expires_at", ASCENDING)])
+        await self._links.create_index([("job_id", ASCENDING)])
+
+    async def create(
+        self, key: str, *, mime_type: str, expires_at: datetime, job_id: str | None, now: datetime
+    ) -> PublicLink:
+        token = secrets.token_urlsafe(32)
+        await self._links.insert_one(
+            {
+                "_id": token,
+                "key": key,
+                "mime_type": mime_type,
+                "job_id": job_id,
+                "expires_at": expires_at,
+                "created_at": now,
+            }
+        )
+        return PublicLink(
+            token=token, key=key, mime_type=mime_type, job_id=job_id, expires_at=expires_at
+        )
+
+    async def get(self, token: str) -> PublicLink | None:
+        doc = await self._links.find_one({"_id": token})
+        if doc is None:
+            return None
+        return PublicLink(
+            token=token, key=doc["key"], mime_type=doc["mime_type"], job_id=doc.get("job_id"),
+            expires_at=doc["expires_at"],
+        )  # fmt: skip
+
+    async def delete_for_job(self, job_id: str) -> int:
+        res = await self._links.delete_many({"job_id": job_id})
+        return res.deleted_count
+
+    async def count_expired(self, now: datetime) -> int:
+        return await self._links.count_documents({"expires_at": {"$lte": now}})
+
+    async def delete_expired(self, now: datetime, limit: int) -> int:
+        tokens = [
+            d["_id"]
+            async for d in self._links.find({"expires_at": {"$lte": now}}, {"_id": 1}).limit(limit)
+        ]
+        if not tokens:
+            return 0
+        res = await self._links.delete_many({"_id": {"$in": tokens}, "expires_at": {"$lte": now}})
+        return res.deleted_count
