@@ -6,6 +6,10 @@
 Docker and testcontainers are available, else local Kafka and FerretDB on free loopback ports
 (installed into ``~/.cache/photochanger`` on first use). The addresses are shown in the
 terminal when the servers start and again in the summary.
+
+``s3_server`` provides an S3-compatible bucket the same way, started only by the tests that ask
+for it: ``PHOTOCHANGER_TEST_S3_URL=s3://bucket/prefix`` (endpoint and credentials from the
+standard ``AWS_*`` variables) if set, else a local versitygw on a free loopback port.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from photochanger_devstack.infra import (
     ensure_installed,
 )
 from photochanger_devstack.paths import ENV_CACHE_DIR
+from photochanger_devstack.s3 import ENV_TEST_S3_URL, S3Server, local_s3
 
 _INFRA = pytest.StashKey[Infrastructure]()
 
@@ -41,7 +46,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     kafka = os.environ.get(ENV_KAFKA_BOOTSTRAP_SERVERS) or "local Kafka (free port, on demand)"
     mongodb = os.environ.get(ENV_MONGODB_URI) or "local FerretDB (free port, on demand)"
     cache = os.environ.get(ENV_CACHE_DIR) or "~/.cache/photochanger"
-    return [f"photochanger infra: kafka={kafka}, mongodb={mongodb}, cache={cache}"]
+    s3 = os.environ.get(ENV_TEST_S3_URL) or "local versitygw (free port, on demand)"
+    return [f"photochanger infra: kafka={kafka}, mongodb={mongodb}, s3={s3}, cache={cache}"]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -55,13 +61,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     kafka_needed = not os.environ.get(ENV_KAFKA_BOOTSTRAP_SERVERS)
     mongodb_needed = not os.environ.get(ENV_MONGODB_URI)
-    if not (kafka_needed or mongodb_needed):
+    s3_needed = not os.environ.get(ENV_TEST_S3_URL)
+    if not (kafka_needed or mongodb_needed or s3_needed):
         return
     if any(item.get_closest_marker("integration") for item in session.items):
         ensure_installed(
             lambda message: _say(config, message),
             kafka_needed=kafka_needed,
             mongodb_needed=mongodb_needed,
+            s3_needed=s3_needed,
         )
 
 
@@ -92,6 +100,19 @@ def kafka_bootstrap(infra: Infrastructure) -> str:
 def mongodb_uri(infra: Infrastructure) -> str:
     """MongoDB connection URI, e.g. ``mongodb://127.0.0.1:40125/``."""
     return infra.mongodb_uri
+
+
+@pytest.fixture(scope="session")
+def s3_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[S3Server]:
+    """An S3 bucket for the session: ``$PHOTOCHANGER_TEST_S3_URL`` or a local versitygw (data
+    and log in ``<basetemp>/s3*``), stopped when the session ends. Give each test its own
+    prefix (``s3_server.media_url("some/unique/prefix")``)."""
+    config = request.config
+    with local_s3(state_dir=tmp_path_factory.mktemp("s3")) as server:
+        _say(config, server.describe())
+        yield server
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,9 +1,11 @@
 """Command line: ``photochanger-devstack install | infra | up | stop``.
 
-- ``install``: download Kafka and build FerretDB into the cache (idempotent);
+- ``install``: download Kafka and build FerretDB and versitygw into the cache (idempotent);
 - ``infra``: run both on fixed loopback ports with state under ``./.state`` until Ctrl-C or
   SIGTERM, then stop both;
 - ``up``: ``infra`` plus the provider emulators and the five services (``make up``);
+- ``s3``: run versitygw (a local S3-compatible server) in the foreground, with state under
+  ``./.state/s3``, printing the ``PHOTOCHANGER_MEDIA_URL`` and ``AWS_*`` variables to use it;
 - ``stop``: stop whatever ``infra`` left running according to the pid files (``make down``).
 """
 
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from photochanger_devstack import ferretdb, kafka
+from photochanger_devstack import ferretdb, kafka, s3
 from photochanger_devstack.errors import DevstackError
 from photochanger_devstack.infra import ensure_installed, local_infrastructure
 from photochanger_devstack.paths import StateLayout, cache_dir, default_state_dir
@@ -28,6 +30,7 @@ from photochanger_devstack.procs import pid_file_is_live, stop_pid_file, write_p
 ENV_KAFKA_PORT = "PHOTOCHANGER_KAFKA_PORT"
 ENV_KAFKA_CONTROLLER_PORT = "PHOTOCHANGER_KAFKA_CONTROLLER_PORT"
 ENV_FERRETDB_PORT = "PHOTOCHANGER_FERRETDB_PORT"
+ENV_S3_PORT = "PHOTOCHANGER_S3_PORT"
 
 _SUPERVISOR_PID = Path("devstack") / "infra.pid"
 
@@ -56,7 +59,7 @@ def _env_port(name: str, default: int) -> int:
 def _cmd_install(_: argparse.Namespace) -> int:
     started = time.monotonic()
     _say(f"cache: {cache_dir()}")
-    ensure_installed(_say)
+    ensure_installed(_say, s3_needed=True)
     _say(f"done in {time.monotonic() - started:.1f} s")
     return 0
 
@@ -106,6 +109,31 @@ def _cmd_infra(args: argparse.Namespace) -> int:
     finally:
         layout.env_file.unlink(missing_ok=True)
         supervisor_pid.unlink(missing_ok=True)
+
+
+def _cmd_s3(args: argparse.Namespace) -> int:
+    state = Path(args.state_dir).resolve() / "s3"
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGHUP, _raise_terminated)
+    env_file = state / "s3.env"
+    try:
+        with s3.local_s3(port=args.port, state_dir=state, use_env=False) as server:
+            assert server.running is not None
+            values = {"PHOTOCHANGER_MEDIA_URL": server.media_url(), **server.aws_env}
+            env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+            _say(f"versitygw (S3) at {server.endpoint_url}, bucket {server.bucket!r}")
+            for key, value in values.items():
+                _say(f"  {key}={value}")
+            _say(f"data and log under {state} (variables in {env_file}); Ctrl-C stops it")
+            server.running.process.popen.wait()
+            _say(f"versitygw exited unexpectedly; see {state / 'logs'}")
+            return 1
+    except (KeyboardInterrupt, _Terminated):
+        _say("stopped")
+        return 0
+    finally:
+        env_file.unlink(missing_ok=True)
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -174,7 +202,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     install = commands.add_parser(
-        "install", help="download Kafka and build FerretDB into the cache (idempotent)"
+        "install",
+        help="download Kafka and build FerretDB and versitygw into the cache (idempotent)",
     )
     install.set_defaults(handler=_cmd_install)
 
@@ -214,6 +243,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--state-dir", default=str(default_state_dir()), help="default ./.state")
     up.set_defaults(handler=_cmd_up)
+
+    s3_command = commands.add_parser(
+        "s3", help="run versitygw (local S3-compatible server) in the foreground"
+    )
+    s3_command.add_argument(
+        "--port",
+        type=int,
+        default=_env_port(ENV_S3_PORT, s3.DEFAULT_PORT),
+        help=f"default ${ENV_S3_PORT} or {s3.DEFAULT_PORT}",
+    )
+    s3_command.add_argument(
+        "--state-dir", default=str(default_state_dir()), help="default ./.state"
+    )
+    s3_command.set_defaults(handler=_cmd_s3)
 
     stop = commands.add_parser("stop", help="stop servers recorded in the state dir's pid files")
     stop.add_argument("--state-dir", default=str(default_state_dir()), help="default ./.state")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from photochanger_devstack import ferretdb, kafka, testcontainers_backend
+from photochanger_devstack import ferretdb, kafka, s3, testcontainers_backend
 from photochanger_devstack.paths import StateLayout
 from photochanger_devstack.ports import free_ports
 from photochanger_devstack.procs import Running
@@ -69,8 +69,10 @@ def ensure_installed(
     report_reused: bool = True,
     kafka_needed: bool = True,
     mongodb_needed: bool = True,
+    s3_needed: bool = False,
 ) -> None:
-    """Download Kafka and build FerretDB into the cache (in parallel), reusing what is there.
+    """Download Kafka and build FerretDB (and versitygw, the S3 server, with ``s3_needed``) into
+    the cache (in parallel), reusing what is there.
 
     ``log`` receives one line per piece: reused (if ``report_reused``), installing, installed.
     """
@@ -96,6 +98,15 @@ def ensure_installed(
                 ferretdb.is_built,
                 ferretdb.binary_path,
                 ferretdb.ensure_built,
+            )
+        )
+    if s3_needed:
+        pieces.append(
+            (
+                f"versitygw {s3.VERSITYGW_VERSION}",
+                s3.is_installed,
+                s3.binary_path,
+                s3.ensure_installed,
             )
         )
     jobs: list[tuple[str, Callable[[], Path]]] = []
