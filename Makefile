@@ -29,7 +29,7 @@ test: lint install
 	$(UV) run pytest $(PYTEST_ARGS)
 
 unit: deps
-	$(UV) run pytest -m "not integration" $(PYTEST_ARGS)
+	$(UV) run pytest -m unit $(PYTEST_ARGS)
 
 integration: install
 	$(UV) run pytest -m "integration and not e2e" $(PYTEST_ARGS)

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 from photochanger_api.openapi import openapi_document, render
-from photochanger_runtime.asyncapi import asyncapi_document
+from photochanger_devstack.contracts import ASYNCAPI_DIR, SERVICES, asyncapi_documents
+from photochanger_devstack.contracts import render as render_json
+
+pytestmark = pytest.mark.contract
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "contracts"
 
@@ -25,13 +30,23 @@ def test_openapi_yaml_is_the_running_apps_schema() -> None:
     assert committed == render(openapi_document())
 
 
-def test_asyncapi_json_is_generated_from_the_event_models() -> None:
-    committed = json.loads((SPEC / "asyncapi.json").read_text())
+@pytest.fixture(scope="module")
+def asyncapi() -> dict[str, dict[str, Any]]:
+    return asyncapi_documents()
 
-    assert committed == asyncapi_document(), (
-        "spec/contracts/asyncapi.json is stale: "
-        "uv run python -m photochanger_runtime.asyncapi > spec/contracts/asyncapi.json"
-    )
+
+def test_each_services_asyncapi_is_what_its_broker_declares(
+    asyncapi: dict[str, dict[str, Any]],
+) -> None:
+    root = SPEC.parents[1]
+    committed = {p.stem for p in (root / ASYNCAPI_DIR).glob("*.json")}
+    assert committed == set(SERVICES)
+    for service, document in asyncapi.items():
+        path = root / ASYNCAPI_DIR / f"{service}.json"
+        assert json.loads(path.read_text()) == document, (
+            f"{path} is stale: uv run photochanger-devstack contracts"
+        )
+        assert path.read_text() == render_json(document)
 
 
 def test_every_admin_operation_documents_its_errors_in_the_envelope() -> None:
@@ -51,9 +66,29 @@ def test_every_admin_operation_documents_its_errors_in_the_envelope() -> None:
                     assert schema == {"$ref": envelope}, (method, path, status)
 
 
-def test_every_kafka_topic_is_in_the_asyncapi_document() -> None:
+def test_every_kafka_topic_is_consumed_and_produced_by_some_service(
+    asyncapi: dict[str, dict[str, Any]],
+) -> None:
     from photochanger_contracts import topics
 
-    addresses = {c["address"] for c in asyncapi_document()["channels"].values()}
+    sent: set[str] = set()
+    received: set[str] = set()
+    for document in asyncapi.values():
+        channels = document["channels"]
+        for operation in document["operations"].values():
+            address = channels[operation["channel"]["$ref"].rsplit("/", 1)[-1]]["address"]
+            (sent if operation["action"] == "send" else received).add(address)
 
-    assert addresses == set(topics.all_topics(("gemini", "turbotext")))
+    every = set(topics.all_topics(("gemini", "turbotext")))
+    assert sent == every
+    # the dead-letter topic is for operators; every other topic has a consumer
+    assert received == every - {topics.DEAD_LETTER}
+
+
+def test_every_event_payload_is_a_versioned_contract_model(
+    asyncapi: dict[str, dict[str, Any]],
+) -> None:
+    for service, document in asyncapi.items():
+        for name, schema in document["components"]["schemas"].items():
+            if "schema_version" in schema.get("properties", {}):
+                assert schema["properties"]["schema_version"]["const"] == 2, (service, name)

@@ -1,5 +1,5 @@
 """Helpers of the deployment tests: the offline tools, rendered manifests, the metric catalogue
-of photochanger_runtime.metrics and a small PromQL scanner."""
+of photochanger_runtime.observability.metrics and a small PromQL scanner."""
 
 from __future__ import annotations
 
@@ -223,8 +223,8 @@ class Family:
 
 @cache
 def metric_families() -> dict[str, Family]:
-    """Every metric defined in photochanger_runtime.metrics, by family name."""
-    from photochanger_runtime import metrics
+    """Every metric defined in photochanger_runtime.observability.metrics, by family name."""
+    from photochanger_runtime.observability import metrics
     from prometheus_client.metrics import MetricWrapperBase
 
     families: dict[str, Family] = {}
@@ -237,7 +237,7 @@ def metric_families() -> dict[str, Family]:
                 labels=tuple(value._labelnames),
                 documentation=described.documentation,
             )
-    assert families, "photochanger_runtime.metrics defines no metrics?"
+    assert families, "photochanger_runtime.observability.metrics defines no metrics?"
     return families
 
 

@@ -1,5 +1,6 @@
 """deploy/grafana and deploy/prometheus: every series they query exists in
-photochanger_runtime.metrics (with the labels used), the PromQL parses, the alert rules pass
+photochanger_runtime.observability.metrics (with the labels used), the PromQL parses, the
+alert rules pass
 `promtool check rules` and their unit tests, and Docs/metrics.md documents every metric."""
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def test_queries_use_only_existing_metrics_and_labels(where: str, expr: str) -> 
     for name in names:
         if name.startswith("photochanger_"):
             assert name in sample_names(), (
-                f"{where}: {name} is not exported by photochanger_runtime.metrics "
+                f"{where}: {name} is not exported by photochanger_runtime.observability.metrics "
                 f"(known: {sorted(sample_names())})"
             )
         else:

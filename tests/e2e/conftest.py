@@ -3,37 +3,25 @@ Kafka broker and MongoDB-protocol server of the `infra` fixture."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from photochanger_devstack.infra import Infrastructure
-from photochanger_devstack.stack import Stack, create_stack
+from photochanger_devstack.stack import Stack
 from photochanger_runtime.media import MediaStore, open_media_store
 from pymongo import AsyncMongoClient
 
+from tests.e2e import platforms
 from tests.support.otlp import SpanStore, start_receiver
-
-E2E_ENV = {
-    "PHOTOCHANGER_TURBOTEXT_POLL_INTERVAL_SECONDS": "0.3",
-    "PHOTOCHANGER_LEASE_SECONDS": "3",
-    "PHOTOCHANGER_RECOVERY_INTERVAL_SECONDS": "0.5",
-    "PHOTOCHANGER_STATUS_REREAD_SECONDS": "5",
-    "PHOTOCHANGER_JOBS_INTERVAL_SECONDS": "1",
-    "PHOTOCHANGER_MEDIA_INTERVAL_SECONDS": "1",
-    "PHOTOCHANGER_PROVIDER_KEY_REFRESH_SECONDS": "0",
-}
 
 
 @pytest.fixture(scope="session")
 def spans() -> Iterator[SpanStore]:
     """Every span the services of the stack export (OTLP/HTTP, kept in memory)."""
     server, store = start_receiver()
-    _RECEIVER["endpoint"] = f"http://127.0.0.1:{server.server_address[1]}"
+    platforms.RECEIVER["endpoint"] = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         yield store
     finally:
@@ -44,34 +32,13 @@ def spans() -> Iterator[SpanStore]:
 def stack(
     infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory, spans: SpanStore
 ) -> Iterator[Stack]:
+    """The platform with its media in a directory (the embedded default)."""
     del spans  # started first so the services export to it
-    state: Path = tmp_path_factory.mktemp("stack")
-    platform = create_stack(
-        infra,
-        state,
-        ports={},
-        database=f"e2e_{uuid.uuid4().hex[:8]}",
-        extra_env={**E2E_ENV, **_otlp_env()},
-        # real provider keys in the environment must not reach the tests: emulators only
-        environ={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
-    )
+    platform = platforms.start_stack(infra, tmp_path_factory.mktemp("stack"))
     try:
-        platform.start_all()
         yield platform
     finally:
         platform.stop_all()
-
-
-_RECEIVER: dict[str, str] = {}
-
-
-def _otlp_env() -> dict[str, str]:
-    return {
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": _RECEIVER["endpoint"],
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-    }
 
 
 @pytest.fixture
@@ -94,7 +61,7 @@ async def db(stack: Stack) -> AsyncIterator[Any]:
 @pytest.fixture
 async def media(stack: Stack) -> AsyncIterator[MediaStore]:
     """The stack's media store, as its services see it."""
-    store = open_media_store(stack.env["PHOTOCHANGER_MEDIA_URL"])
+    store = open_media_store(stack.env["PHOTOCHANGER_MEDIA_URL"], env=stack.env)
     try:
         yield store
     finally:

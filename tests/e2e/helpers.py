@@ -57,3 +57,35 @@ async def wait_idle(stack: Stack, service: str) -> None:
         return await provider_in_flight(stack, service) == 0
 
     await eventually(idle, timeout=20, what=f"{service} to finish its jobs")
+
+
+async def job_record(db: Any, job_id: str) -> dict[str, Any] | None:
+    """The job's final record, else its live one (`photochanger_runtime.jobs.mongo_store`)."""
+    final: dict[str, Any] | None = await db.jobs.find_one({"_id": job_id})
+    return final if final is not None else await db.jobs_live.find_one({"_id": job_id})
+
+
+async def final_record(db: Any, job_id: str) -> dict[str, Any]:
+    async def final() -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await db.jobs.find_one({"_id": job_id})
+        return found
+
+    return await eventually(final, timeout=30, what=f"the final record of {job_id}")
+
+
+async def job_with_photo(db: Any, photo_sha256: str) -> dict[str, Any] | None:
+    """The record of the job made from a photo, live or final."""
+    for collection in (db.jobs_live, db.jobs):
+        found: dict[str, Any] | None = await collection.find_one({"payload.sha256": photo_sha256})
+        if found is not None:
+            return found
+    return None
+
+
+async def log_events(db: Any, job_id: str) -> list[str]:
+    """The job's processing log: its final record's entries in order, then the entries
+    written outside it (late results, an attempt that handed the job over)."""
+    final = await db.jobs.find_one({"_id": job_id})
+    entries = list(final.get("log", [])) if final else []
+    entries += [e async for e in db.processing_logs.find({"job_id": job_id}).sort("at", 1)]
+    return [e["event"] for e in entries]

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from photochanger_devstack.stack import Stack
+from photochanger_runtime.media import MediaStore
 
 from tests.e2e.helpers import ingest
 from tests.support.images import jpeg_photo
@@ -33,15 +34,23 @@ async def _created_offsets(stack: Stack) -> dict[Any, int]:
         await consumer.stop()
 
 
+async def _records(db: Any) -> tuple[int, int]:
+    return await db.jobs.count_documents({}), await db.jobs_live.count_documents({})
+
+
+async def _photos(media: MediaStore) -> set[str]:
+    return {o.key async for o in media.list("payloads/")}
+
+
 @pytest.fixture
-async def nothing_left_behind(db: Any, stack: Stack) -> AsyncIterator[None]:
-    """No job document, no stored photo and no `JobCreated` event from a rejected ingest."""
-    jobs, files = await db.jobs.count_documents({}), await db["media.files"].count_documents({})
+async def nothing_left_behind(db: Any, stack: Stack, media: MediaStore) -> AsyncIterator[None]:
+    """No job record, no stored photo and no `JobCreated` event from a rejected ingest."""
+    records, photos = await _records(db), await _photos(media)
     offsets = await _created_offsets(stack)
     assert offsets, "jobs.created has partitions"
     yield
-    assert await db.jobs.count_documents({}) == jobs
-    assert await db["media.files"].count_documents({}) == files
+    assert await _records(db) == records
+    assert await _photos(media) == photos
     assert await _created_offsets(stack) == offsets
 
 
@@ -135,11 +144,11 @@ async def test_slot_with_invalid_settings_is_422(
         },
     )
     try:
-        before = await db.jobs.count_documents({})
+        before = await _records(db)
         error = _error(
             await ingest(api, stack, "slot-014", jpeg_photo()), 422, "slot_not_configured"
         )
         assert error["details"]["problems"][0]["field"] == "strength"
-        assert await db.jobs.count_documents({}) == before
+        assert await _records(db) == before
     finally:
         await db.slots.update_one({"_id": "slot-014"}, {"$set": {"is_active": False}})

@@ -12,6 +12,7 @@ import pytest
 from photochanger_devstack.infra import Infrastructure
 from photochanger_devstack.ports import free_ports
 from photochanger_devstack.stack import Stack
+from photochanger_runtime.media import MediaStore
 
 from tests.e2e.helpers import ingest
 from tests.support.images import jpeg_photo, png_photo
@@ -93,13 +94,13 @@ async def _until_waiting(other: Stack, count: int) -> None:
 
 
 async def test_broker_down_answers_503_and_finalizes_the_job(
-    second_api: ApiFactory, stack: Stack, db: Any
+    second_api: ApiFactory, stack: Stack, db: Any, media: MediaStore
 ) -> None:
     dead_kafka = dataclasses.replace(
         stack.infra, kafka_bootstrap_servers=f"127.0.0.1:{free_ports(1)[0]}"
     )
     other, client = await second_api(infra=dead_kafka, wait_ready=False)
-    files_before = await db["media.files"].count_documents({})
+    photos_before = {o.key async for o in media.list("payloads/")}
     async with client:
         ready = await client.get("/readyz")
         assert ready.status_code == 503
@@ -109,7 +110,7 @@ async def test_broker_down_answers_503_and_finalizes_the_job(
     assert error["code"] == "service_unavailable"
     job = await db.jobs.find_one({"_id": error["details"]["job_id"]})
     assert job["status"] == "finalized" and job["error"]["code"] == "publish_failed"
-    assert await db["media.files"].count_documents({}) == files_before  # payload removed
+    assert {o.key async for o in media.list("payloads/")} == photos_before  # photo removed
 
 
 async def test_database_down_answers_503(second_api: ApiFactory, stack: Stack) -> None:

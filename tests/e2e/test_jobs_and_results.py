@@ -61,7 +61,7 @@ async def test_unknown_result_and_media_are_404(api: httpx.AsyncClient) -> None:
     assert media.status_code == 404 and media.json()["error"]["code"] == "media_not_found"
 
 
-async def test_payload_is_purged_after_the_job_is_final(
+async def test_the_ingest_photo_goes_when_the_job_is_final_and_the_result_stays(
     api: httpx.AsyncClient, stack: Stack, db: Any, media: MediaStore
 ) -> None:
     from tests.support.waiting import eventually
@@ -70,10 +70,9 @@ async def test_payload_is_purged_after_the_job_is_final(
     job = await db.jobs.find_one({"_id": response.headers["x-job-id"]})
 
     async def purged() -> bool:
-        current = await db.jobs.find_one({"_id": job["_id"]})
-        return bool(current["artifacts_purged"])
+        return await media.stat(job["payload"]["key"]) is None
 
-    await eventually(purged, what="the reaper to purge the payload")
-    assert await media.stat(job["payload"]["key"]) is None
+    await eventually(purged, what="the finalizer to delete the ingest photo")
+    assert await db.jobs_live.find_one({"_id": job["_id"]}) is None
     result = await media.stat(job["result"]["key"])
     assert result is not None and result.size_bytes == len(response.content)

@@ -25,10 +25,10 @@ async def test_a_job_is_one_trace_across_every_service(
         api, stack, "slot-002", png_photo(70, emulate="polls=1"), content_type="image/png"
     )
     assert response.status_code == 200
-    log = await db.processing_logs.find_one(
-        {"job_id": response.headers["x-job-id"], "event": "created"}
-    )
-    trace_id = log["trace_id"]
+    final = await db.jobs.find_one({"_id": response.headers["x-job-id"]})
+    [created] = [e for e in final["log"] if e["event"] == "created"]
+    trace_id = created["trace_id"]
+    assert all(e["trace_id"] == trace_id for e in final["log"])
 
     async def whole_trace() -> list[ReceivedSpan] | None:
         found = spans.trace(trace_id)

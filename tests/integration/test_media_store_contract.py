@@ -25,6 +25,8 @@ from photochanger_runtime.media import (
 )
 from photochanger_runtime.media.s3 import S3MediaStore
 
+from tests.support.waiting import eventually
+
 KB = 1000
 MB = 1000 * KB
 PAYLOAD = "payloads/2026113014/job-1"
@@ -397,7 +399,11 @@ async def test_s3_multipart_put_and_abort(s3_server: S3Server) -> None:
         assert await _keys(store, "results/") == [RESULT]
         if s3_server.data_dir is not None:  # our versitygw: no upload left half-done
             uploads = s3_server.data_dir / s3_server.bucket / ".sgwtmp" / "multipart"
-            assert [p for p in uploads.rglob("*") if p.is_file()] == []
+
+            async def aborted() -> bool:  # the abort request may still be on its way
+                return not [p for p in uploads.rglob("*") if p.is_file()]
+
+            await eventually(aborted, timeout=10, what="the multipart upload to be aborted")
     finally:
         await _cleanup(s3_server, prefix)
 

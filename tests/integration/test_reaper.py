@@ -1,5 +1,5 @@
-"""The ttl-reaper's sweeps against the real broker and MongoDB-protocol server, with a
-clock the tests move instead of sleeping."""
+"""The ttl-reaper's sweeps against the real broker, the real MongoDB-protocol server and a
+filesystem media store, with a clock the tests move instead of sleeping."""
 
 from __future__ import annotations
 
@@ -8,37 +8,32 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from photochanger_contracts import MediaRef, Operation, topics
-from photochanger_runtime.broker import create_broker, ensure_topics
+from photochanger_contracts import JobCancelRequested, JobStatusChanged, MediaRef, topics
+from photochanger_runtime import mongo
 from photochanger_runtime.clock import ManualClock
-from photochanger_runtime.expiry import Reaper
-from photochanger_runtime.job_repository import JobRepository
-from photochanger_runtime.media import (
-    FilesystemMediaStore,
-    MediaStore,
-    payload_key,
-    result_key,
-)
+from photochanger_runtime.configuration.template_media import TemplateMediaCatalog
+from photochanger_runtime.expiry import JobExpiry, MediaExpiry
+from photochanger_runtime.jobs import JobTransitions, machine
+from photochanger_runtime.jobs.mongo_store import MongoJobStore
+from photochanger_runtime.media import FilesystemMediaStore, payload_key, result_key
 from photochanger_runtime.media.links import MediaLinks
-from photochanger_runtime.processing_log import ProcessingLog
-from photochanger_runtime.template_media import TemplateMediaCatalog
-from pymongo import AsyncMongoClient
+from photochanger_runtime.messaging.broker import KafkaEventBus, create_broker, ensure_topics
 
 from tests.support.images import png_photo
+from tests.support.jobs import T0, spec
 
 pytestmark = pytest.mark.integration
-
-T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 async def db(mongodb_uri: str) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    client = mongo.create_client(mongodb_uri, app_name="reaper-test")
     name = f"reaper_{uuid.uuid4().hex[:8]}"
     try:
         yield client[name]
@@ -48,21 +43,24 @@ async def db(mongodb_uri: str) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-def media(tmp_path: Any) -> MediaStore:
+def media(tmp_path: Path) -> FilesystemMediaStore:
     return FilesystemMediaStore(tmp_path / "media")
 
 
 @pytest.fixture
-async def broker(kafka_bootstrap: str) -> AsyncIterator[Any]:
+async def bus(kafka_bootstrap: str) -> AsyncIterator[KafkaEventBus]:
     await ensure_topics(
         kafka_bootstrap, topics.all_topics(("gemini",)), partitions=3, replication_factor=1
     )
-    kafka = create_broker(kafka_bootstrap, client_id="reaper-test")
-    await kafka.start()
+    broker = create_broker(kafka_bootstrap, client_id="reaper-test")
+    events = KafkaEventBus(
+        broker, {topics.JOBS_STATUS: JobStatusChanged, topics.JOBS_CANCEL: JobCancelRequested}
+    )
+    await broker.start()
     try:
-        yield kafka
+        yield events
     finally:
-        await kafka.stop()
+        await broker.stop()
 
 
 @pytest.fixture
@@ -81,32 +79,35 @@ async def status_events(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaConsumer]
         await consumer.stop()
 
 
-def reaper_for(db: Any, broker: Any, clock: ManualClock, media: MediaStore) -> Reaper:
-    return Reaper(
-        jobs=JobRepository(db), media=media, links=MediaLinks(db),
-        templates=TemplateMediaCatalog(db, media), processing_log=ProcessingLog(db),
-        broker=broker, clock=clock,
-    )  # fmt: skip
+def job_expiry(db: Any, bus: KafkaEventBus, clock: ManualClock, media: Any) -> JobExpiry:
+    store = MongoJobStore(db)
+    transitions = JobTransitions(store=store, bus=bus, media=media, clock=clock)
+    return JobExpiry(store=store, transitions=transitions, clock=clock)
 
 
-async def stored(media: MediaStore, key: str, seed: int) -> MediaRef:
+def media_expiry(db: Any, clock: ManualClock, media: FilesystemMediaStore) -> MediaExpiry:
+    return MediaExpiry(
+        media=media, links=MediaLinks(db), templates=TemplateMediaCatalog(db, media), clock=clock
+    )
+
+
+async def stored(media: FilesystemMediaStore, key: str, seed: int) -> MediaRef:
     obj = await media.put(key, png_photo(seed), content_type="image/png")
     return MediaRef(key=key, mime_type="image/png", size_bytes=obj.size_bytes, sha256=obj.sha256)
 
 
-async def insert_job(db: Any, media: MediaStore, *, status: str = "pending", **fields: Any) -> str:
-    job_id = str(uuid.uuid4())
-    payload = await stored(media, payload_key(job_id, T0 + timedelta(seconds=48)), 1)
-    doc = {
-        "_id": job_id, "slot_id": "slot-001", "slot_version": 1, "provider": "gemini",
-        "operation": Operation.IMAGE_EDIT.value, "settings": {}, "status": status,
-        "attempt": 0, "payload": payload.model_dump(), "created_at": T0, "updated_at": T0,
-        "expires_at": T0 + timedelta(seconds=48),
-        "artifact_expires_at": T0 + timedelta(seconds=48), "artifacts_purged": False,
-        **fields,
-    }  # fmt: skip
-    await JobRepository(db).insert(doc)
-    return job_id
+async def live_job(db: Any, media: FilesystemMediaStore, *, claimed: bool = False) -> str:
+    """A live job as the api records it, optionally claimed by a worker."""
+    created = spec()
+    await media.put(created.payload.key, png_photo(1), content_type="image/jpeg")
+    store = MongoJobStore(db)
+    job = machine.create(created, now=T0).job
+    await store.create(job)
+    if claimed:
+        from photochanger_runtime.jobs import Claim
+
+        await store.claim(Claim(job.id, 1, "gone", "gemini", T0))
+    return job.id
 
 
 async def collect_status(consumer: AIOKafkaConsumer, job_ids: set[str]) -> list[dict[str, Any]]:
@@ -122,65 +123,94 @@ async def collect_status(consumer: AIOKafkaConsumer, job_ids: set[str]) -> list[
     return seen
 
 
-async def test_an_overdue_job_times_out_and_its_status_is_published(
-    db: Any, broker: Any, status_events: AIOKafkaConsumer, media: MediaStore
+async def test_an_overdue_job_times_out_its_status_is_published_and_it_is_tidied(
+    db: Any, bus: KafkaEventBus, status_events: AIOKafkaConsumer, media: FilesystemMediaStore
 ) -> None:
     clock = ManualClock(T0)
-    job_id = await insert_job(db, media, status="processing")
-    reaper = reaper_for(db, broker, clock, media)
+    job_id = await live_job(db, media, claimed=True)
+    expiry = job_expiry(db, bus, clock, media)
 
-    assert await reaper.expire_jobs() == 0  # not due yet
+    assert await expiry.expire_jobs() == 0  # not due yet
     clock.advance(49)
-    assert await reaper.expire_jobs() == 1
+    assert await expiry.expire_jobs() == 1
 
-    job = await db.jobs.find_one({"_id": job_id})
-    assert job["status"] == "finalized" and job["outcome"] == "timeout"
+    final = await db.jobs.find_one({"_id": job_id})
+    assert final["status"] == "finalized" and final["outcome"] == "timeout"
+    assert [e["event"] for e in final["log"]] == ["created", "timeout"]
+    assert await db.jobs_live.find_one({"_id": job_id}) is None
+    assert await media.stat(final["payload"]["key"]) is None
     events = await collect_status(status_events, {job_id})
     assert [e["outcome"] for e in events] == ["timeout"]
 
 
 async def test_two_reapers_in_parallel_finalize_each_job_once(
-    db: Any, broker: Any, status_events: AIOKafkaConsumer, media: MediaStore
+    db: Any, bus: KafkaEventBus, status_events: AIOKafkaConsumer, media: FilesystemMediaStore
 ) -> None:
     clock = ManualClock(T0 + timedelta(minutes=5))
-    job_ids = {await insert_job(db, media) for _ in range(12)}
-    first, second = reaper_for(db, broker, clock, media), reaper_for(db, broker, clock, media)
+    job_ids = {await live_job(db, media) for _ in range(12)}
+    first, second = job_expiry(db, bus, clock, media), job_expiry(db, bus, clock, media)
 
     counts = await asyncio.gather(first.expire_jobs(), second.expire_jobs())
 
     assert sum(counts) == 12
     events = await collect_status(status_events, job_ids)
     assert len(events) == 12  # one status event per job, whoever finalized it
-    logs = await db.processing_logs.count_documents({"event": "timeout"})
-    assert logs == 12
+    assert await db.jobs.count_documents({"outcome": "timeout"}) == 12
+    assert await db.jobs_live.count_documents({}) == 0
 
 
-async def test_payloads_go_once_the_job_is_final_and_templates_stay(
-    db: Any, broker: Any, media: MediaStore
+async def test_a_final_job_whose_finalizer_died_before_tidying_is_tidied(
+    db: Any, bus: KafkaEventBus, media: FilesystemMediaStore
 ) -> None:
-    clock = ManualClock(T0 + timedelta(seconds=10))
-    catalog = TemplateMediaCatalog(db, media)
-    template_id, key = catalog.new_key()
-    template = await catalog.register(
-        template_id, await media.put(key, png_photo(7), content_type="image/png"),
-        mime_type="image/png", filename=None, by="test", now=T0,
-    )  # fmt: skip
-    live = await insert_job(db, media, status="processing")
-    final = await insert_job(db, media, status="finalized", outcome="succeeded")
-    first, second = reaper_for(db, broker, clock, media), reaper_for(db, broker, clock, media)
+    clock = ManualClock(T0 + timedelta(minutes=5))
+    job_id = await live_job(db, media)
+    store = MongoJobStore(db)
+    job = await store.live(job_id)
+    assert job is not None
+    # the final record was written, then its writer stopped
+    await store.finalize(machine.finalize(job, machine.Transition.FAIL, now=T0, finalizer="x").job)
 
-    results = await asyncio.gather(first.purge_artifacts(), second.purge_artifacts())
-
-    assert sum(payloads for payloads, _ in results) == 1
-    final_doc = await db.jobs.find_one({"_id": final})
-    live_doc = await db.jobs.find_one({"_id": live})
-    assert final_doc["artifacts_purged"] is True
-    assert await media.stat(final_doc["payload"]["key"]) is None
-    assert await media.stat(live_doc["payload"]["key"]) is not None
-    assert await media.read(template.key) == png_photo(7)
+    assert await job_expiry(db, bus, clock, media).expire_jobs() == 0
+    assert await store.live(job_id) is None
+    assert await media.stat(job.payload.key) is None
 
 
-async def test_expired_public_links_are_deleted(db: Any, broker: Any, media: MediaStore) -> None:
+async def test_photos_and_results_go_with_their_expired_bucket_and_nothing_alive_does(
+    db: Any, media: FilesystemMediaStore
+) -> None:
+    """Bytes are deleted once their expiry bucket is over — whether or not any record points
+    to them (a writer that died before recording them) — and live objects stay."""
+    now = T0 + timedelta(hours=3)
+    clock = ManualClock(now)
+    old_payload = await stored(media, payload_key("dead-writer", T0), 1)
+    old_result = await stored(media, result_key("done", "1", T0 + timedelta(minutes=30)), 2)
+    live_payload = await stored(media, payload_key("alive", now + timedelta(seconds=48)), 3)
+    live_result = await stored(media, result_key("alive", "1", now + timedelta(hours=72)), 4)
+    expiry = media_expiry(db, clock, media)
+
+    pending = await expiry.pending_media()
+    assert (pending.payloads_deleted, pending.results_deleted) == (1, 1)
+    first, second = await asyncio.gather(expiry.purge_buckets(), expiry.purge_buckets())
+
+    assert (first[0] + second[0], first[1] + second[1]) == (1, 1)  # each deleted once
+    assert await media.stat(old_payload.key) is None
+    assert await media.stat(old_result.key) is None
+    assert await media.stat(live_payload.key) is not None
+    assert await media.stat(live_result.key) is not None
+
+
+async def test_a_bucket_is_kept_until_it_is_over(db: Any, media: FilesystemMediaStore) -> None:
+    expires = T0 + timedelta(minutes=5)
+    result = await stored(media, result_key("j", "1", expires), 5)
+    clock = ManualClock(expires + timedelta(minutes=1))  # expired, but its bucket is not over
+    expiry = media_expiry(db, clock, media)
+    assert await expiry.purge_buckets() == (0, 0)
+    clock.advance(10 * 60)
+    assert await expiry.purge_buckets() == (0, 1)
+    assert await media.stat(result.key) is None
+
+
+async def test_expired_public_links_are_deleted(db: Any, media: FilesystemMediaStore) -> None:
     clock = ManualClock(T0)
     links = MediaLinks(db)
     ref = await stored(media, payload_key("j", T0), 8)
@@ -191,71 +221,32 @@ async def test_expired_public_links_are_deleted(db: Any, broker: Any, media: Med
     lasting = await links.create(
         ref.key, mime_type=ref.mime_type, expires_at=T0 + timedelta(hours=1), job_id=None, now=T0
     )
-    reaper = reaper_for(db, broker, clock, media)
+    expiry = media_expiry(db, clock, media)
     clock.advance(31)
 
-    _, deleted = await reaper.purge_artifacts()
-
-    assert deleted == 1
+    assert await expiry.purge_links() == 1
     assert await links.get(expiring.token) is None
     assert await links.get(lasting.token) is not None
 
 
-async def test_results_are_deleted_after_retention_exactly_once(
-    db: Any, broker: Any, media: MediaStore
+async def test_templates_nobody_registered_go_after_an_hour_and_known_ones_stay(
+    db: Any, media: FilesystemMediaStore
 ) -> None:
-    clock = ManualClock(T0)
-    expires = T0 + timedelta(hours=72)
-    result = await stored(media, result_key("r", "a1", expires), 9)
-    job_id = await insert_job(
-        db, media, status="finalized", outcome="succeeded", finalized_at=T0,
-        result=result.model_dump(), result_expires_at=expires,
-    )  # fmt: skip
-    first, second = reaper_for(db, broker, clock, media), reaper_for(db, broker, clock, media)
-
-    assert await first.purge_results() == 0
-    clock.advance(72 * 3600)
-    deleted = await asyncio.gather(first.purge_results(), second.purge_results())
-
-    assert sum(deleted) == 1
-    job = await db.jobs.find_one({"_id": job_id})
-    assert job["result"] is None and job["outcome"] == "succeeded"
-    assert await media.stat(result.key) is None
-
-
-async def test_orphaned_bytes_go_with_their_expired_bucket_and_nothing_alive_does(
-    db: Any, broker: Any, media: MediaStore
-) -> None:
-    """Bytes whose writer died before recording them are deleted once their bucket's hour
-    and the grace period have passed; live objects and known templates stay."""
-    now = T0 + timedelta(hours=3)
-    clock = ManualClock(now)
-    old_payload = await stored(media, payload_key("dead-writer", T0), 1)
-    old_result = await stored(media, result_key("dead", "a", T0 + timedelta(minutes=30)), 2)
-    live_payload = await stored(media, payload_key("alive", now + timedelta(seconds=48)), 3)
-    live_result = await stored(media, result_key("alive", "a", now + timedelta(hours=72)), 4)
+    clock = ManualClock(T0 + timedelta(hours=3))
     catalog = TemplateMediaCatalog(db, media)
     template_id, key = catalog.new_key()
     await catalog.register(
         template_id, await media.put(key, png_photo(5), content_type="image/png"),
         mime_type="image/png", filename=None, by="test", now=T0,
     )  # fmt: skip
-    _, unknown_template = catalog.new_key()
-    await media.put(unknown_template, png_photo(6), content_type="image/png")
+    _, unknown = catalog.new_key()
+    await media.put(unknown, png_photo(6), content_type="image/png")
     _, fresh_unknown = catalog.new_key()
     await media.put(fresh_unknown, png_photo(7), content_type="image/png")
-    assert isinstance(media, FilesystemMediaStore)
-    os.utime(media.root / unknown_template, (T0.timestamp(), T0.timestamp()))
-    os.utime(media.root / fresh_unknown, ((now.timestamp(),) * 2))
-    reaper = reaper_for(db, broker, clock, media)
+    os.utime(media.root / unknown, (T0.timestamp(), T0.timestamp()))
+    os.utime(media.root / fresh_unknown, ((clock.now().timestamp(),) * 2))
 
-    deleted = await reaper.sweep_orphans()
-
-    assert await media.stat(old_payload.key) is None
-    assert await media.stat(old_result.key) is None
-    assert await media.stat(live_payload.key) is not None
-    assert await media.stat(live_result.key) is not None
+    assert await media_expiry(db, clock, media).purge_unknown_templates() == 1
     assert await media.stat(key) is not None
-    assert await media.stat(unknown_template) is None
+    assert await media.stat(unknown) is None
     assert await media.stat(fresh_unknown) is not None  # may be a registration in progress
-    assert deleted == 3

@@ -21,4 +21,5 @@ async def eventually(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.005)  # let the work being waited for run: a poll, not a sync
         await asyncio.sleep(0.05)  # polling interval of the bounded wait

@@ -8,6 +8,8 @@ import pytest
 from photochanger_contracts import (
     GeminiSettings,
     JobCreated,
+    JobSpec,
+    MediaRef,
     Operation,
     SlotSettingsError,
     TurbotextSettings,
@@ -78,14 +80,20 @@ def test_retry_policy_allows_at_most_three_attempts() -> None:
 
 def test_events_carry_a_schema_version_and_reject_unknown_fields() -> None:
     now = datetime.now(UTC)
-    event = JobCreated(
-        occurred_at=now, job_id="j", slot_id="slot-001", provider="gemini",
-        operation=Operation.IMAGE_EDIT, created_at=now, expires_at=now,
+    spec = JobSpec(
+        job_id="j", slot_id="slot-001", slot_version=3, provider="gemini",
+        operation=Operation.IMAGE_EDIT, settings={"prompt": "x"},
+        payload=MediaRef(key="payloads/202611301400/j", mime_type="image/jpeg", size_bytes=5,
+                         sha256="ab"),
+        created_at=now, expires_at=now, artifact_expires_at=now,
     )  # fmt: skip
+    event = JobCreated(occurred_at=now, job=spec)
     data = event.model_dump(mode="json")
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert JobCreated.model_validate_json(event.model_dump_json()) == event
     with pytest.raises(ValidationError):
         JobCreated.model_validate({**data, "surprise": 1})
+    with pytest.raises(ValidationError):  # a version-1 event is not read as a version-2 one
+        JobCreated.model_validate({**data, "schema_version": 1})
     with pytest.raises(ValidationError):
-        JobCreated.model_validate({**data, "schema_version": 2})
+        JobCreated.model_validate({**data, "job": {**data["job"], "payload": None}})

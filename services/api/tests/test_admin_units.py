@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from photochanger_api.admin._versions import etag, expected_version
+from photochanger_api.admin.job_queries import InvalidCursor, decode_cursor, encode_cursor
+from photochanger_api.admin.login_throttle import ThrottleRule, seconds_until_allowed
+from photochanger_api.admin.stats import percentile
 from photochanger_api.errors import ApiError
-from photochanger_runtime.job_queries import InvalidCursor, decode_cursor, encode_cursor
-from photochanger_runtime.login_throttle import ThrottleRule, seconds_until_allowed
-from photochanger_runtime.stats import percentile
-from photochanger_runtime.template_media import referenced_media_ids
+from photochanger_runtime.configuration.template_media import referenced_media_ids
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

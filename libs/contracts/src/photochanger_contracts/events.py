@@ -1,5 +1,10 @@
 """Kafka event models. Every event carries a schema version; consumers reject what they
-cannot read (the message goes to the dead-letter topic)."""
+cannot read (the message goes to the dead-letter topic).
+
+Events carry the state their consumers act on: `JobCreated` and `ProviderJobRequested` hold
+the job's whole specification (slot snapshot, media keys, deadlines), and `JobStatusChanged`
+holds the outcome with the result's media key. No consumer reads the database to learn what
+an event already says; the database stays the record of truth for anyone who must check."""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .jobs import JobOutcome, JobStatus, Operation
 
+SCHEMA_VERSION: Literal[2] = 2
+
 
 def _event_id() -> str:
     return uuid4().hex
@@ -19,7 +26,7 @@ def _event_id() -> str:
 class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = SCHEMA_VERSION
     event_id: str = Field(default_factory=_event_id)
     occurred_at: datetime
 
@@ -42,34 +49,65 @@ class TemplateBinding(BaseModel):
     media: MediaRef
 
 
-class JobCreated(Event):
+class JobSpec(BaseModel):
+    """What a job runs, fixed when it is created (or handed to a fallback provider): the slot
+    snapshot with its template media resolved, the photo, the deadlines, and what the record
+    keeps from the request — all a worker needs to run it and to write its final record."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     job_id: str
     slot_id: str
-    provider: str
-    operation: Operation
-    created_at: datetime
-    expires_at: datetime
-
-
-class ProviderJobRequested(Event):
-    job_id: str
-    slot_id: str
+    slot_version: int
     provider: str
     operation: Operation
     settings: dict[str, Any]
     payload: MediaRef
     templates: tuple[TemplateBinding, ...] = ()
+    created_at: datetime
     expires_at: datetime
+    #: when the ingest photo and public links to it expire at the latest
+    artifact_expires_at: datetime
+    #: the provider this job was handed over from (slot fallback), if any
+    fallback_from: str | None = None
+    #: the client's extra form fields, kept with the job (never validated)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    #: the digest the client sent with the photo, if any
+    client_hash: str | None = None
+    #: W3C trace context of the ingest request: one trace per job, across restarts
+    trace_parent: str | None = None
+
+
+class JobCreated(Event):
+    """api → dispatcher: a job exists in the database and waits to be routed."""
+
+    job: JobSpec
+
+
+class ProviderJobRequested(Event):
+    """dispatcher (or a provider handing over to a fallback) → provider service."""
+
+    job: JobSpec
+    #: the attempt this request starts; a claim of the same attempt by two workers has one
+    #: winner
+    attempt: int = Field(default=1, ge=1)
 
 
 class JobStatusChanged(Event):
+    """A job reached its final state: outcome, error, and where the result is."""
+
     job_id: str
     slot_id: str
+    provider: str
     status: JobStatus
     outcome: JobOutcome | None = None
     error_code: str | None = None
     error_message: str | None = None
+    provider_status: str | None = None
     result: MediaRef | None = None
+    expires_at: datetime
+    finalized_at: datetime | None = None
+    result_expires_at: datetime | None = None
 
 
 class JobCancelRequested(Event):

@@ -1,29 +1,35 @@
-"""The TTL sweeps. Each is safe to run in several replicas at once: jobs change state through
-conditional updates and media deletion reports whether this replica really deleted it, so no
-effect (status event, deletion, count) happens twice.
+"""The TTL sweeps. FerretDB has no TTL indexes; these sweeps are where things expire. Each is
+safe to run in several replicas at once: a job's final record has one writer (`JobStore`),
+and deleting media reports whether this replica really deleted it, so no effect (status
+event, deletion, count) happens twice.
 
-FerretDB has no TTL indexes; these sweeps are the only place where anything expires."""
+- jobs past their deadline and not final → timeout, cancel request, status event;
+- ingest photos and results → deleted with their expiry bucket once it is over (the key
+  layout in `media.keys`), which also catches bytes whose writer died before recording them;
+- public media links past their expiry → deleted;
+- template images the catalogue does not know (a registration that died half-way) → deleted
+  once an hour old."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from faststream.kafka import KafkaBroker
-from photochanger_contracts import JobOutcome
-
-from . import metrics
 from .clock import Clock
-from .job_repository import JobError, JobRepository
+from .configuration.template_media import TemplateMediaCatalog
+from .jobs import JobError, JobStore, JobTransitions, Transition
 from .media import MediaStore
 from .media.keys import EXPIRING_KINDS, bucket_end, is_bucket
 from .media.links import MediaLinks
-from .outcomes import finalize_and_announce
-from .processing_log import ProcessingLog
-from .template_media import TemplateMediaCatalog
+from .observability import metrics
 
 log = logging.getLogger(__name__)
+
+#: how long after its end a bucket is emptied (clock skew between hosts)
+BUCKET_GRACE = timedelta(minutes=1)
+#: a template object the catalogue does not know may be a registration still in progress
+TEMPLATE_GRACE = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,127 +41,107 @@ class SweepReport:
     orphans_deleted: int = 0
 
 
-#: how long after an expiry bucket's hour the orphan sweep empties it (clock skew, slow writers)
-ORPHAN_GRACE = timedelta(minutes=10)
-
-
 @dataclass(frozen=True, slots=True)
-class Reaper:
-    jobs: JobRepository
-    media: MediaStore
-    links: MediaLinks
-    templates: TemplateMediaCatalog
-    processing_log: ProcessingLog
-    broker: KafkaBroker
+class JobExpiry:
+    """Jobs past their deadline: the sweep that makes sure no job is left without an end."""
+
+    store: JobStore
+    transitions: JobTransitions
     clock: Clock
     batch_size: int = 200
 
     async def expire_jobs(self) -> int:
-        """Jobs past `expires_at` and not final → timeout, cancel request, status event."""
+        """Jobs past `expires_at` and not final → timeout, cancel request, status event.
+        A live record whose job is final already (its finalizer stopped before tidying up)
+        is tidied."""
         now = self.clock.now()
-        overdue = await self.jobs.find_overdue(now, self.batch_size)
+        overdue = await self.store.overdue(now, self.batch_size)
         oldest = max(((now - j.expires_at).total_seconds() for j in overdue), default=0.0)
         metrics.REAPER_LAG.labels(kind="jobs").set(oldest)
         finalized = 0
         for job in overdue:
-            final = await finalize_and_announce(
-                job=job,
-                outcome=JobOutcome.TIMEOUT,
+            final = await self.transitions.finalize(
+                job, Transition.TIME_OUT, finalizer="reaper",
                 error=JobError(code="deadline_exceeded", message="no result before the deadline"),
-                finalizer="reaper",
-                jobs=self.jobs,
-                processing_log=self.processing_log,
-                broker=self.broker,
-                clock=self.clock,
-            )
+            )  # fmt: skip
             if final is not None:
                 finalized += 1
+            else:
+                await self.transitions.tidy(job)
         metrics.REAPER_DELETED.labels(kind="jobs_timed_out").inc(finalized)
         return finalized
 
-    async def purge_artifacts(self) -> tuple[int, int]:
-        """Ingest payloads of final or expired jobs, and expired public media links."""
-        now = self.clock.now()
-        due = await self.jobs.find_with_artifacts_due(now, self.batch_size)
-        payloads = 0
-        for job in due:
-            # bytes first, then the metadata: a crash in between leaves metadata that points to
-            # nothing (deleted again next time), never bytes nothing points to
-            if job.payload is not None and await self.media.delete(job.payload.key):
-                payloads += 1
-            await self.jobs.mark_artifacts_purged(job.id)
-        links = await self.links.delete_expired(now, self.batch_size)
-        metrics.REAPER_DELETED.labels(kind="payloads").inc(payloads)
-        metrics.REAPER_DELETED.labels(kind="media_links").inc(links)
-        return payloads, links
 
-    async def purge_results(self) -> int:
-        """Results past `result_expires_at`: bytes deleted, reference cleared (link → 410)."""
+@dataclass(frozen=True, slots=True)
+class MediaExpiry:
+    """Bytes and links past their expiry."""
+
+    media: MediaStore
+    links: MediaLinks
+    templates: TemplateMediaCatalog
+    clock: Clock
+    batch_size: int = 200
+
+    async def expired_buckets(self, kind: str, now: datetime) -> list[str]:
+        """The folders of `kind` whose bucket is over."""
+        return [
+            folder
+            async for folder in self.media.folders(f"{kind}/")
+            if is_bucket(name := folder.rstrip("/").rsplit("/", 1)[-1])
+            and bucket_end(name) + BUCKET_GRACE <= now
+        ]
+
+    async def purge_buckets(self) -> tuple[int, int]:
+        """Delete every ingest photo and result whose expiry bucket is over."""
         now = self.clock.now()
-        expired = await self.jobs.find_results_expired(now, self.batch_size)
-        oldest = max(
-            ((now - j.result_expires_at).total_seconds() for j in expired if j.result_expires_at),
-            default=0.0,
-        )
-        metrics.REAPER_LAG.labels(kind="results").set(oldest)
+        counts = {}
+        for kind in EXPIRING_KINDS:
+            deleted = 0
+            for folder in await self.expired_buckets(kind, now):
+                async for item in self.media.list(folder):
+                    if await self.media.delete(item.key):
+                        deleted += 1
+            counts[kind] = deleted
+        metrics.REAPER_DELETED.labels(kind="payloads").inc(counts["payloads"])
+        metrics.REAPER_DELETED.labels(kind="results").inc(counts["results"])
+        return counts["payloads"], counts["results"]
+
+    async def purge_links(self) -> int:
+        deleted = await self.links.delete_expired(self.clock.now(), self.batch_size)
+        metrics.REAPER_DELETED.labels(kind="media_links").inc(deleted)
+        return deleted
+
+    async def purge_unknown_templates(self) -> int:
+        now = self.clock.now()
         deleted = 0
-        for job in expired:
-            assert job.result is not None
-            removed = await self.media.delete(job.result.key)
-            await self.jobs.clear_result(job.id, job.result.key)
-            if removed:
+        async for item in self.media.list("templates/"):
+            if item.last_modified + TEMPLATE_GRACE > now:
+                continue
+            name = item.key.rsplit("/", 1)[-1]
+            if await self.templates.get(name) is None and await self.media.delete(item.key):
                 deleted += 1
-        metrics.REAPER_DELETED.labels(kind="results").inc(deleted)
+        metrics.REAPER_DELETED.labels(kind="orphans").inc(deleted)
         return deleted
 
     async def pending_media(self) -> SweepReport:
         """What a media sweep would remove right now (counts, nothing deleted)."""
         now = self.clock.now()
-        due = await self.jobs.find_with_artifacts_due(now, self.batch_size)
-        results = await self.jobs.find_results_expired(now, self.batch_size)
-        return SweepReport(
-            payloads_deleted=sum(1 for j in due if j.payload is not None),
-            links_deleted=await self.links.count_expired(now),
-            results_deleted=len(results),
-        )
-
-    async def sweep_orphans(self) -> int:
-        """Bytes that no metadata points to any more: whole expiry buckets past their hour
-        (a writer died between storing bytes and recording them, or a delete was lost), and
-        template objects the catalogue does not know, once they are an hour old."""
-        now = self.clock.now()
-        deleted = 0
+        counts = {}
         for kind in EXPIRING_KINDS:
-            async for folder in self.media.folders(f"{kind}/"):
-                bucket = folder.rstrip("/").rsplit("/", 1)[-1]
-                if not is_bucket(bucket) or bucket_end(bucket) + ORPHAN_GRACE > now:
-                    continue
-                async for item in self.media.list(folder):
-                    if await self.media.delete(item.key):
-                        deleted += 1
-        async for item in self.media.list("templates/"):
-            name = item.key.rsplit("/", 1)[-1]
-            if item.last_modified + timedelta(hours=1) > now:
-                continue
-            if await self.templates.get(name) is None and await self.media.delete(item.key):
-                deleted += 1
-        metrics.REAPER_DELETED.labels(kind="orphans").inc(deleted)
-        if deleted:
-            log.info("orphaned media deleted", extra={"count": deleted})
-        return deleted
+            counts[kind] = 0
+            for folder in await self.expired_buckets(kind, now):
+                counts[kind] += sum([1 async for _ in self.media.list(folder)])
+        return SweepReport(
+            payloads_deleted=counts["payloads"],
+            links_deleted=await self.links.count_expired(now),
+            results_deleted=counts["results"],
+        )
 
     async def sweep_media(self) -> SweepReport:
-        payloads, links = await self.purge_artifacts()
-        results = await self.purge_results()
-        return SweepReport(payloads_deleted=payloads, links_deleted=links, results_deleted=results)
-
-    async def sweep_all(self) -> SweepReport:
-        timed_out = await self.expire_jobs()
-        media = await self.sweep_media()
+        payloads, results = await self.purge_buckets()
+        links = await self.purge_links()
+        orphans = await self.purge_unknown_templates()
         return SweepReport(
-            timed_out=timed_out,
-            payloads_deleted=media.payloads_deleted,
-            links_deleted=media.links_deleted,
-            results_deleted=media.results_deleted,
-            orphans_deleted=await self.sweep_orphans(),
-        )
+            payloads_deleted=payloads, links_deleted=links, results_deleted=results,
+            orphans_deleted=orphans,
+        )  # fmt: skip

@@ -9,6 +9,8 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from .observability.dbcommands import CommandCounter
+
 Document = dict[str, Any]
 
 
@@ -21,6 +23,7 @@ def create_client(uri: str, *, app_name: str) -> AsyncMongoClient[Document]:
         connectTimeoutMS=3000,
         # Fail fast when the database is down: the api answers 503 instead of hanging.
         timeoutMS=10000,
+        event_listeners=[CommandCounter()],
     )
 
 

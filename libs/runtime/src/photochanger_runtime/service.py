@@ -14,9 +14,9 @@ import uvicorn
 from faststream.kafka import KafkaBroker
 from photochanger_contracts import topics
 
-from .broker import ensure_topics
 from .config import ServiceSettings
-from .health import create_health_app
+from .messaging.broker import ensure_topics
+from .observability.health import create_health_app
 from .providers.catalog import load_catalog
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,11 @@ async def run_worker(
     registry: svcs.Registry,
     broker: KafkaBroker,
     loops: Sequence[BackgroundLoop] = (),
+    on_start: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Start everything, wait for SIGTERM/SIGINT, then stop in reverse order."""
+    """Start everything (`on_start` before any message is consumed), wait for SIGTERM or
+    SIGINT, then stop in reverse order."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -63,6 +65,8 @@ async def run_worker(
 
     health = await serve_health(registry, settings)
     health_task = asyncio.create_task(health.serve(), name="health")
+    if on_start is not None:
+        await on_start()
     await start_broker(broker, settings)
     tasks = [
         asyncio.create_task(body(stop), name=getattr(body, "__name__", "loop")) for body in loops

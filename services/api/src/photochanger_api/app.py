@@ -13,23 +13,20 @@ from pathlib import Path
 import svcs
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from photochanger_contracts import JobStatusChanged, topics
-from photochanger_runtime.broker import subscribe
+from faststream.kafka import KafkaBroker
+from photochanger_contracts import JobCancelRequested, JobCreated, JobStatusChanged, topics
 from photochanger_runtime.clock import Clock, SystemClock
 from photochanger_runtime.config import repository_root
-from photochanger_runtime.health import metrics_endpoint, readiness
-from photochanger_runtime.job_queries import JobQueries
-from photochanger_runtime.job_repository import JobRepository
-from photochanger_runtime.login_throttle import LoginThrottle, ThrottleRule
-from photochanger_runtime.logs import configure_logging
+from photochanger_runtime.configuration.platform_settings import PlatformSettingsRepository
+from photochanger_runtime.configuration.slots import SlotRepository, load_seed
+from photochanger_runtime.configuration.template_media import TemplateMediaCatalog
 from photochanger_runtime.media.links import MediaLinks
-from photochanger_runtime.platform_settings import PlatformSettingsRepository
+from photochanger_runtime.messaging.broker import consumer
+from photochanger_runtime.observability.health import metrics_endpoint, readiness
+from photochanger_runtime.observability.logs import configure_logging
+from photochanger_runtime.observability.telemetry import configure_tracing
 from photochanger_runtime.providers.catalog import ProviderCatalog, load_catalog
 from photochanger_runtime.service import start_broker
-from photochanger_runtime.slot_repository import SlotRepository, load_seed
-from photochanger_runtime.stats import JobStats
-from photochanger_runtime.telemetry import configure_tracing
-from photochanger_runtime.template_media import TemplateMediaCatalog
 from photochanger_runtime.wiring import core_services
 
 from . import routes_ingest, routes_jobs, routes_media, routes_public
@@ -43,7 +40,12 @@ from .admin import (
     routes_test_run,
 )
 from .admin.auth import AdminAccounts, AdminTokens, signing_key
+from .admin.job_queries import JobQueries
+from .admin.login_throttle import LoginThrottle, ThrottleRule
+from .admin.stats import JobStats
 from .errors import install_error_handlers
+from .ingest import IngestDeps
+from .live_config import LiveConfig
 from .passwords import IngestPasswordVerifier
 from .settings import ApiSettings
 from .waiters import JobWaiters
@@ -61,58 +63,7 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
     async def lifespan(
         app: FastAPI, registry: svcs.Registry
     ) -> AsyncGenerator[dict[str, object] | None, None]:
-        core = core_services(
-            settings, clock, registry=registry, client_id=f"api-{settings.instance_id}"
-        )
-        db, broker, processing_log = core.db, core.broker, core.processing_log
-        waiters = JobWaiters()
-        # Every api process reads every status: no consumer group, start at the log's end.
-        subscribe(
-            broker, topics.JOBS_STATUS, JobStatusChanged, waiters.on_status,
-            group_id=None, auto_offset_reset="latest",
-        )  # fmt: skip
-        jobs, slots = JobRepository(db), SlotRepository(db)
-        platform, media, links = PlatformSettingsRepository(db), core.media, MediaLinks(db)
-        verifier = IngestPasswordVerifier()
-        templates, job_queries = TemplateMediaCatalog(db, media), JobQueries(db)
-        login_throttle = LoginThrottle(
-            db,
-            per_user=ThrottleRule(
-                settings.login_max_failures_per_user, settings.login_failure_window_seconds
-            ),
-            per_address=ThrottleRule(
-                settings.login_max_failures_per_address, settings.login_failure_window_seconds
-            ),
-        )
-
-        registry.register_value(JobRepository, jobs)
-        registry.register_value(SlotRepository, slots)
-        registry.register_value(PlatformSettingsRepository, platform)
-        registry.register_value(MediaLinks, links)
-        registry.register_value(ProviderCatalog, load_catalog(settings.providers_config))
-        registry.register_value(JobWaiters, waiters)
-        registry.register_value(IngestPasswordVerifier, verifier)
-        registry.register_value(AdminAccounts, AdminAccounts.from_settings(settings))
-        registry.register_value(
-            AdminTokens,
-            AdminTokens(signing_key(settings), ttl_seconds=settings.jwt_ttl_seconds, clock=clock),
-        )
-        registry.register_value(LoginThrottle, login_throttle)
-        registry.register_value(TemplateMediaCatalog, templates)
-        registry.register_value(JobQueries, job_queries)
-        registry.register_value(
-            JobStats, JobStats(db, latency_sample=settings.stats_latency_sample)
-        )
-
-        async def prepare() -> None:
-            for repo in (jobs, links, processing_log, templates, job_queries, login_throttle):
-                await repo.ensure_indexes()
-            await slots.seed(load_seed(seed_path), clock.now())
-            await _bootstrap_ingest_password(settings, platform, verifier, clock)
-
-        seed_path = Path(settings.slots_seed) if settings.slots_seed else (
-            repository_root() / "configs" / "slots.seed.json"
-        )  # fmt: skip
+        broker, prepare = wire(settings, clock, registry)
         # Start even when Kafka or MongoDB is down: /readyz says so, ingest answers 503, and
         # the connections are retried until they work.
         starting = asyncio.create_task(_retry_until_done("database", prepare))
@@ -161,6 +112,86 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         return await metrics_endpoint(request)
 
     return app
+
+
+def wire(
+    settings: ApiSettings, clock: Clock, registry: svcs.Registry
+) -> tuple[KafkaBroker, Callable[[], Awaitable[None]]]:
+    """Register the api's services on `registry` and declare its Kafka subscribers and
+    publishers; returns the broker and the start-up step that prepares the database."""
+    core = core_services(
+        settings,
+        clock,
+        registry=registry,
+        client_id=f"api-{settings.instance_id}",
+        publishes={
+            topics.JOBS_CREATED: JobCreated,
+            topics.JOBS_STATUS: JobStatusChanged,
+            topics.JOBS_CANCEL: JobCancelRequested,
+        },
+    )
+    db, broker, media = core.db, core.broker, core.media
+    waiters = JobWaiters()
+    subscribe(broker, waiters)
+    slots, platform, links = SlotRepository(db), PlatformSettingsRepository(db), MediaLinks(db)
+    catalog = load_catalog(settings.providers_config)
+    verifier = IngestPasswordVerifier()
+    templates, job_queries = TemplateMediaCatalog(db, media), JobQueries(db)
+    config = LiveConfig(
+        platform, slots, templates, catalog, max_age_seconds=settings.config_max_age_seconds
+    )
+    login_throttle = LoginThrottle(
+        db,
+        per_user=ThrottleRule(
+            settings.login_max_failures_per_user, settings.login_failure_window_seconds
+        ),
+        per_address=ThrottleRule(
+            settings.login_max_failures_per_address, settings.login_failure_window_seconds
+        ),
+    )
+    registry.register_value(SlotRepository, slots)
+    registry.register_value(PlatformSettingsRepository, platform)
+    registry.register_value(MediaLinks, links)
+    registry.register_value(ProviderCatalog, catalog)
+    registry.register_value(LiveConfig, config)
+    registry.register_value(JobWaiters, waiters)
+    registry.register_value(IngestPasswordVerifier, verifier)
+    registry.register_value(AdminAccounts, AdminAccounts.from_settings(settings))
+    registry.register_value(
+        AdminTokens,
+        AdminTokens(signing_key(settings), ttl_seconds=settings.jwt_ttl_seconds, clock=clock),
+    )
+    registry.register_value(LoginThrottle, login_throttle)
+    registry.register_value(TemplateMediaCatalog, templates)
+    registry.register_value(JobQueries, job_queries)
+    registry.register_value(JobStats, JobStats(db, latency_sample=settings.stats_latency_sample))
+    registry.register_value(
+        IngestDeps,
+        IngestDeps(
+            settings=settings, config=config, transitions=core.transitions, jobs=core.jobs,
+            media=media, links=links, clock=clock, catalog=catalog, waiters=waiters,
+            verifier=verifier,
+        ),
+    )  # fmt: skip
+    seed_path = Path(settings.slots_seed) if settings.slots_seed else (
+        repository_root() / "configs" / "slots.seed.json"
+    )  # fmt: skip
+
+    async def prepare() -> None:
+        for repo in (core.jobs, links, templates, job_queries, login_throttle):
+            await repo.ensure_indexes()
+        await slots.seed(load_seed(seed_path), clock.now())
+        await _bootstrap_ingest_password(settings, platform, verifier, clock)
+
+    return broker, prepare
+
+
+def subscribe(broker: KafkaBroker, waiters: JobWaiters) -> None:
+    """The handler table of the api: every process reads every status (no consumer group),
+    from the end of the log."""
+    broker.subscriber(topics.JOBS_STATUS, **consumer(group_id=None, auto_offset_reset="latest"))(
+        waiters.on_status
+    )
 
 
 async def _retry_until_done(what: str, step: Callable[[], Awaitable[object]]) -> None:

@@ -8,23 +8,11 @@ from typing import Annotated
 import svcs
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from faststream.kafka import KafkaBroker
 from photochanger_contracts import ErrorCode
-from photochanger_runtime.clock import Clock
-from photochanger_runtime.job_repository import JobRepository
-from photochanger_runtime.media import MediaStore
-from photochanger_runtime.media.links import MediaLinks
-from photochanger_runtime.platform_settings import PlatformSettingsRepository
-from photochanger_runtime.processing_log import ProcessingLog
-from photochanger_runtime.providers.catalog import ProviderCatalog
-from photochanger_runtime.slot_repository import SlotRepository
 
 from .admin.auth import AdminAccounts, AdminTokens, Permission, Principal, TokenRejected
 from .errors import ApiError
 from .ingest import IngestDeps
-from .passwords import IngestPasswordVerifier
-from .settings import ApiSettings
-from .waiters import JobWaiters
 
 
 def container(request: Request) -> svcs.Container:
@@ -32,21 +20,9 @@ def container(request: Request) -> svcs.Container:
 
 
 async def ingest_deps(request: Request) -> IngestDeps:
-    c = container(request)
-    return IngestDeps(
-        settings=await c.aget(ApiSettings),
-        jobs=await c.aget(JobRepository),
-        slots=await c.aget(SlotRepository),
-        platform_settings=await c.aget(PlatformSettingsRepository),
-        media=await c.aget_abstract(MediaStore),
-        links=await c.aget(MediaLinks),
-        log=await c.aget(ProcessingLog),
-        broker=await c.aget(KafkaBroker),
-        clock=await c.aget(Clock),
-        catalog=await c.aget(ProviderCatalog),
-        waiters=await c.aget(JobWaiters),
-        verifier=await c.aget(IngestPasswordVerifier),
-    )
+    """Everything the ingest path needs, built once by the composition root."""
+    deps: IngestDeps = await container(request).aget(IngestDeps)
+    return deps
 
 
 _bearer = HTTPBearer(

@@ -1,9 +1,11 @@
-"""The ingest use case: stream the photo into the media store → validate → create the job →
-publish `JobCreated` → wait for the job's final status → answer with the image, or 504 at the
-deadline.
+"""The ingest use case: stream the photo into the media store → check it against the slot →
+create the job (`JobTransitions`) → wait for its status event → answer with the image, or 504
+at the deadline.
 
-Order of effects is the no-lost-jobs guarantee: the job exists in MongoDB before any
-event mentions it, and a failed publish finalizes the job instead of leaving it pending."""
+Order of effects is the no-lost-jobs guarantee: the job is recorded before any event names
+it, and a job that cannot be queued is finalized instead of left pending. The waiting request
+is registered before the job exists, so the fastest status event still finds it; the answer
+comes from that event (outcome and result key), without reading the job again."""
 
 from __future__ import annotations
 
@@ -16,37 +18,36 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from faststream.kafka import KafkaBroker
 from photochanger_contracts import (
     ErrorCode,
-    JobCreated,
     JobOutcome,
-    JobStatus,
+    JobSpec,
+    JobStatusChanged,
     MediaRef,
-    SlotSettingsError,
     is_slot_id,
     sniff_image_mime,
-    topics,
-    validate_slot_settings,
 )
 from photochanger_contracts.deadlines import artifact_expires_at, job_expires_at, seconds_left
 from photochanger_contracts.media import COMMON_IMAGE_TYPES, HEIF_FAMILY
-from photochanger_runtime import metrics
-from photochanger_runtime.broker import publish
 from photochanger_runtime.clock import Clock
-from photochanger_runtime.job_repository import Job, JobError, JobRepository
-from photochanger_runtime.logs import job_id_var, slot_id_var
-from photochanger_runtime.media import MediaStore, payload_key
+from photochanger_runtime.jobs import (
+    Job,
+    JobError,
+    JobStore,
+    JobTransitions,
+    PublishFailed,
+    Transition,
+    machine,
+)
+from photochanger_runtime.media import MediaNotFound, MediaStore, payload_key
 from photochanger_runtime.media.links import MediaLinks
-from photochanger_runtime.outcomes import finalize_and_announce
-from photochanger_runtime.platform_settings import PlatformSettings, PlatformSettingsRepository
-from photochanger_runtime.processing_log import ProcessingLog
+from photochanger_runtime.observability.logs import job_id_var, slot_id_var
+from photochanger_runtime.observability.telemetry import inject_trace_parent
 from photochanger_runtime.providers.catalog import ProviderCatalog
-from photochanger_runtime.slot_repository import Slot, SlotRepository
-from photochanger_runtime.telemetry import inject_trace_parent
 from pymongo.errors import PyMongoError
 
 from .errors import ApiError
+from .live_config import LiveConfig, SlotPlan
 from .multipart import IngestForm, read_ingest_form
 from .passwords import IngestPasswordVerifier
 from .settings import ApiSettings
@@ -61,13 +62,11 @@ _MAX_METADATA_VALUE = 1024
 @dataclass(frozen=True, slots=True)
 class IngestDeps:
     settings: ApiSettings
-    jobs: JobRepository
-    slots: SlotRepository
-    platform_settings: PlatformSettingsRepository
+    config: LiveConfig
+    transitions: JobTransitions
+    jobs: JobStore
     media: MediaStore
     links: MediaLinks
-    log: ProcessingLog
-    broker: KafkaBroker
     clock: Clock
     catalog: ProviderCatalog
     waiters: JobWaiters
@@ -79,6 +78,14 @@ def require_known_slot(slot_id: str) -> None:
         raise ApiError(ErrorCode.SLOT_NOT_FOUND, f"unknown slot {slot_id!r}", {"slot_id": slot_id})
 
 
+@dataclass(slots=True)
+class Waiting:
+    """An accepted job and the request waiting for its outcome (release it when done)."""
+
+    job: Job
+    outcome: asyncio.Future[JobStatusChanged]
+
+
 async def accept(
     slot_id: str,
     content_type: str | None,
@@ -86,16 +93,16 @@ async def accept(
     deps: IngestDeps,
     *,
     tags: dict[str, str] | None = None,
-) -> Job:
+) -> Waiting:
     """Receive the photo, create the job and queue it; the job exists and is queued when this
     returns. On any refusal nothing is left behind (no job, no stored photo)."""
     require_known_slot(slot_id)
-    platform = await deps.platform_settings.get()
+    platform = await deps.config.settings()
     job_id = str(uuid.uuid4())
     job_id_var.set(job_id)
     started = deps.clock.now()
     # bucketed by the deadline as of now: a slow upload moves the real one a little later,
-    # well inside the orphan sweep's grace period
+    # well inside the expiry sweep's grace
     key = payload_key(job_id, job_expires_at(started, platform.sync_response_seconds))
     form = await read_ingest_form(
         content_type, body, max_file_bytes=deps.settings.max_upload_bytes, store=deps.media,
@@ -104,35 +111,34 @@ async def accept(
     if tags:
         form = IngestForm(fields={**form.fields, **tags}, file=form.file)
     try:
-        job = await create_job(slot_id, job_id, form, platform, deps)
+        stored_hash = platform.ingest_password.hash if platform.ingest_password else None
+        if not await deps.verifier.verify(stored_hash, form.fields.get("password")):
+            raise ApiError(ErrorCode.INVALID_PASSWORD, "wrong or missing ingest password")
+        plan, payload = await _check(slot_id, form, deps)
+        outcome = deps.waiters.register(job_id, plan.slot.provider)
     except BaseException:
         if form.file is not None:
             await deps.media.delete(key)
         raise
-    await announce(job, deps)
+    try:
+        job = await _create(job_id, plan, payload, form, platform.sync_response_seconds, deps)
+    except BaseException:
+        deps.waiters.release(job_id)
+        raise
     await _check_client_hash(job, form.fields.get("hash"), deps)
-    # written while the job runs (the request waits anyway), not before it is queued
-    with contextlib.suppress(PyMongoError):  # kept buffered and retried by the log itself
-        await deps.log.flush()
-    return job
+    return Waiting(job=job, outcome=outcome)
 
 
-async def create_job(
-    slot_id: str, job_id: str, form: IngestForm, platform: PlatformSettings, deps: IngestDeps
-) -> Job:
-    """Validate the request against the slot and create the job; returns the pending job."""
-    stored_hash = platform.ingest_password.hash if platform.ingest_password else None
-    if not await deps.verifier.verify(stored_hash, form.fields.get("password")):
-        raise ApiError(ErrorCode.INVALID_PASSWORD, "wrong or missing ingest password")
+async def _check(slot_id: str, form: IngestForm, deps: IngestDeps) -> tuple[SlotPlan, MediaRef]:
     upload = form.file
     if upload is None or upload.stored.size_bytes == 0:
         raise ApiError(
             ErrorCode.FILE_MISSING, "no photo in the request", {"fields": ["fileToUpload", "file"]}
         )
-    mime = sniff_image_mime(upload.head)
-    slot = await _runnable_slot(slot_id, deps)
-    provider = deps.catalog.get(slot.provider)
+    plan = await _runnable_plan(slot_id, deps)
+    provider = deps.catalog.get(plan.slot.provider)
     accepted = COMMON_IMAGE_TYPES | (HEIF_FAMILY if provider and provider.accepts_heif else set())
+    mime = sniff_image_mime(upload.head)
     if mime is None or mime not in accepted:
         raise ApiError(
             ErrorCode.UNSUPPORTED_MEDIA_TYPE,
@@ -140,90 +146,87 @@ async def create_job(
             {"detected": mime.value if mime else None, "accepted": sorted(accepted)},
         )
     if len(deps.waiters) >= deps.settings.max_waiting_requests or (
-        deps.waiters.waiting_for(slot.provider) >= deps.settings.max_waiting_per_provider
+        deps.waiters.waiting_for(plan.slot.provider) >= deps.settings.max_waiting_per_provider
     ):
         raise ApiError(
             ErrorCode.AT_CAPACITY,
             "the platform is at capacity, try again shortly",
-            {"provider": slot.provider},
+            {"provider": plan.slot.provider},
             headers={"Retry-After": "5"},
         )
-
-    client_hash = form.fields.get("hash")
     payload = MediaRef(
         key=upload.stored.key, mime_type=mime.value, size_bytes=upload.stored.size_bytes,
         sha256=upload.stored.sha256,
     )  # fmt: skip
+    return plan, payload
+
+
+async def _runnable_plan(slot_id: str, deps: IngestDeps) -> SlotPlan:
+    plan = await deps.config.plan(slot_id)
+    if plan is None:
+        raise ApiError(ErrorCode.SLOT_NOT_FOUND, f"unknown slot {slot_id!r}", {"slot_id": slot_id})
+    slot_id_var.set(plan.slot.id)
+    if not plan.slot.is_active:
+        raise ApiError(ErrorCode.SLOT_INACTIVE, "this slot is switched off", {"slot_id": slot_id})
+    if not plan.runnable:
+        raise ApiError(
+            ErrorCode.SLOT_NOT_CONFIGURED,
+            "the slot is not configured for its provider",
+            {
+                "provider": plan.slot.provider,
+                "operation": plan.slot.operation.value,
+                "problems": [p.model_dump() for p in plan.problems],
+            },
+        )
+    return plan
+
+
+async def _create(
+    job_id: str,
+    plan: SlotPlan,
+    payload: MediaRef,
+    form: IngestForm,
+    sync_response_seconds: float,
+    deps: IngestDeps,
+) -> Job:
     now = deps.clock.now()
-    expires = job_expires_at(now, platform.sync_response_seconds)
-    doc: dict[str, Any] = {
-        "_id": job_id,
-        "slot_id": slot.id,
-        "slot_version": slot.version,
-        "provider": slot.provider,
-        "operation": slot.operation.value,
-        "settings": slot.settings,
-        "status": JobStatus.PENDING.value,
-        "outcome": None,
-        "attempt": 0,
-        "payload": payload.model_dump(),
-        "result": None,
-        "metadata": _client_metadata(form),
-        "client_hash": client_hash,
-        "trace_parent": inject_trace_parent(),
-        "cancel_requested": False,
-        "created_at": now,
-        "updated_at": now,
-        "expires_at": expires,
-        "artifact_expires_at": artifact_expires_at(now, expires, platform.sync_response_seconds),
-        "artifacts_purged": False,
-    }
-    job = await deps.jobs.insert(doc)
-    await deps.log.append(
-        job_id=job_id, slot_id=slot.id, provider=slot.provider, event="created", at=now,
-        details={"size_bytes": payload.size_bytes, "mime_type": payload.mime_type},
+    expires = job_expires_at(now, sync_response_seconds)
+    slot = plan.slot
+    spec = JobSpec(
+        job_id=job_id, slot_id=slot.id, slot_version=slot.version, provider=slot.provider,
+        operation=slot.operation, settings=slot.settings, payload=payload,
+        templates=plan.templates, created_at=now, expires_at=expires,
+        artifact_expires_at=artifact_expires_at(now, expires, sync_response_seconds),
+        metadata=_client_metadata(form), client_hash=form.fields.get("hash"),
+        trace_parent=inject_trace_parent(),
     )  # fmt: skip
-    metrics.JOBS_CREATED.labels(slot_id=slot.id, provider=slot.provider).inc()
-    return job
+    try:
+        return await deps.transitions.create(spec)
+    except PublishFailed as exc:
+        raise ApiError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "the job queue is unavailable, try again shortly",
+            {"job_id": job_id},
+            headers={"Retry-After": "5"},
+        ) from exc
 
 
 async def _check_client_hash(job: Job, client_hash: str | None, deps: IngestDeps) -> None:
     """A mismatching `hash` from the client is logged, never fatal. The store computed the
     sha256 while writing; an MD5 (what some booths send) costs a read-back, so only then."""
-    if not client_hash or job.payload is None:
+    if not client_hash:
         return
     wanted = client_hash.strip().lower()
     if len(wanted) == 32:
-        data = await deps.media.read(job.payload.key)
+        try:
+            data = await deps.media.read(job.payload.key)
+        except MediaNotFound:  # the job finished already and took its photo with it
+            return
         actual = hashlib.md5(data).hexdigest()  # noqa: S324 - checking the client's digest
     else:
         actual = job.payload.sha256
     if wanted != actual:
         log.warning("client hash does not match the uploaded photo")
-
-
-async def _runnable_slot(slot_id: str, deps: IngestDeps) -> Slot:
-    slot = await deps.slots.get(slot_id)
-    if slot is None:
-        raise ApiError(ErrorCode.SLOT_NOT_FOUND, f"unknown slot {slot_id!r}", {"slot_id": slot_id})
-    slot_id_var.set(slot.id)
-    if not slot.is_active:
-        raise ApiError(ErrorCode.SLOT_INACTIVE, "this slot is switched off", {"slot_id": slot_id})
-    if not deps.catalog.supports(slot.provider, slot.operation):
-        raise ApiError(
-            ErrorCode.SLOT_NOT_CONFIGURED,
-            "the slot's provider does not offer its operation",
-            {"provider": slot.provider, "operation": slot.operation.value},
-        )
-    try:
-        validate_slot_settings(slot.provider, slot.operation, slot.settings)
-    except SlotSettingsError as exc:
-        raise ApiError(
-            ErrorCode.SLOT_NOT_CONFIGURED,
-            "the slot is not configured for its provider",
-            {"problems": [p.model_dump() for p in exc.problems]},
-        ) from exc
-    return slot
 
 
 def _client_metadata(form: IngestForm) -> dict[str, str]:
@@ -234,44 +237,9 @@ def _client_metadata(form: IngestForm) -> dict[str, str]:
     }
 
 
-async def announce(job: Job, deps: IngestDeps) -> None:
-    """Publish `JobCreated`; when Kafka refuses, finalize the job and answer 503."""
-    event = JobCreated(
-        occurred_at=deps.clock.now(),
-        job_id=job.id,
-        slot_id=job.slot_id,
-        provider=job.provider,
-        operation=job.operation,
-        created_at=job.created_at,
-        expires_at=job.expires_at,
-    )
-    try:
-        await publish(deps.broker, topics.JOBS_CREATED, event, key=job.id)
-    except Exception as exc:
-        log.error("JobCreated not published", extra={"error": type(exc).__name__})
-        await deps.jobs.finalize(
-            job.id,
-            JobOutcome.PROVIDER_ERROR,
-            now=deps.clock.now(),
-            error=JobError(code="publish_failed", message="the job could not be queued"),
-        )
-        await deps.log.append(
-            job_id=job.id, slot_id=job.slot_id, provider=job.provider, event="publish_failed",
-            at=deps.clock.now(), error_code="publish_failed", error_message=type(exc).__name__,
-        )  # fmt: skip
-        if job.payload is not None:
-            await deps.media.delete(job.payload.key)
-        raise ApiError(
-            ErrorCode.SERVICE_UNAVAILABLE,
-            "the job queue is unavailable, try again shortly",
-            {"job_id": job.id},
-            headers={"Retry-After": "5"},
-        ) from exc
-
-
-async def await_outcome(job: Job, deps: IngestDeps) -> Job:
-    """Wait for the job's final state: the status event, a slow safety re-read, or the deadline."""
-    future = deps.waiters.register(job.id, job.provider)
+async def await_outcome(waiting: Waiting, deps: IngestDeps) -> JobStatusChanged:
+    """The job's final status: its event, a slow safety re-read, or the deadline."""
+    job = waiting.job
     try:
         while True:
             left = seconds_left(deps.clock.now(), job.expires_at)
@@ -279,57 +247,51 @@ async def await_outcome(job: Job, deps: IngestDeps) -> Job:
                 return await _finalize_timeout(job, deps)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(left, deps.settings.status_reread_seconds)):
-                    await asyncio.shield(future)
+                    return await asyncio.shield(waiting.outcome)
             try:
-                current = await deps.jobs.get(job.id)
+                final = await deps.jobs.final(job.id)
             except PyMongoError:
                 # a slow or unreachable database must not turn a waiting request into a 503
                 # while its job goes on: keep waiting for the event, re-read next time
                 log.warning("safety re-read failed; still waiting for the status event")
                 continue
-            if current is not None and current.is_final:
-                return current
+            if final is not None:
+                return machine.status_event(final, deps.clock.now())
     finally:
-        deps.waiters.release(job.id, job.provider)
+        deps.waiters.release(job.id)
 
 
-async def _finalize_timeout(job: Job, deps: IngestDeps) -> Job:
-    final = await finalize_and_announce(
-        job=job,
-        outcome=JobOutcome.TIMEOUT,
+async def _finalize_timeout(job: Job, deps: IngestDeps) -> JobStatusChanged:
+    final = await deps.transitions.finalize(
+        job, Transition.TIME_OUT, finalizer="api",
         error=JobError(code="deadline_exceeded", message="no result before the deadline"),
-        finalizer="api",
-        jobs=deps.jobs,
-        processing_log=deps.log,
-        broker=deps.broker,
-        clock=deps.clock,
-    )
+    )  # fmt: skip
     if final is None:  # someone else finalized it first; answer with what they decided
-        final = await deps.jobs.get(job.id)
+        final = await deps.jobs.final(job.id)
         assert final is not None
-    return final
+    return machine.status_event(final, deps.clock.now())
 
 
-def failure_for(job: Job) -> ApiError:
-    """The error answer for a finalized job that did not succeed."""
-    details: dict[str, Any] = {"job_id": job.id}
-    if job.outcome is JobOutcome.TIMEOUT:
-        details["expires_at"] = job.expires_at.isoformat()
+def failure_for(status: JobStatusChanged) -> ApiError:
+    """The error answer for a job that did not succeed."""
+    details: dict[str, Any] = {"job_id": status.job_id}
+    if status.outcome is JobOutcome.TIMEOUT:
+        details["expires_at"] = status.expires_at.isoformat()
         return ApiError(ErrorCode.DEADLINE_EXCEEDED, "no result before the deadline", details)
-    if job.outcome is JobOutcome.CANCELLED:
+    if status.outcome is JobOutcome.CANCELLED:
         return ApiError(ErrorCode.JOB_CANCELLED, "the job was cancelled", details)
-    if job.error is not None:
-        details["provider_code"] = job.error.code
-        if job.error.provider_status:
-            details["provider_status"] = job.error.provider_status
+    if status.error_code is not None:
+        details["provider_code"] = status.error_code
+        if status.provider_status:
+            details["provider_status"] = status.provider_status
     return ApiError(
         ErrorCode.PROVIDER_ERROR,
-        job.error.message if job.error else "the provider failed to process the photo",
+        status.error_message or "the provider failed to process the photo",
         details,
     )
 
 
-def result_of(job: Job) -> MediaRef:
-    if job.outcome is not JobOutcome.SUCCEEDED or job.result is None:
-        raise failure_for(job)
-    return job.result
+def result_of(status: JobStatusChanged) -> MediaRef:
+    if status.outcome is not JobOutcome.SUCCEEDED or status.result is None:
+        raise failure_for(status)
+    return status.result

@@ -9,7 +9,7 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from opentelemetry import trace
-from photochanger_runtime import metrics
+from photochanger_runtime.observability import metrics
 from pymongo.errors import PyMongoError
 
 from .dependencies import ingest_deps
@@ -51,9 +51,11 @@ async def ingest(slot_id: str, request: Request) -> Response:
     ) as span:
         try:
             deps = await ingest_deps(request)
-            job = await accept(slot_id, request.headers.get("content-type"), request.stream(), deps)
-            span.set_attribute("photochanger.job_id", job.id)
-            final = await await_outcome(job, deps)
+            waiting = await accept(
+                slot_id, request.headers.get("content-type"), request.stream(), deps
+            )
+            span.set_attribute("photochanger.job_id", waiting.job.id)
+            final = await await_outcome(waiting, deps)
             outcome = final.outcome.value if final.outcome else "unknown"
             result = result_of(final)
             reader = await deps.media.open(result.key)
@@ -62,7 +64,7 @@ async def ingest(slot_id: str, request: Request) -> Response:
                 reader.chunks(),
                 media_type=result.mime_type,
                 headers={
-                    "X-Job-Id": final.id,
+                    "X-Job-Id": final.job_id,
                     "Cache-Control": "no-store",
                     "Content-Length": str(reader.size_bytes),
                 },

@@ -6,12 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from photochanger_contracts import ErrorCode, JobCancelRequested, JobOutcome, JobStatus, topics
-from photochanger_runtime.broker import publish
-from photochanger_runtime.job_queries import InvalidCursor, JobFilter, JobQueries
-from photochanger_runtime.job_repository import Job
+from photochanger_contracts import ErrorCode, JobOutcome, JobStatus
+from photochanger_runtime.jobs import Job, LogEntry, current
 
 from .admin.auth import Permission, Principal
+from .admin.job_queries import InvalidCursor, JobFilter, JobQueries
 from .admin.views import (
     ADMIN_ERRORS,
     CancelAccepted,
@@ -28,9 +27,11 @@ router = APIRouter(prefix="/api/jobs", tags=["admin: jobs"])
 ReadJobs = Annotated[Principal, Depends(require(Permission.JOBS_READ))]
 
 
-def job_view(job: Job) -> dict[str, Any]:
-    view = job.model_dump(mode="json", by_alias=False, exclude={"attempt_id", "worker_id"})
+def job_view(job: Job, log: list[LogEntry]) -> dict[str, Any]:
+    view = job.model_dump(mode="json", by_alias=False, exclude={"log", "client_hash"})
     view["failure_reason"] = job.failure_reason.value if job.failure_reason else None
+    view["updated_at"] = (job.finalized_at or job.created_at).isoformat()
+    view["processing_log"] = [e.model_dump(mode="json") for e in log]
     return view
 
 
@@ -82,13 +83,13 @@ async def list_jobs(
 
 @router.get("/{job_id}", response_model=JobDetail, responses=errors(*ADMIN_ERRORS, 404, 422))
 async def get_job(job_id: str, request: Request, _: ReadJobs) -> dict[str, Any]:
-    """The job with its processing log timeline."""
+    """The job with its processing log timeline (complete once the job is final)."""
     deps = await ingest_deps(request)
-    job = await deps.jobs.get(job_id)
+    job = await current(deps.jobs, job_id)
     if job is None:
         raise ApiError(ErrorCode.JOB_NOT_FOUND, "no such job", {"job_id": job_id})
-    entries = await deps.log.for_job(job_id)
-    return {**job_view(job), "processing_log": [e.model_dump(mode="json") for e in entries]}
+    entries = sorted([*job.log, *await deps.jobs.log_of(job_id)], key=lambda e: e.at)
+    return job_view(job, entries)
 
 
 @router.post(
@@ -102,26 +103,18 @@ async def cancel_job(
     request: Request,
     _: Annotated[Principal, Depends(require(Permission.JOBS_WRITE))],
 ) -> CancelAccepted:
-    """Ask the provider worker to stop; the job ends `cancelled` within about a second."""
+    """A pending job ends `cancelled` at once; a processing one's provider worker is told to
+    stop and ends it `cancelled` within about a second."""
     deps = await ingest_deps(request)
-    now = deps.clock.now()
-    job = await deps.jobs.request_cancel(job_id, now)
+    job = await current(deps.jobs, job_id)
     if job is None:
-        existing = await deps.jobs.get(job_id)
-        if existing is None:
-            raise ApiError(ErrorCode.JOB_NOT_FOUND, "no such job", {"job_id": job_id})
+        raise ApiError(ErrorCode.JOB_NOT_FOUND, "no such job", {"job_id": job_id})
+    changed = await deps.transitions.cancel(job)
+    if changed is None:
+        final = await deps.jobs.final(job_id)
         raise ApiError(
             ErrorCode.JOB_ALREADY_FINAL,
             "the job is already final",
-            {"job_id": job_id, "outcome": existing.outcome},
+            {"job_id": job_id, "outcome": final.outcome if final else None},
         )
-    await deps.log.append(
-        job_id=job.id, slot_id=job.slot_id, provider=job.provider, event="cancel_requested", at=now
-    )
-    await publish(
-        deps.broker,
-        topics.JOBS_CANCEL,
-        JobCancelRequested(occurred_at=now, job_id=job_id, reason="admin"),
-        key=job_id,
-    )
-    return CancelAccepted(job_id=job_id, status=job.status, cancel_requested=True)
+    return CancelAccepted(job_id=job_id, status=changed.status, cancel_requested=True)

@@ -7,8 +7,8 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from photochanger_runtime.expiry import Reaper
-from photochanger_runtime.template_media import TemplateMediaCatalog
+from photochanger_runtime.configuration.template_media import TemplateMediaCatalog
+from photochanger_runtime.expiry import MediaExpiry
 
 from .admin.auth import Permission, Principal
 from .admin.views import ADMIN_ERRORS, PurgeAccepted, PurgeCounts, errors
@@ -32,10 +32,7 @@ async def purge_media_cache(
     answers at once with what is due."""
     deps = await ingest_deps(request)
     templates = await container(request).aget(TemplateMediaCatalog)
-    reaper = Reaper(
-        jobs=deps.jobs, media=deps.media, links=deps.links, templates=templates,
-        processing_log=deps.log, broker=deps.broker, clock=deps.clock,
-    )  # fmt: skip
+    reaper = MediaExpiry(media=deps.media, links=deps.links, templates=templates, clock=deps.clock)
     due = await reaper.pending_media()
     task = asyncio.create_task(reaper.sweep_media())
     _running.add(task)

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/public", tags=["public"])
 @router.get("/results/{job_id}", response_class=Response)
 async def get_result(job_id: str, request: Request) -> Response:
     deps = await ingest_deps(request)
-    job = await deps.jobs.get(job_id)
+    job = await deps.jobs.final(job_id)
     if job is None or job.outcome is not JobOutcome.SUCCEEDED:
         raise ApiError(ErrorCode.RESULT_NOT_FOUND, "no result for this id", {"job_id": job_id})
     expires = job.result_expires_at

@@ -39,5 +39,7 @@ class ApiSettings(ServiceSettings):
     max_waiting_per_provider: int = 1000
     #: safety re-read of a waiting job in case its status event was missed
     status_reread_seconds: float = 5.0
+    #: how stale the platform settings and slot plans new jobs use may be (0: read each time)
+    config_max_age_seconds: float = Field(default=1.0, ge=0)
     instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
     slots_seed: str | None = None

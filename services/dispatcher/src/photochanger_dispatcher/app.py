@@ -6,16 +6,19 @@ import asyncio
 
 import svcs
 from faststream.kafka import KafkaBroker
-from photochanger_contracts import JobCreated, topics
-from photochanger_runtime.broker import subscribe
+from photochanger_contracts import (
+    JobCancelRequested,
+    JobStatusChanged,
+    ProviderJobRequested,
+    topics,
+)
 from photochanger_runtime.clock import Clock, SystemClock
 from photochanger_runtime.config import ServiceSettings
-from photochanger_runtime.job_repository import JobRepository
-from photochanger_runtime.logs import configure_logging
+from photochanger_runtime.messaging.broker import consumer
+from photochanger_runtime.observability.logs import configure_logging
+from photochanger_runtime.observability.telemetry import configure_tracing
 from photochanger_runtime.providers.catalog import load_catalog
 from photochanger_runtime.service import run_worker
-from photochanger_runtime.telemetry import configure_tracing
-from photochanger_runtime.template_media import TemplateMediaCatalog
 from photochanger_runtime.wiring import core_services
 
 from .handlers import Dispatcher
@@ -27,20 +30,27 @@ class Settings(ServiceSettings):
 
 
 def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker]:
-    core = core_services(settings, clock)
-    dispatcher = Dispatcher(
-        jobs=JobRepository(core.db),
-        templates=TemplateMediaCatalog(core.db, core.media),
-        processing_log=core.processing_log,
-        catalog=load_catalog(settings.providers_config),
-        broker=core.broker,
-        clock=clock,
+    catalog = load_catalog(settings.providers_config)
+    core = core_services(
+        settings,
+        clock,
+        publishes={
+            **{topics.provider_requests(p): ProviderJobRequested for p in catalog.ids()},
+            topics.JOBS_STATUS: JobStatusChanged,
+            topics.JOBS_CANCEL: JobCancelRequested,
+        },
     )
-    # The handler table of the dispatcher.
-    subscribe(core.broker, topics.JOBS_CREATED, JobCreated, dispatcher.on_job_created,
-              group_id="dispatcher", consumers=settings.kafka_topic_partitions)  # fmt: skip
+    dispatcher = Dispatcher(transitions=core.transitions, catalog=catalog, clock=clock)
+    subscribe(core.broker, dispatcher, workers=settings.kafka_topic_partitions)
     core.registry.register_value(Dispatcher, dispatcher)
     return core.registry, core.broker
+
+
+def subscribe(broker: KafkaBroker, dispatcher: Dispatcher, *, workers: int = 1) -> None:
+    """The handler table of the dispatcher."""
+    broker.subscriber(topics.JOBS_CREATED, **consumer(group_id="dispatcher", workers=workers))(
+        dispatcher.on_job_created
+    )
 
 
 def run(settings: Settings | None = None) -> None:

@@ -9,15 +9,16 @@ from collections.abc import Awaitable, Callable
 
 import svcs
 from faststream.kafka import KafkaBroker
+from photochanger_contracts import JobCancelRequested, JobStatusChanged, topics
 from photochanger_runtime.clock import Clock, SystemClock
 from photochanger_runtime.config import ServiceSettings
-from photochanger_runtime.expiry import Reaper
-from photochanger_runtime.job_repository import JobRepository
-from photochanger_runtime.logs import configure_logging
+from photochanger_runtime.configuration.template_media import TemplateMediaCatalog
+from photochanger_runtime.expiry import JobExpiry, MediaExpiry
 from photochanger_runtime.media.links import MediaLinks
+from photochanger_runtime.observability.dbcommands import background
+from photochanger_runtime.observability.logs import configure_logging
+from photochanger_runtime.observability.telemetry import configure_tracing
 from photochanger_runtime.service import BackgroundLoop, run_worker
-from photochanger_runtime.telemetry import configure_tracing
-from photochanger_runtime.template_media import TemplateMediaCatalog
 from photochanger_runtime.wiring import core_services
 
 log = logging.getLogger(__name__)
@@ -28,28 +29,35 @@ class Settings(ServiceSettings):
     http_port: int = 8104
     jobs_interval_seconds: float = 2.0
     media_interval_seconds: float = 30.0
-    orphans_interval_seconds: float = 600.0
     batch_size: int = 200
 
 
-def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker, Reaper]:
-    core = core_services(settings, clock)
-    reaper = Reaper(
-        jobs=JobRepository(core.db),
+def build(
+    settings: Settings, clock: Clock
+) -> tuple[svcs.Registry, KafkaBroker, JobExpiry, MediaExpiry]:
+    core = core_services(
+        settings,
+        clock,
+        publishes={topics.JOBS_STATUS: JobStatusChanged, topics.JOBS_CANCEL: JobCancelRequested},
+    )
+    jobs = JobExpiry(
+        store=core.jobs, transitions=core.transitions, clock=clock, batch_size=settings.batch_size
+    )
+    media = MediaExpiry(
         media=core.media,
         links=MediaLinks(core.db),
         templates=TemplateMediaCatalog(core.db, core.media),
-        processing_log=core.processing_log,
-        broker=core.broker,
         clock=clock,
         batch_size=settings.batch_size,
     )
-    core.registry.register_value(Reaper, reaper)
-    return core.registry, core.broker, reaper
+    core.registry.register_value(JobExpiry, jobs)
+    core.registry.register_value(MediaExpiry, media)
+    return core.registry, core.broker, jobs, media
 
 
 def every(seconds: float, sweep: Callable[[], Awaitable[object]], name: str) -> BackgroundLoop:
     async def loop(stop: asyncio.Event) -> None:
+        background()
         while not stop.is_set():
             try:
                 await sweep()
@@ -69,15 +77,14 @@ def run(settings: Settings | None = None) -> None:
     configure_tracing(settings.service_name)
 
     async def main() -> None:
-        registry, broker, reaper = build(settings, SystemClock())
+        registry, broker, jobs, media = build(settings, SystemClock())
         await run_worker(
             settings=settings,
             registry=registry,
             broker=broker,
             loops=(
-                every(settings.jobs_interval_seconds, reaper.expire_jobs, "expire_jobs"),
-                every(settings.media_interval_seconds, reaper.sweep_media, "sweep_media"),
-                every(settings.orphans_interval_seconds, reaper.sweep_orphans, "sweep_orphans"),
+                every(settings.jobs_interval_seconds, jobs.expire_jobs, "expire_jobs"),
+                every(settings.media_interval_seconds, media.sweep_media, "sweep_media"),
             ),
         )
 

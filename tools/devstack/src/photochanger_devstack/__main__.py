@@ -6,6 +6,7 @@
 - ``up``: ``infra`` plus the provider emulators and the five services (``make up``);
 - ``s3``: run versitygw (a local S3-compatible server) in the foreground, with state under
   ``./.state/s3``, printing the ``PHOTOCHANGER_MEDIA_URL`` and ``AWS_*`` variables to use it;
+- ``contracts``: write each service's AsyncAPI document (generated from its broker);
 - ``stop``: stop whatever ``infra`` left running according to the pid files (``make down``).
 """
 
@@ -178,6 +179,14 @@ def _cmd_up(args: argparse.Namespace) -> int:
         supervisor_pid.unlink(missing_ok=True)
 
 
+def _cmd_contracts(_: argparse.Namespace) -> int:
+    from photochanger_devstack.contracts import write_contracts
+
+    for path in write_contracts():
+        _say(f"wrote {path}")
+    return 0
+
+
 def _cmd_stop(args: argparse.Namespace) -> int:
     layout = StateLayout(Path(args.state_dir).resolve())
     supervisor = layout.root / _SUPERVISOR_PID
@@ -257,6 +266,11 @@ def _parser() -> argparse.ArgumentParser:
         "--state-dir", default=str(default_state_dir()), help="default ./.state"
     )
     s3_command.set_defaults(handler=_cmd_s3)
+
+    contracts = commands.add_parser(
+        "contracts", help="write each service's AsyncAPI document to spec/contracts/asyncapi/"
+    )
+    contracts.set_defaults(handler=_cmd_contracts)
 
     stop = commands.add_parser("stop", help="stop servers recorded in the state dir's pid files")
     stop.add_argument("--state-dir", default=str(default_state_dir()), help="default ./.state")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -33,10 +34,10 @@ __all__ = [
 ]
 
 
-def open_media_store(url: str) -> MediaStore:
+def open_media_store(url: str, env: Mapping[str, str] | None = None) -> MediaStore:
     """The store a `PHOTOCHANGER_MEDIA_URL` names: `file:///abs/dir`, `file:rel/dir`, or
     `s3://bucket[/prefix]` (endpoint, region and credentials from the standard AWS_*
-    variables)."""
+    variables of `env`, the process environment by default)."""
     parts = urlsplit(url)
     if parts.scheme == "file":
         raw = unquote(parts.path if not parts.netloc else f"/{parts.netloc}{parts.path}")
@@ -46,5 +47,5 @@ def open_media_store(url: str) -> MediaStore:
     if parts.scheme == "s3":
         from .s3 import S3MediaStore
 
-        return S3MediaStore.from_url(url)
+        return S3MediaStore.from_url(url, env=env)
     raise ValueError(f"unsupported media URL {url!r}: use file:///dir or s3://bucket/prefix")

@@ -1,16 +1,15 @@
 """How media keys are laid out in the store (the same on every backend):
 
     payloads/{bucket}/{job_id}        the ingest photo of a job
-    results/{bucket}/{job_id}.{n}     the result of one provider attempt at a job (two attempts
-                                      racing each other never share a key)
+    results/{bucket}/{job_id}.{n}     the result of attempt n at a job (two attempts racing
+                                      each other never share a key)
     templates/{template_id}           a template image admins uploaded (no expiry)
 
-`{bucket}` is the UTC hour by which everything in it has expired (`2026113014` holds
-objects expiring before 15:00). Expiry normally deletes each object when its metadata in
-MongoDB says so; a process that dies between writing bytes and writing their metadata
-leaves an object nobody points to, and the orphan sweep deletes whole buckets once their
-hour (plus a grace period) has passed — cheap on S3 (list one prefix) and on disk (one
-folder), and never touching anything still alive."""
+`{bucket}` is the ten minutes of UTC time in which everything in it expires
+(`202611301430` holds objects expiring from 14:30 to 14:39:59). The expiry sweep deletes
+whole buckets once they are over: cheap on S3 (list one prefix) and on disk (one folder),
+without reading any metadata, and so it also removes the bytes of a process that died
+between writing them and recording them. Nothing still alive is ever in an expired bucket."""
 
 from __future__ import annotations
 
@@ -21,7 +20,8 @@ from typing import Final, Literal
 Kind = Literal["payloads", "results", "templates"]
 EXPIRING_KINDS: Final[tuple[Kind, ...]] = ("payloads", "results")
 
-_BUCKET_FORMAT: Final = "%Y%m%d%H"
+_BUCKET_FORMAT: Final = "%Y%m%d%H%M"
+BUCKET_LENGTH: Final = timedelta(minutes=10)
 _SAFE: Final = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -38,25 +38,28 @@ def validate_key(key: str) -> str:
 
 
 def bucket_of(expires_at: datetime) -> str:
-    """The bucket holding objects that expire at `expires_at`: the hour that ends after it."""
+    """The bucket holding objects that expire at `expires_at`."""
     if expires_at.tzinfo is None:
         raise ValueError("expires_at must be timezone-aware")
-    hour = expires_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return hour.strftime(_BUCKET_FORMAT)
+    moment = expires_at.astimezone(UTC)
+    start = moment.replace(minute=moment.minute - moment.minute % 10, second=0, microsecond=0)
+    return start.strftime(_BUCKET_FORMAT)
 
 
 def bucket_end(bucket: str) -> datetime:
     """When every object in `bucket` has expired."""
+    if len(bucket) != 12 or not bucket.isdigit():
+        raise ValueError(f"not a bucket: {bucket!r}")
     start = datetime.strptime(bucket, _BUCKET_FORMAT).replace(tzinfo=UTC)
-    return start + timedelta(hours=1)
+    return start + BUCKET_LENGTH
 
 
 def payload_key(job_id: str, expires_at: datetime) -> str:
     return validate_key(f"payloads/{bucket_of(expires_at)}/{job_id}")
 
 
-def result_key(job_id: str, attempt_id: str, expires_at: datetime) -> str:
-    return validate_key(f"results/{bucket_of(expires_at)}/{job_id}.{attempt_id}")
+def result_key(job_id: str, attempt: str, expires_at: datetime) -> str:
+    return validate_key(f"results/{bucket_of(expires_at)}/{job_id}.{attempt}")
 
 
 def template_key(template_id: str) -> str:

@@ -24,6 +24,8 @@ class PublicLink:
 
 
 class MediaLinks:
+    """Public links in MongoDB (`media_links`, addressed by token)."""
+
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._links = db["media_links"]
 
@@ -74,3 +76,41 @@ class MediaLinks:
             return 0
         res = await self._links.delete_many({"_id": {"$in": tokens}, "expires_at": {"$lte": now}})
         return res.deleted_count
+
+
+class InMemoryMediaLinks(MediaLinks):
+    """The same links without a server, for unit tests."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, PublicLink] = {}
+
+    async def ensure_indexes(self) -> None:
+        return None
+
+    async def create(
+        self, key: str, *, mime_type: str, expires_at: datetime, job_id: str | None, now: datetime
+    ) -> PublicLink:
+        link = PublicLink(
+            token=secrets.token_urlsafe(32), key=key, mime_type=mime_type, job_id=job_id,
+            expires_at=expires_at,
+        )  # fmt: skip
+        self.links[link.token] = link
+        return link
+
+    async def get(self, token: str) -> PublicLink | None:
+        return self.links.get(token)
+
+    async def delete_for_job(self, job_id: str) -> int:
+        gone = [t for t, link in self.links.items() if link.job_id == job_id]
+        for token in gone:
+            del self.links[token]
+        return len(gone)
+
+    async def count_expired(self, now: datetime) -> int:
+        return sum(1 for link in self.links.values() if link.expires_at <= now)
+
+    async def delete_expired(self, now: datetime, limit: int) -> int:
+        gone = [t for t, link in self.links.items() if link.expires_at <= now][:limit]
+        for token in gone:
+            del self.links[token]
+        return len(gone)

@@ -1,11 +1,13 @@
-"""The provider lifecycle for one claimed job, for any `ProviderAdapter`:
+"""The provider lifecycle for one claimed attempt, for any `ProviderAdapter`:
 
-    prepare → submit (reference stored before polling) → poll until done
-            → store result → finalize → publish status
+    prepare → submit (reference recorded before polling) → poll until done
+            → store the result → finalize (one winner) → status event
 
 bounded by the job's deadline and by cancel requests, with retries only for retryable
-errors and only while an attempt still fits before `expires_at`. The runner owns every
-side effect; the adapter only speaks HTTP."""
+errors and only while an attempt still fits before `expires_at`. The job's state changes
+only through `JobTransitions`; the adapter only speaks HTTP. Log entries of the attempt are
+kept in memory and written with the job's final record (or, when someone else finalized it
+first, on their own)."""
 
 from __future__ import annotations
 
@@ -16,21 +18,17 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from photochanger_contracts import (
     InputImage,
-    JobOutcome,
-    JobStatus,
-    JobStatusChanged,
     MediaRef,
     ProviderAdapter,
     ProviderError,
     ProviderErrorCode,
     ProviderInput,
-    ProviderJobRequested,
     ProviderResult,
     SlotSettingsError,
     TemplateBinding,
@@ -41,63 +39,57 @@ from photochanger_contracts.deadlines import has_room_for, result_expires_at, se
 from photochanger_contracts.slots import FallbackTarget, RetryPolicy
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from .. import metrics
 from ..clock import Clock
-from ..job_repository import Job, JobError, JobRepository
+from ..configuration.platform_settings import RecentPlatformSettings
+from ..configuration.template_media import TemplateMediaCatalog
+from ..jobs import Job, JobError, JobTransitions, LogEntry, Transition
 from ..media import MediaNotFound, MediaStore, result_key
 from ..media.links import MediaLinks
-from ..platform_settings import PlatformSettingsRepository
-from ..processing_log import ProcessingLog
-from ..template_media import TemplateMediaCatalog
+from ..observability import metrics
 from .catalog import ProviderConfig
 from .limits import DeadlineTooClose, RateLimiter
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("photochanger.provider_runtime")
 
-StatusPublisher = Callable[[JobStatusChanged], Awaitable[None]]
-RequestPublisher = Callable[[ProviderJobRequested], Awaitable[None]]
-
 _CANCEL_CALL_TIMEOUT = 5.0
 _MAX_POLL_FAILURES_IN_A_ROW = 5
 #: a failure this close to the deadline is the deadline's
 _DEADLINE_SLACK = 0.5
-_SETTINGS_MAX_AGE_SECONDS = 5.0
 
 
 @dataclass(slots=True)
 class Attempt:
-    """What one running job knows about itself, shared with the supervising worker."""
+    """What one running attempt knows about itself, shared with the supervising worker."""
 
     job: Job
-    attempt_id: str
-    reference: str | None
+    entries: list[LogEntry] = field(default_factory=list)
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
     polls: int = 0
-    #: taken over from a worker that stopped renewing its lease
+    #: taken over from a worker that stopped
     resumed: bool = False
+
+    @property
+    def reference(self) -> str | None:
+        return self.job.provider_job_reference
 
 
 @dataclass(frozen=True, slots=True)
 class LifecycleDeps:
-    jobs: JobRepository
-    log: ProcessingLog
+    transitions: JobTransitions
     media: MediaStore
     links: MediaLinks
     templates: TemplateMediaCatalog
-    platform_settings: PlatformSettingsRepository
-    publish_status: StatusPublisher
+    platform_settings: RecentPlatformSettings
     clock: Clock
     public_base_url: str
-    #: sends a job to another provider's topic (slot fallbacks)
-    request_provider: RequestPublisher
 
 
 T = TypeVar("T")
 
 
 async def _persistently(operation: Callable[[], Awaitable[T]]) -> T:
-    """Retry a database write on transient errors; the job's deadline cancels the wait."""
+    """Retry a write on transient database errors; the job's deadline cancels the wait."""
     delay = 0.1
     while True:
         try:
@@ -108,10 +100,6 @@ async def _persistently(operation: Callable[[], Awaitable[T]]) -> T:
             log.warning("database write failed, retrying", extra={"error": type(exc).__name__})
         await asyncio.sleep(delay)  # back-off between retries, bounded by the deadline
         delay = min(delay * 2, 2.0)
-
-
-class _Stop(Exception):
-    """The job is no longer ours (finalized or taken over elsewhere)."""
 
 
 class ProviderJobRunner:
@@ -128,7 +116,6 @@ class ProviderJobRunner:
         self._config = config
         self._deps = deps
         self._rate = rate_limiter
-        self._retention: tuple[float, float] | None = None
 
     @property
     def provider_id(self) -> str:
@@ -137,7 +124,7 @@ class ProviderJobRunner:
     # -- the state machine ------------------------------------------------------------------
 
     async def run(self, attempt: Attempt) -> None:
-        """Drive one claimed job to a final state, or stop when the deadline or a cancel hits."""
+        """Drive one claimed attempt to a final state, or stop at the deadline or a cancel."""
         if self._current_adapter is not None:
             # an API key rotated through the admin API reaches new jobs without a restart
             self._adapter = await self._current_adapter()
@@ -151,9 +138,7 @@ class ProviderJobRunner:
             await self._deps.links.delete_for_job(attempt.job.id)
 
     async def _run(self, attempt: Attempt) -> None:
-        job = attempt.job
-        deps = self._deps
-        left = seconds_left(deps.clock.now(), job.expires_at)
+        left = seconds_left(self._deps.clock.now(), attempt.job.expires_at)
         body = asyncio.create_task(self._work(attempt))
         cancel_wait = asyncio.create_task(attempt.cancel_requested.wait())
         try:
@@ -168,8 +153,8 @@ class ProviderJobRunner:
         body.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await body
-        outcome = JobOutcome.CANCELLED if attempt.cancel_requested.is_set() else JobOutcome.TIMEOUT
-        await self._abandon(attempt, outcome)
+        cancelled = attempt.cancel_requested.is_set()
+        await self._abandon(attempt, Transition.CANCEL if cancelled else Transition.TIME_OUT)
 
     async def _work(self, attempt: Attempt) -> None:
         job = attempt.job
@@ -181,8 +166,6 @@ class ProviderJobRunner:
             policy = RetryPolicy.model_validate(job.settings.get("retry_policy", {}))
             result = await self._obtain_result(attempt, provider_input, policy)
             await self._succeed(attempt, result)
-        except _Stop:
-            return
         except ProviderError as exc:
             await self._fail(attempt, exc)
 
@@ -191,7 +174,7 @@ class ProviderJobRunner:
     ) -> ProviderResult:
         prepared = await self._adapter.prepare_payload(provider_input)
         if attempt.reference is not None:
-            await self._log(attempt, "resumed", details={"reference": attempt.reference})
+            self._log(attempt, "resumed", details={"reference": attempt.reference})
             return await self._poll_until_done(attempt, attempt.reference)
         for number in range(1, policy.max_attempts + 1):
             try:
@@ -203,7 +186,7 @@ class ProviderJobRunner:
                 if delay is None:
                     raise
                 metrics.PROVIDER_RETRIES.labels(provider=self.provider_id).inc()
-                await self._log(
+                self._log(
                     attempt,
                     "retry_scheduled",
                     error=exc,
@@ -244,22 +227,20 @@ class ProviderJobRunner:
                 )
         except ProviderError as exc:
             self._count_error(exc)
-            await self._log(attempt, "submit_failed", error=exc, started=started)
+            self._log(attempt, "submit_failed", error=exc, started=started)
             raise
         finally:
             metrics.PROVIDER_CALL_LATENCY.labels(provider=self.provider_id, call="submit").observe(
                 time.monotonic() - started
             )
-        await self._log(
+        self._log(
             attempt, "submitted", started=started, details={"reference": submission.reference}
         )
         if submission.reference is not None:
-            attempt.reference = submission.reference
-            stored = await self._deps.jobs.record_reference(
-                job.id, attempt.attempt_id, submission.reference, self._deps.clock.now()
+            # recorded before the first poll: a worker that takes over resumes, never resubmits
+            attempt.job = await _persistently(
+                lambda: self._deps.transitions.record_reference(job, submission.reference or "")
             )
-            if not stored:
-                raise _Stop
         if submission.result is not None:
             return submission.result
         if submission.reference is None:
@@ -290,7 +271,7 @@ class ProviderJobRunner:
                         )
                 except ProviderError as exc:
                     self._count_error(exc)
-                    await self._log(attempt, "poll_failed", error=exc, started=started)
+                    self._log(attempt, "poll_failed", error=exc, started=started)
                     failures_in_a_row += 1
                     if not exc.retryable or failures_in_a_row >= _MAX_POLL_FAILURES_IN_A_ROW:
                         raise
@@ -305,7 +286,7 @@ class ProviderJobRunner:
                     ).observe(time.monotonic() - started)
                 failures_in_a_row = 0
                 pause = self._adapter.poll_interval_seconds
-                await self._log(attempt, "polled", started=started, details={"done": status.done})
+                self._log(attempt, "polled", started=started, details={"done": status.done})
                 if status.done:
                     if status.result is None:
                         raise ProviderError(
@@ -319,8 +300,6 @@ class ProviderJobRunner:
 
     async def _load_input(self, attempt: Attempt) -> ProviderInput:
         job = attempt.job
-        if job.payload is None:
-            raise ProviderError(ProviderErrorCode.UNSUPPORTED_INPUT, "job has no ingest payload")
         photo = await self._input_image("photo", job.payload, job)
         templates = [await self._input_image(t.role, t.media, job) for t in job.templates]
         return ProviderInput(
@@ -365,12 +344,13 @@ class ProviderJobRunner:
         # The result exists only in this process now (a synchronous provider cannot be asked
         # again without paying twice), so a storage or database hiccup is retried until the
         # deadline.
-        retention = await _persistently(self._result_retention_hours)
-        now = deps.clock.now()
-        expires = result_expires_at(now, retention)
+        retention = (await _persistently(deps.platform_settings.get)).result_ttl_hours
+        # the key's expiry bucket: the result expires `retention` after it is finalized, a
+        # moment from now
+        expires = result_expires_at(deps.clock.now(), retention)
         stored = await _persistently(
             lambda: deps.media.put(
-                result_key(job.id, attempt.attempt_id, expires),
+                result_key(job.id, str(job.attempt), expires),
                 result.data,
                 content_type=mime.value,
             )
@@ -380,58 +360,31 @@ class ProviderJobRunner:
             sha256=stored.sha256,
         )  # fmt: skip
         final = await _persistently(
-            lambda: deps.jobs.finalize(
-                job.id,
-                JobOutcome.SUCCEEDED,
-                now=now,
-                attempt_id=attempt.attempt_id,
-                result=ref,
-                result_expires_at=expires,
-                known=job,
+            lambda: deps.transitions.finalize(
+                job, Transition.SUCCEED, finalizer=self.provider_id, result=ref,
+                result_retention_hours=retention, log_entries=attempt.entries, by_owner=True,
             )
-        )
+        )  # fmt: skip
         if final is None:
-            current = await deps.jobs.get(job.id)
-            if current and current.result and current.result.key == ref.key:
-                await self._finalized(attempt, current)  # our finalize landed; its reply did not
-                return
             await deps.media.delete(ref.key)
             metrics.LATE_RESULTS_IGNORED.labels(provider=self.provider_id).inc()
-            await self._log(attempt, "late_result_ignored")
-            return
-        await self._finalized(attempt, final)
-
-    async def _result_retention_hours(self) -> float:
-        """T_result_retention, re-read at most every few seconds (a settings change applies
-        to jobs finalized after it, without a read per job)."""
-        now = time.monotonic()
-        if self._retention is None or now - self._retention[1] > _SETTINGS_MAX_AGE_SECONDS:
-            hours = (await self._deps.platform_settings.get()).result_ttl_hours
-            self._retention = (hours, now)
-        return self._retention[0]
+            self._log(attempt, "late_result_ignored")
+            await deps.transitions.note(attempt.entries)
 
     async def _fail(self, attempt: Attempt, exc: ProviderError) -> None:
         if seconds_left(self._deps.clock.now(), attempt.job.expires_at) < _DEADLINE_SLACK:
             # the call ran out of time because the job did: that is a timeout, not the
             # provider's fault (its calls are cut to the time left)
-            await self._abandon(attempt, JobOutcome.TIMEOUT)
+            await self._abandon(attempt, Transition.TIME_OUT)
             return
-        if await self._hand_over(attempt, exc):
-            return
-        final = await self._deps.jobs.finalize(
-            attempt.job.id,
-            JobOutcome.PROVIDER_ERROR,
-            now=self._deps.clock.now(),
-            attempt_id=attempt.attempt_id,
-            known=attempt.job,
-            error=JobError(
-                code=exc.code.value, message=exc.message, provider_status=exc.provider_status
-            ),
+        error = JobError(
+            code=exc.code.value, message=exc.message, provider_status=exc.provider_status
         )
-        if final is not None:
-            await self._finalized(attempt, final)
+        if await self._hand_over(attempt, exc, error):
+            return
+        await self._finish(attempt, Transition.FAIL, error)
 
-    async def _hand_over(self, attempt: Attempt, exc: ProviderError) -> bool:
+    async def _hand_over(self, attempt: Attempt, exc: ProviderError, error: JobError) -> bool:
         """Send the job to the slot's fallback provider when the failure may be this
         provider's alone (retryable or quota) and the deadline still has room."""
         job = attempt.job
@@ -440,47 +393,28 @@ class ProviderJobRunner:
         if not raw or not fallback_worthy or job.fallback_from is not None:
             return False
         target = FallbackTarget.model_validate(raw)
-        now = self._deps.clock.now()
-        if not has_room_for(now, job.expires_at, self._config.min_attempt_seconds):
+        if not has_room_for(
+            self._deps.clock.now(), job.expires_at, self._config.min_attempt_seconds
+        ):
             return False
         try:
             bindings = validate_slot_settings(
                 target.provider, target.operation, target.settings
             ).template_media
-            templates = tuple(
-                [
-                    TemplateBinding(role=b.role, media=await self._template_ref(b.media_id))
-                    for b in bindings
-                ]
-            )
+            templates = [
+                TemplateBinding(role=b.role, media=await self._template_ref(b.media_id))
+                for b in bindings
+            ]
         except (SlotSettingsError, MediaNotFound) as problem:
             log.warning("fallback not usable", extra={"error": str(problem)})
             return False
-        moved = await self._deps.jobs.hand_over(
-            job,
-            attempt_id=attempt.attempt_id,
-            provider=target.provider,
-            operation=target.operation.value,
-            settings=target.settings,
-            templates=templates,
-            now=now,
-        )
-        if moved is None:
-            return False
-        await self._log(
-            attempt,
-            "fallback",
-            error=exc,
-            details={"to_provider": target.provider, "to_operation": target.operation.value},
-        )
-        assert moved.payload is not None
-        await self._deps.request_provider(
-            ProviderJobRequested(
-                occurred_at=now, job_id=job.id, slot_id=job.slot_id, provider=target.provider,
-                operation=target.operation, settings=target.settings, payload=moved.payload,
-                templates=templates, expires_at=job.expires_at,
-            )
+        entry = await self._deps.transitions.hand_over(
+            job, provider=target.provider, operation=target.operation.value,
+            settings=target.settings, templates=templates, reason=error,
         )  # fmt: skip
+        attempt.entries.append(entry)
+        # the fallback's worker writes the final record; this attempt's steps go on their own
+        await self._deps.transitions.note(attempt.entries)
         return True
 
     async def _template_ref(self, template_id: str) -> MediaRef:
@@ -489,55 +423,26 @@ class ProviderJobRunner:
             raise MediaNotFound(template_id)
         return template.ref
 
-    async def _abandon(self, attempt: Attempt, outcome: JobOutcome) -> None:
+    async def _abandon(self, attempt: Attempt, transition: Transition) -> None:
         """Deadline or cancel: stop remote work, then finalize unless someone already did."""
         if attempt.reference is not None:
             try:
                 async with asyncio.timeout(_CANCEL_CALL_TIMEOUT):
                     await self._adapter.cancel_job(attempt.reference)
-                await self._log(attempt, "cancel_sent")
+                self._log(attempt, "cancel_sent")
             except (ProviderError, TimeoutError) as exc:
                 log.warning("provider cancel failed", extra={"error": str(exc)})
-        final = await self._deps.jobs.finalize(
-            attempt.job.id,
-            outcome,
-            now=self._deps.clock.now(),
-            error=JobError(code=outcome.value, message=f"job {outcome.value} during processing"),
-        )
-        if final is not None:
-            if outcome is JobOutcome.TIMEOUT:
-                metrics.TIMEOUTS.labels(finalizer=self.provider_id).inc()
-            await self._finalized(attempt, final)
+        verb = "cancelled" if transition is Transition.CANCEL else "timed out"
+        error = JobError(code=transition_code(transition), message=f"job {verb} during processing")
+        await self._finish(attempt, transition, error)
 
-    async def _finalized(self, attempt: Attempt, final: Job) -> None:
-        assert final.outcome is not None
-        metrics.JOBS_FINALIZED.labels(
-            outcome=final.outcome.value, slot_id=final.slot_id, provider=self.provider_id
-        ).inc()
-        await self._log(
-            attempt,
-            final.outcome.value,
-            error_code=final.error.code if final.error else None,
-            error_message=final.error.message if final.error else None,
-        )
-        event = JobStatusChanged(
-            occurred_at=self._deps.clock.now(),
-            job_id=final.id,
-            slot_id=final.slot_id,
-            status=JobStatus.FINALIZED,
-            outcome=final.outcome,
-            error_code=final.error.code if final.error else None,
-            error_message=final.error.message if final.error else None,
-            result=final.result,
-        )
-        try:
-            await self._deps.log.flush()  # the log is complete before anyone hears the outcome
-        except Exception:
-            log.warning("processing log not flushed before the status event")
-        try:
-            await self._deps.publish_status(event)
-        except Exception:  # the api's safety re-read of the job covers a lost status event
-            log.exception("status event not published")
+    async def _finish(self, attempt: Attempt, transition: Transition, error: JobError) -> None:
+        final = await self._deps.transitions.finalize(
+            attempt.job, transition, finalizer=self.provider_id, error=error,
+            log_entries=attempt.entries, by_owner=True,
+        )  # fmt: skip
+        if final is None:  # someone finalized it first: keep this attempt's steps anyway
+            await self._deps.transitions.note(attempt.entries)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -556,32 +461,42 @@ class ProviderJobRunner:
     def _count_error(self, exc: ProviderError) -> None:
         metrics.PROVIDER_ERRORS.labels(provider=self.provider_id, code=exc.code.value).inc()
 
-    async def _log(
+    def _log(
         self,
         attempt: Attempt,
         event: str,
         *,
         error: ProviderError | None = None,
-        error_code: str | None = None,
-        error_message: str | None = None,
         started: float | None = None,
-        details: dict[str, object] | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         job = attempt.job
-        await self._deps.log.append(
-            job_id=job.id,
-            slot_id=job.slot_id,
-            provider=self.provider_id,
-            event=event,
-            at=self._deps.clock.now(),
-            attempt=job.attempt,
-            duration_ms=(time.monotonic() - started) * 1000 if started is not None else None,
-            provider_status=(
-                error.provider_status or (str(error.http_status) if error.http_status else None)
-                if error
-                else None
-            ),
-            error_code=error.code.value if error else error_code,
-            error_message=error.message if error else error_message,
-            details=details,
+        attempt.entries.append(
+            LogEntry.of(
+                job_id=job.id,
+                slot_id=job.slot_id,
+                provider=self.provider_id,
+                event=event,
+                at=self._deps.clock.now(),
+                attempt=job.attempt,
+                duration_ms=(time.monotonic() - started) * 1000 if started is not None else None,
+                provider_status=(
+                    error.provider_status or (str(error.http_status) if error.http_status else None)
+                    if error
+                    else None
+                ),
+                error_code=error.code.value if error else None,
+                error_message=error.message if error else None,
+                trace_id=current_trace_id(),
+                details=details,
+            )
         )
+
+
+def transition_code(transition: Transition) -> str:
+    return "cancelled" if transition is Transition.CANCEL else "deadline_exceeded"
+
+
+def current_trace_id() -> str | None:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Mapping
 
 import httpx
@@ -22,16 +21,18 @@ from photochanger_contracts import (
 )
 from pydantic import SecretStr
 
-from ..broker import publish, subscribe
 from ..clock import Clock, SystemClock
 from ..config import ServiceSettings
-from ..job_repository import JobRepository
-from ..logs import configure_logging
+from ..configuration.platform_settings import (
+    PlatformSettingsRepository,
+    RecentPlatformSettings,
+)
+from ..configuration.template_media import TemplateMediaCatalog
 from ..media.links import MediaLinks
-from ..platform_settings import PlatformSettingsRepository
+from ..messaging.broker import consumer
+from ..observability.logs import configure_logging
+from ..observability.telemetry import configure_tracing
 from ..service import run_worker
-from ..telemetry import configure_tracing
-from ..template_media import TemplateMediaCatalog
 from ..wiring import core_services
 from .catalog import ProviderConfig, load_catalog
 from .lifecycle import LifecycleDeps, ProviderJobRunner
@@ -48,7 +49,8 @@ class ProviderServiceSettings(ServiceSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     lease_seconds: float = 6.0
     recovery_interval_seconds: float = 2.0
-    #: how stale the provider API key set through the admin API may be
+    #: how stale the platform settings (provider keys set through the admin API, result
+    #: retention) may be
     provider_key_refresh_seconds: float = 5.0
 
 
@@ -58,36 +60,28 @@ class AdapterRegistry(dict[str, ProviderAdapter]):
 
 class KeyedAdapter:
     """The provider's adapter with its current API key: the key set through the admin API
-    (platform settings) when there is one, else the deployment's. Re-read at most every
-    `max_age` seconds; a changed key builds a new adapter on the same HTTP client."""
+    (platform settings, as recent as `RecentPlatformSettings` keeps them) when there is one,
+    else the deployment's. A changed key builds a new adapter on the same HTTP client."""
 
     def __init__(
         self,
         factory: AdapterFactory,
         config: ProviderConfig,
         http: httpx.AsyncClient,
-        settings: PlatformSettingsRepository,
-        *,
-        max_age: float = 5.0,
+        settings: RecentPlatformSettings,
     ) -> None:
         self._factory = factory
         self._config = config
         self._http = http
         self._settings = settings
-        self._max_age = max_age
         self._adapter = factory(config, http)
         self._key = config.api_key.get_secret_value() if config.api_key else None
-        self._checked = 0.0
 
     @property
     def adapter(self) -> ProviderAdapter:
         return self._adapter
 
     async def current(self) -> ProviderAdapter:
-        now = time.monotonic()
-        if now - self._checked < self._max_age:
-            return self._adapter
-        self._checked = now
         try:
             stored = (await self._settings.get()).provider_key(self._config.provider_id)
         except Exception:  # keep the last known key while the database is unreachable
@@ -111,42 +105,39 @@ def build_registry(
     clock: Clock,
     environ: Mapping[str, str] | None = None,
 ) -> tuple[svcs.Registry, KafkaBroker, ProviderWorker]:
-    config = load_catalog(settings.providers_config, environ).get(provider_id)
+    catalog = load_catalog(settings.providers_config, environ)
+    config = catalog.get(provider_id)
     if config is None:
         raise SystemExit(f"provider {provider_id!r} is missing from {settings.providers_config}")
-    core = core_services(settings, clock)
+    core = core_services(
+        settings,
+        clock,
+        publishes={
+            topics.JOBS_STATUS: JobStatusChanged,
+            topics.JOBS_CANCEL: JobCancelRequested,
+            # slot fallbacks hand a job to another provider
+            **{topics.provider_requests(p): ProviderJobRequested for p in catalog.ids()},
+        },
+    )
     db, broker = core.db, core.broker
     http = httpx.AsyncClient(
         limits=httpx.Limits(max_connections=config.max_concurrent_jobs * 2),
         timeout=httpx.Timeout(config.request_timeout_seconds),
         follow_redirects=False,
     )
-    keyed = KeyedAdapter(
-        adapter_factory,
-        config,
-        http,
-        PlatformSettingsRepository(db),
-        max_age=settings.provider_key_refresh_seconds,
+    platform_settings = RecentPlatformSettings(
+        PlatformSettingsRepository(db), max_age_seconds=settings.provider_key_refresh_seconds
     )
+    keyed = KeyedAdapter(adapter_factory, config, http, platform_settings)
     adapters = AdapterRegistry({provider_id: keyed.adapter})
-
-    async def publish_status(event: JobStatusChanged) -> None:
-        await publish(broker, topics.JOBS_STATUS, event, key=event.job_id)
-
-    async def request_provider(event: ProviderJobRequested) -> None:
-        await publish(broker, topics.provider_requests(event.provider), event, key=event.job_id)
-
     deps = LifecycleDeps(
-        jobs=JobRepository(db),
-        log=core.processing_log,
+        transitions=core.transitions,
         media=core.media,
         links=MediaLinks(db),
         templates=TemplateMediaCatalog(db, core.media),
-        platform_settings=PlatformSettingsRepository(db),
-        publish_status=publish_status,
+        platform_settings=platform_settings,
         clock=clock,
         public_base_url=settings.public_base_url,
-        request_provider=request_provider,
     )
     runner = ProviderJobRunner(
         keyed.adapter,
@@ -158,20 +149,12 @@ def build_registry(
     worker = ProviderWorker(
         runner,
         deps,
+        core.jobs,
         max_concurrent_jobs=config.max_concurrent_jobs,
         lease_seconds=settings.lease_seconds,
         recovery_interval_seconds=settings.recovery_interval_seconds,
     )
-    # The handler table of a provider service.
-    subscribe(
-        broker, topics.provider_requests(provider_id), ProviderJobRequested,
-        worker.on_job_requested, group_id=f"provider-{provider_id}",
-        consumers=settings.kafka_topic_partitions,
-    )  # fmt: skip
-    subscribe(
-        broker, topics.JOBS_CANCEL, JobCancelRequested, worker.on_cancel_requested,
-        group_id=None, auto_offset_reset="latest",
-    )  # fmt: skip
+    subscribe(broker, worker, workers=settings.kafka_topic_partitions)
 
     registry = core.registry
     registry.register_value(ProviderConfig, config)
@@ -180,6 +163,19 @@ def build_registry(
     registry.register_value(LifecycleDeps, deps)
     registry.register_value(ProviderWorker, worker)
     return registry, broker, worker
+
+
+def subscribe(broker: KafkaBroker, worker: ProviderWorker, *, workers: int = 1) -> None:
+    """The handler table of a provider service: its request topic in the provider's consumer
+    group, and every cancel (no group: whichever replica runs the job must hear it)."""
+    provider = worker.provider_id
+    broker.subscriber(
+        topics.provider_requests(provider),
+        **consumer(group_id=f"provider-{provider}", workers=workers),
+    )(worker.on_job_requested)
+    broker.subscriber(topics.JOBS_CANCEL, **consumer(group_id=None, auto_offset_reset="latest"))(
+        worker.on_cancel_requested
+    )
 
 
 def run_provider_service(
@@ -196,7 +192,8 @@ def run_provider_service(
             settings=settings,
             registry=registry,
             broker=broker,
-            loops=(worker.keep_leases, worker.recover_orphans),
+            loops=(worker.keep_alive, worker.recover_orphans),
+            on_start=worker.announce,
             on_shutdown=worker.shutdown,
         )
 

@@ -1,31 +1,45 @@
 """The provider worker: turns `ProviderJobRequested` and `JobCancelRequested` events into
-supervised lifecycle runs, keeps leases alive, and resumes jobs whose worker died.
+supervised lifecycle runs, tells the others it is alive, and resumes the jobs of workers that
+stopped.
 
-Handling a request means: wait for a free slot (bounded by the job's deadline), claim the
-job in MongoDB, start its run. The Kafka offset is committed once the claim is stored; from
-then on MongoDB is the record of the work. A crashed worker's jobs keep their
-`provider_job_reference`; when their lease runs out, any worker takes them over and resumes
-polling instead of submitting again."""
+Handling a request means: take a free capacity slot (bounded by the job's deadline), claim
+the requested attempt (one winner), start its run. The Kafka offset is committed once the
+claim is stored; from then on the job store is the record of the work: a claim names its
+worker. Every worker writes a heartbeat (before it takes any job, then a few times per lease);
+when a worker's heartbeat goes stale, any worker of the same provider claims the next attempt
+of each job that worker claimed recently and resumes it from the recorded provider reference
+instead of submitting again."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
-from datetime import datetime, timedelta
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from photochanger_contracts import JobCancelRequested, ProviderJobRequested
-from photochanger_contracts.deadlines import seconds_left
+from photochanger_contracts.deadlines import SYNC_RESPONSE_MAX_SECONDS, seconds_left
 
-from .. import metrics
-from ..job_repository import Job
-from ..logs import job_id_var, slot_id_var
+from ..jobs import JobError, JobStore, Transition, WorkerPresence
+from ..observability import metrics
+from ..observability.dbcommands import background
+from ..observability.logs import job_id_var, slot_id_var
 from .lifecycle import Attempt, LifecycleDeps, ProviderJobRunner
 
 log = logging.getLogger(__name__)
+
+#: how long a cancel is remembered for a job not running here yet (it may still arrive)
+_CANCEL_MEMORY_SECONDS = 120.0
+_CANCEL_MEMORY_SIZE = 10_000
+#: a graceful stop writes a heartbeat this old, so others take over at once
+_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+#: no job lives longer than its deadline: claims older than this are of finished jobs
+_CLAIMS_WORTH_RESUMING = timedelta(seconds=SYNC_RESPONSE_MAX_SECONDS + 5)
 
 
 class ProviderWorker:
@@ -33,6 +47,7 @@ class ProviderWorker:
         self,
         runner: ProviderJobRunner,
         deps: LifecycleDeps,
+        store: JobStore,
         *,
         max_concurrent_jobs: int,
         lease_seconds: float = 6.0,
@@ -40,12 +55,18 @@ class ProviderWorker:
     ) -> None:
         self._runner = runner
         self._deps = deps
+        self._store = store
         self._capacity = asyncio.Semaphore(max_concurrent_jobs)
         self._lease = timedelta(seconds=lease_seconds)
         self._recovery_interval = recovery_interval_seconds
         self.worker_id = f"{runner.provider_id}-{uuid.uuid4().hex[:12]}"
         self._running: dict[str, tuple[Attempt, asyncio.Task[None]]] = {}
+        self._cancelled: OrderedDict[str, float] = OrderedDict()
         self._stopping = False
+
+    @property
+    def provider_id(self) -> str:
+        return self._runner.provider_id
 
     @property
     def in_flight(self) -> int:
@@ -54,47 +75,82 @@ class ProviderWorker:
     # -- message handlers ---------------------------------------------------------------------
 
     async def on_job_requested(self, event: ProviderJobRequested) -> None:
-        if event.job_id in self._running:
-            return  # duplicate delivery while we are working on it
-        left = seconds_left(self._deps.clock.now(), event.expires_at)
-        if self._capacity.locked():
-            metrics.RATE_LIMIT_WAITS.labels(provider=self._runner.provider_id).inc()
-        try:
-            async with asyncio.timeout(left):
-                await self._capacity.acquire()
-        except TimeoutError:
-            log.warning("no capacity before the deadline", extra={"job": event.job_id})
-            return  # the api or the reaper finalizes it as timeout
-        claimed = await self._claim(event.job_id)
-        if claimed is not None:
-            assert claimed.attempt_id is not None
-            self._start_attempt(Attempt(job=claimed, attempt_id=claimed.attempt_id, reference=None))
+        job_id = event.job.job_id
+        job_id_var.set(job_id)
+        slot_id_var.set(event.job.slot_id)
+        if job_id in self._running or self._was_cancelled(job_id):
+            return  # a duplicate delivery while we work on it, or a job already stopped
+        if event.job.provider != self.provider_id:
+            log.warning(
+                "request for another provider ignored", extra={"provider": event.job.provider}
+            )
             return
-        # not pending: maybe handed over to us by another provider, or orphaned
-        if not await self._take_over(event.job_id, self._deps.clock.now()):
+        left = seconds_left(self._deps.clock.now(), event.job.expires_at)
+        if not await self._reserve(left):
+            log.warning("no capacity before the deadline")
+            return  # the api or the reaper finalizes it as timeout
+        try:
+            claimed = await self._deps.transitions.claim(event, worker_id=self.worker_id)
+        except BaseException:
             self._capacity.release()
+            raise
+        if claimed is None:  # another worker owns this attempt
+            self._capacity.release()
+            return
+        job, entries = claimed
+        self._start(Attempt(job=job, entries=list(entries)))
 
     async def on_cancel_requested(self, event: JobCancelRequested) -> None:
         running = self._running.get(event.job_id)
         if running is not None:
             running[0].cancel_requested.set()
+            return
+        self._cancelled[event.job_id] = time.monotonic()
+        while len(self._cancelled) > _CANCEL_MEMORY_SIZE:
+            self._cancelled.popitem(last=False)
+
+    def _was_cancelled(self, job_id: str) -> bool:
+        at = self._cancelled.get(job_id)
+        return at is not None and time.monotonic() - at < _CANCEL_MEMORY_SECONDS
+
+    async def _reserve(self, timeout: float) -> bool:
+        if self._capacity.locked():
+            metrics.RATE_LIMIT_WAITS.labels(provider=self.provider_id).inc()
+        try:
+            async with asyncio.timeout(max(timeout, 0.0)):
+                await self._capacity.acquire()
+        except TimeoutError:
+            return False
+        return True
 
     # -- background loops ---------------------------------------------------------------------
 
-    async def keep_leases(self, stop: asyncio.Event) -> None:
+    async def announce(self) -> None:
+        """The first heartbeat, before any job is taken: a worker that dies after its first
+        claim is always known. (Awaited by the service's start-up before any consumer runs;
+        it is counted as request work, once.)"""
+        await self._beat(self._deps.clock.now())
+
+    async def keep_alive(self, stop: asyncio.Event) -> None:
+        """Write this worker's heartbeat a few times per lease."""
+        background()
         interval = self._lease.total_seconds() / 3
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await stop.wait()
             try:
-                await self._deps.jobs.renew_leases(
-                    self.worker_id, list(self._running), self._deps.clock.now() + self._lease
-                )
+                await self._beat(self._deps.clock.now())
             except Exception:
-                log.exception("lease renewal failed")
+                log.exception("heartbeat not written")
+
+    async def _beat(self, seen_at: datetime) -> None:
+        await self._store.beat(
+            WorkerPresence(worker_id=self.worker_id, provider=self.provider_id, seen_at=seen_at)
+        )
 
     async def recover_orphans(self, stop: asyncio.Event) -> None:
+        background()
         while not stop.is_set():
             try:
                 await self.recover_once()
@@ -105,87 +161,65 @@ class ProviderWorker:
                     await stop.wait()
 
     async def recover_once(self) -> int:
-        """Take over processing jobs whose worker stopped renewing its lease."""
+        """Take over the jobs of workers of this provider whose heartbeat went stale."""
         now = self._deps.clock.now()
-        orphans = await self._deps.jobs.find_orphaned(self._runner.provider_id, now, limit=50)
         taken = 0
-        for orphan in orphans:
-            if orphan.id in self._running or self._capacity.locked():
+        for worker in await self._store.workers(self.provider_id):
+            if worker.worker_id == self.worker_id or worker.seen_at + self._lease > now:
                 continue
-            await self._capacity.acquire()
-            if await self._take_over(orphan.id, now):
+            finished = True
+            claims = await self._store.claims_by(worker.worker_id, now - _CLAIMS_WORTH_RESUMING)
+            for claim in claims:
+                if claim.job_id in self._running:
+                    continue
+                if not await self._reserve(0):
+                    finished = False  # no room now: leave the rest for the next round
+                    break
+                try:
+                    resumed = await self._deps.transitions.take_over(
+                        claim.job_id, after_attempt=claim.attempt, worker_id=self.worker_id,
+                        provider=self.provider_id,
+                    )  # fmt: skip
+                except BaseException:
+                    self._capacity.release()
+                    raise
+                if resumed is None:
+                    self._capacity.release()
+                    continue
+                job, entries = resumed
+                entries = tuple(
+                    e.model_copy(
+                        update={"details": {**(e.details or {}), "from": worker.worker_id}}
+                    )
+                    for e in entries
+                )
+                self._start(Attempt(job=job, entries=list(entries), resumed=True))
                 taken += 1
-            else:
-                self._capacity.release()
+            if finished:
+                await self._store.forget_worker(worker.worker_id)
         return taken
 
-    async def _take_over(self, job_id: str, now: datetime) -> bool:
-        """Own a processing job without a live lease; the caller holds a capacity slot."""
-        if job_id in self._running:
-            return False
-        attempt_id = uuid.uuid4().hex
-        job = await self._deps.jobs.take_over(
-            job_id,
-            provider=self._runner.provider_id,
-            worker_id=self.worker_id,
-            attempt_id=attempt_id,
-            lease_until=now + self._lease,
-            now=now,
-        )
-        if job is None:
-            return False
-        await self._deps.log.append(
-            job_id=job.id, slot_id=job.slot_id, provider=self._runner.provider_id,
-            event="taken_over", at=now, attempt=job.attempt,
-            details={"worker_id": self.worker_id, "fallback_from": job.fallback_from},
-        )  # fmt: skip
-        self._start_attempt(
-            Attempt(
-                job=job, attempt_id=attempt_id, reference=job.provider_job_reference, resumed=True
-            )
-        )
-        return True
-
     async def shutdown(self) -> None:
-        """Stop running jobs without finalizing them and hand their leases back."""
+        """Stop running attempts without finalizing them, and say so: a heartbeat from long
+        ago lets another worker take them over at once."""
         self._stopping = True
         running = list(self._running.values())
         for _, task in running:
             task.cancel()
-        for attempt, task in running:
+        for _, task in running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if running:
             with contextlib.suppress(Exception):
-                await self._deps.jobs.release_lease(
-                    attempt.job.id, attempt.attempt_id, self._deps.clock.now()
-                )
+                await self._beat(_LONG_AGO)
 
     # -- internals ----------------------------------------------------------------------------
 
-    async def _claim(self, job_id: str) -> Job | None:
-        now = self._deps.clock.now()
-        attempt_id = uuid.uuid4().hex
-        job = await self._deps.jobs.claim(
-            job_id,
-            worker_id=self.worker_id,
-            attempt_id=attempt_id,
-            lease_until=now + self._lease,
-            now=now,
-        )
-        if job is not None:
-            await self._deps.log.append(
-                job_id=job.id, slot_id=job.slot_id, provider=self._runner.provider_id,
-                event="claimed", at=now, attempt=job.attempt,
-                details={"worker_id": self.worker_id},
-            )  # fmt: skip
-        return job
-
-    def _start_attempt(self, attempt: Attempt) -> None:
+    def _start(self, attempt: Attempt) -> None:
+        """Run an attempt under supervision; it owns one capacity slot until it ends."""
         task = asyncio.create_task(self._supervise(attempt), name=f"job-{attempt.job.id}")
         self._running[attempt.job.id] = (attempt, task)
-        metrics.PROVIDER_JOBS_IN_FLIGHT.labels(provider=self._runner.provider_id).set(
-            len(self._running)
-        )
+        metrics.PROVIDER_JOBS_IN_FLIGHT.labels(provider=self.provider_id).set(len(self._running))
 
     async def _supervise(self, attempt: Attempt) -> None:
         job_id_var.set(attempt.job.id)
@@ -199,10 +233,17 @@ class ProviderWorker:
             if not self._stopping:
                 raise
         except Exception:
-            log.exception("provider lifecycle crashed; the lease will expire and be resumed")
+            log.exception("provider lifecycle crashed")
+            # a bug, not the provider's answer: end the job now rather than at its deadline
+            with contextlib.suppress(Exception):
+                await self._deps.transitions.finalize(
+                    attempt.job, Transition.FAIL, finalizer=self.provider_id, by_owner=True,
+                    error=JobError(code="internal_error", message="the provider runtime failed"),
+                    log_entries=attempt.entries,
+                )  # fmt: skip
         finally:
             self._running.pop(attempt.job.id, None)
             self._capacity.release()
-            metrics.PROVIDER_JOBS_IN_FLIGHT.labels(provider=self._runner.provider_id).set(
+            metrics.PROVIDER_JOBS_IN_FLIGHT.labels(provider=self.provider_id).set(
                 len(self._running)
             )

@@ -12,7 +12,8 @@ import math
 from fastapi import APIRouter, Request
 from photochanger_contracts import ErrorCode
 from photochanger_runtime.clock import Clock
-from photochanger_runtime.login_throttle import LoginThrottle
+
+from photochanger_api.admin.login_throttle import LoginThrottle
 
 from ..dependencies import container
 from ..errors import ApiError

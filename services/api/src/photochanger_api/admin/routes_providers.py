@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from photochanger_contracts import Operation
 from photochanger_contracts.slots import REQUIRED_TEMPLATE_ROLES, settings_json_schema
-from photochanger_runtime.platform_settings import PlatformSettingsRepository
+from photochanger_runtime.configuration.platform_settings import PlatformSettingsRepository
 from photochanger_runtime.providers.catalog import ProviderCatalog
 
 from ..dependencies import container, require

@@ -12,11 +12,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from photochanger_contracts import ErrorCode
 from photochanger_runtime.clock import Clock
-from photochanger_runtime.platform_settings import PlatformSettings, PlatformSettingsRepository
+from photochanger_runtime.configuration.platform_settings import (
+    PlatformSettings,
+    PlatformSettingsRepository,
+)
 from photochanger_runtime.providers.catalog import ProviderCatalog
 
 from ..dependencies import container, require
 from ..errors import ApiError
+from ..live_config import LiveConfig
 from ..passwords import IngestPasswordVerifier
 from ._versions import etag, expected_version
 from .auth import Permission, Principal
@@ -134,6 +138,7 @@ async def update_settings(
     updated = await platform.edit(
         expected_version=version, changes=changes, by=principal.username, now=now
     )
+    (await container(request).aget(LiveConfig)).forget()
     if updated is None:
         current = await platform.current()
         expected_version(f'"{version}"', current.version)

@@ -9,15 +9,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from photochanger_contracts import ErrorCode, SlotSettingsError, validate_slot_settings
 from photochanger_runtime.clock import Clock
-from photochanger_runtime.job_queries import JobQueries, JobSummary
+from photochanger_runtime.configuration.slots import Slot, SlotRepository
+from photochanger_runtime.configuration.template_media import (
+    TemplateMediaCatalog,
+    referenced_media_ids,
+)
 from photochanger_runtime.providers.catalog import ProviderCatalog
-from photochanger_runtime.slot_repository import Slot, SlotRepository
-from photochanger_runtime.stats import JobStats
-from photochanger_runtime.template_media import TemplateMediaCatalog, referenced_media_ids
+
+from photochanger_api.admin.job_queries import JobQueries, JobSummary
+from photochanger_api.admin.stats import JobStats
 
 from ..dependencies import container, require
 from ..errors import ApiError
 from ..ingest import require_known_slot
+from ..live_config import LiveConfig
 from ..settings import ApiSettings
 from ._versions import etag, expected_version
 from .auth import Permission, Principal
@@ -123,6 +128,7 @@ async def update_slot(
     updated = await slots.update(
         slot_id, expected_version=version, changes=changes, by=principal.username, now=clock.now()
     )
+    (await container(request).aget(LiveConfig)).forget(slot_id)
     if updated is None:
         current = await _slot(request, slot_id)
         expected_version(f'"{version}"', current.version)  # raises 412 with the new ETag

@@ -8,8 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from photochanger_runtime.clock import Clock
-from photochanger_runtime.stats import WINDOWS, JobStats, StatsWindow, WindowStats
 from pydantic import BaseModel, ConfigDict
+
+from photochanger_api.admin.stats import WINDOWS, JobStats, StatsWindow, WindowStats
 
 from ..dependencies import container, require
 from ..ingest import require_known_slot

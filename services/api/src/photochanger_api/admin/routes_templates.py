@@ -8,16 +8,17 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from photochanger_contracts import ErrorCode, sniff_image_mime
 from photochanger_contracts.media import COMMON_IMAGE_TYPES
 from photochanger_runtime.clock import Clock
-from photochanger_runtime.media import MediaStore
-from photochanger_runtime.slot_repository import Slot, SlotRepository
-from photochanger_runtime.template_media import (
+from photochanger_runtime.configuration.slots import Slot, SlotRepository
+from photochanger_runtime.configuration.template_media import (
     TemplateMedia,
     TemplateMediaCatalog,
     referenced_media_ids,
 )
+from photochanger_runtime.media import MediaStore
 
 from ..dependencies import container, require
 from ..errors import ApiError
+from ..live_config import LiveConfig
 from ..multipart import read_ingest_form
 from ..settings import ApiSettings
 from .auth import Permission, Principal
@@ -139,4 +140,5 @@ async def delete_template(
             {"slots": in_use},
         )
     await catalog.delete(template_id)
+    (await container(request).aget(LiveConfig)).forget()
     return Response(status_code=204)

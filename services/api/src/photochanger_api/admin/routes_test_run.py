@@ -63,18 +63,18 @@ async def test_run(
 ) -> Response:
     """Run the slot on the uploaded photo (multipart field `file`) and answer like ingest."""
     deps = dataclasses.replace(await ingest_deps(request), verifier=_AuthenticatedByToken())
-    job = await accept(
+    waiting = await accept(
         slot_id, request.headers.get("content-type"), request.stream(), deps,
         tags={"test_run": "true", "requested_by": principal.username},
     )  # fmt: skip
-    final = await await_outcome(job, deps)
+    final = await await_outcome(waiting, deps)
     result = result_of(final)
     reader = await deps.media.open(result.key)
     return StreamingResponse(
         reader.chunks(),
         media_type=result.mime_type,
         headers={
-            "X-Job-Id": final.id,
+            "X-Job-Id": final.job_id,
             "X-Test-Run": "true",
             "Cache-Control": "no-store",
             "Content-Length": str(reader.size_bytes),

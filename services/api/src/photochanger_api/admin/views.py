@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from photochanger_contracts import JobOutcome, JobStatus, MediaRef, Operation
 from photochanger_contracts.deadlines import SYNC_RESPONSE_MAX_SECONDS, SYNC_RESPONSE_MIN_SECONDS
-from photochanger_runtime.processing_log import LogEntry
+from photochanger_runtime.jobs import LogEntry
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ..errors import HTTP_STATUS

@@ -1,8 +1,9 @@
 """Read-only views of jobs for admins: filtered pages and a slot's recent results.
 
-Queries project only the fields a view shows (never settings snapshots or metadata of
-thousands of jobs) and page with a keyset cursor on (created_at, _id), so a page costs the
-same however deep it is."""
+Jobs are recorded in two collections (`photochanger_runtime.jobs.mongo_store`): final records
+in `jobs`, live ones in the small `jobs_live`, whose state (pending or processing) their
+claims tell. Queries project only the fields a view shows and page with a keyset cursor on
+(created_at, _id) over both, so a page costs the same however deep it is."""
 
 from __future__ import annotations
 
@@ -15,15 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from photochanger_contracts import JobOutcome, JobStatus
+from photochanger_runtime.jobs.mongo_store import CLAIMS, FINAL, LIVE
+from photochanger_runtime.mongo import Document
 from pydantic import BaseModel, ConfigDict, Field
-from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-
-from .mongo import Document
 
 _SUMMARY_FIELDS = (
     "slot_id", "provider", "operation", "status", "outcome", "attempt", "error",
-    "created_at", "updated_at", "expires_at", "finalized_at", "result_expires_at",
+    "created_at", "expires_at", "finalized_at", "result_expires_at",
     "result.mime_type", "result.size_bytes", "fallback_from",
 )  # fmt: skip
 
@@ -58,6 +58,7 @@ class JobSummary(BaseModel):
         return cls.model_validate(
             {
                 **doc,
+                "updated_at": doc.get("finalized_at") or doc["created_at"],
                 "error_code": error.get("code"),
                 "result_mime_type": result.get("mime_type"),
                 "result_size_bytes": result.get("size_bytes"),
@@ -74,11 +75,10 @@ class JobFilter:
     created_to: datetime | None = None
 
     def query(self) -> Document:
+        """The filter for either collection (status is applied on top: see `JobQueries`)."""
         query: Document = {}
         if self.slot_id is not None:
             query["slot_id"] = self.slot_id
-        if self.status is not None:
-            query["status"] = self.status.value
         if self.outcome is not None:
             query["outcome"] = self.outcome.value
         created: Document = {}
@@ -117,13 +117,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 class JobQueries:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._jobs = db["jobs"]
+        self._final = db[FINAL]
+        self._live = db[LIVE]
+        self._claims = db[CLAIMS]
 
     async def ensure_indexes(self) -> None:
-        await self._jobs.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
-        await self._jobs.create_index(
-            [("slot_id", DESCENDING), ("outcome", DESCENDING), ("finalized_at", DESCENDING)]
-        )
+        return None  # the job store creates the indexes these queries use
 
     async def page(self, where: JobFilter, *, limit: int, cursor: str | None) -> JobPage:
         """Newest first; `next_cursor` continues after the last item, None at the end."""
@@ -137,8 +136,18 @@ class JobQueries:
                 ]
             }
             query = {"$and": [query, after]} if query else after
-        found = self._jobs.find(query, dict.fromkeys(_SUMMARY_FIELDS, 1))
-        docs = [d async for d in found.sort([("created_at", -1), ("_id", -1)]).limit(limit + 1)]
+        wanted = where.status
+        docs: list[Document] = []
+        if wanted in (None, JobStatus.FINALIZED):
+            docs += await self._newest(self._final, query, limit + 1)
+        if wanted is not JobStatus.FINALIZED and where.outcome is None:
+            for doc in await self._newest(self._live, query, limit + 1 if wanted is None else 0):
+                if await self._final.find_one({"_id": doc["_id"]}, {"_id": 1}):
+                    continue  # final a moment ago, its live record not yet removed
+                doc["status"], doc["attempt"] = await self._live_state(doc["_id"])
+                if wanted is None or doc["status"] == wanted.value:
+                    docs.append(doc)
+        docs.sort(key=lambda d: (d["created_at"], d["_id"]), reverse=True)
         items = [JobSummary.from_doc(d) for d in docs[:limit]]
         more = len(docs) > limit
         return JobPage(
@@ -146,9 +155,20 @@ class JobQueries:
             next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None,
         )
 
+    async def _newest(self, collection: Any, query: Document, limit: int) -> list[Document]:
+        found = collection.find(query, dict.fromkeys(_SUMMARY_FIELDS, 1))
+        ordered = found.sort([("created_at", -1), ("_id", -1)])
+        return [d async for d in (ordered.limit(limit) if limit else ordered)]
+
+    async def _live_state(self, job_id: str) -> tuple[str, int]:
+        attempt = 0
+        while await self._claims.find_one({"_id": f"{job_id}/{attempt + 1}"}, {"_id": 1}):
+            attempt += 1
+        return (JobStatus.PROCESSING.value if attempt else JobStatus.PENDING.value), attempt
+
     async def recent_results(self, slot_id: str, limit: int = 10) -> Sequence[JobSummary]:
         """The slot's last `limit` succeeded jobs, newest finalization first."""
-        found = self._jobs.find(
+        found = self._final.find(
             {"slot_id": slot_id, "outcome": JobOutcome.SUCCEEDED.value},
             dict.fromkeys(_SUMMARY_FIELDS, 1),
         )

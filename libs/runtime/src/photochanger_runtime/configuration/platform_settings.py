@@ -1,13 +1,14 @@
 """The single platform settings document: deadline, retention, ingest password hash and
 provider API keys.
 
-Every reader fetches the document when it needs it (ingest reads it per request), so an
-admin edit applies to the next job without restarting anything. Secrets never leave this
+Readers on the job path keep it for a second or a few (`RecentPlatformSettings`), so an admin
+edit applies to new jobs within that time, without restarting anything. Secrets never leave this
 module in clear except through `provider_key`, for the services that call providers."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from .mongo import Document
+from ..mongo import Document
 from .versioned import update_versioned
 
 _ID = "platform"
@@ -109,3 +110,25 @@ class PlatformSettingsRepository:
             fields=fields,
         )
         return await self.get() if won else None
+
+
+class RecentPlatformSettings:
+    """The settings document as of at most `max_age_seconds` ago: the services that need it
+    for every job (deadline, retention, provider keys) read it a few times a minute, not once
+    per job. `forget()` makes the next read go to the database (an edit in this process)."""
+
+    def __init__(self, repository: PlatformSettingsRepository, *, max_age_seconds: float) -> None:
+        self._repository = repository
+        self._max_age = max_age_seconds
+        self._read: tuple[PlatformSettings, float] | None = None
+
+    async def get(self) -> PlatformSettings:
+        now = time.monotonic()
+        if self._read is not None and now - self._read[1] < self._max_age:
+            return self._read[0]
+        settings = await self._repository.get()
+        self._read = (settings, now)
+        return settings
+
+    def forget(self) -> None:
+        self._read = None

@@ -14,7 +14,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from .mongo import Document
+from ..mongo import Document
 
 
 async def update_versioned(

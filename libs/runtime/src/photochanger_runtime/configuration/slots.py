@@ -12,7 +12,7 @@ from photochanger_contracts import SLOT_IDS, Operation
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo.asynchronous.database import AsyncDatabase
 
-from .mongo import Document
+from ..mongo import Document
 from .versioned import update_versioned
 
 

@@ -1,37 +1,48 @@
-"""Kafka through FastStream: the broker factory, event publishing and the one place where
-incoming messages are parsed (schema violations go to the dead-letter topic, the consumer
-keeps going).
+"""Kafka through FastStream: the broker factory, declared publishers (the event bus), the
+dead-letter middleware, consumer options and topic provisioning.
 
 Delivery is at-least-once: offsets are committed after the handler returns, keys are job ids
-(per-job ordering), producers are idempotent with acks=all. Handlers are idempotent through
-conditional updates in MongoDB."""
+(per-job order), producers are idempotent with acks=all. Handlers are idempotent because every
+contested write has one winner (`jobs.store`)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.middlewares import AckPolicy
 from opentelemetry import trace
 from photochanger_contracts import DeadLetter, Event, topics
 from pydantic import ValidationError
 
-from . import metrics
+from ..observability import metrics
 
 log = logging.getLogger(__name__)
 
-E = TypeVar("E", bound=Event)
-Handler = Callable[[E], Awaitable[None]]
-
 _DLQ_PAYLOAD_LIMIT = 8192
+
+
+class DeadLetterMiddleware(BaseMiddleware):
+    """A message its handler cannot read (schema violation, not JSON) goes to the dead-letter
+    topic with the reason, and the consumer moves on; it would fail the same way forever."""
+
+    async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+        try:
+            return await call_next(msg)
+        except (ValidationError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            await send_to_dead_letter(
+                self.context.get("broker"), msg, f"{type(exc).__name__}: {exc}"
+            )
+            return None
 
 
 def create_broker(bootstrap_servers: str, *, client_id: str) -> KafkaBroker:
@@ -43,19 +54,42 @@ def create_broker(bootstrap_servers: str, *, client_id: str) -> KafkaBroker:
         linger_ms=0,
         request_timeout_ms=5000,
         graceful_timeout=10.0,
-        middlewares=[KafkaTelemetryMiddleware(tracer_provider=trace.get_tracer_provider())],
-        logger=None,
+        middlewares=[
+            DeadLetterMiddleware,
+            KafkaTelemetryMiddleware(tracer_provider=trace.get_tracer_provider()),
+        ],
+        description="Kafka; keys are job ids (per-job order); payloads are JSON events",
+        logger=log,
+        # one line per message received and processed would cost more than the job's work;
+        # handler failures are still logged, as errors
+        log_level=logging.DEBUG,
     )
 
 
-async def publish(broker: KafkaBroker, topic: str, event: Event, *, key: str) -> None:
-    """Publish and wait for the broker's acknowledgement (raises when Kafka is unreachable)."""
-    await broker.publish(
-        event.model_dump_json().encode(),
-        topic,
-        key=key.encode(),
-        headers={"content-type": "application/json", "event-type": type(event).__name__},
-    )
+class KafkaEventBus:
+    """Publishes events through publishers declared up front, one per topic a service writes
+    to — so the service's AsyncAPI document lists exactly what it sends."""
+
+    def __init__(self, broker: KafkaBroker, publishes: Mapping[str, type[Event]]) -> None:
+        self._publishers = {
+            topic: broker.publisher(
+                topic,
+                schema=model,
+                description=(model.__doc__ or "").strip().split("\n")[0] or None,
+            )
+            for topic, model in publishes.items()
+        }
+
+    async def publish(self, topic: str, event: Event, *, key: str) -> None:
+        """Publish and wait for the broker's acknowledgement (raises when Kafka is down)."""
+        publisher = self._publishers.get(topic)
+        if publisher is None:
+            raise LookupError(f"this service declares no publisher for {topic!r}")
+        await publisher.publish(
+            event.model_dump_json().encode(),
+            key=key.encode(),
+            headers={"content-type": "application/json", "event-type": type(event).__name__},
+        )
 
 
 async def send_to_dead_letter(broker: KafkaBroker, msg: Any, error: str) -> None:
@@ -71,7 +105,12 @@ async def send_to_dead_letter(broker: KafkaBroker, msg: Any, error: str) -> None
         error=error[:2000],
         payload_text=body[:_DLQ_PAYLOAD_LIMIT].decode(errors="replace"),
     )
-    await publish(broker, topics.DEAD_LETTER, letter, key=key or "unknown")
+    await broker.publish(
+        letter.model_dump_json().encode(),
+        topics.DEAD_LETTER,
+        key=(key or "unknown").encode(),
+        headers={"content-type": "application/json", "event-type": "DeadLetter"},
+    )
     metrics.DLQ_MESSAGES.labels(topic=letter.source_topic).inc()
     log.warning(
         "message sent to dead-letter topic",
@@ -79,32 +118,16 @@ async def send_to_dead_letter(broker: KafkaBroker, msg: Any, error: str) -> None
     )
 
 
-def subscribe(
-    broker: KafkaBroker,
-    topic: str,
-    model: type[E],
-    handler: Handler[E],
+def consumer(
     *,
     group_id: str | None,
     auto_offset_reset: Literal["earliest", "latest"] = "earliest",
-    consumers: int = 1,
-) -> None:
-    """Register `handler` for `topic`: parse `model`, dead-letter what does not parse.
-
-    `group_id=None` reads every partition without a consumer group (each process sees every
-    message; used for the api's status fan-out). `consumers > 1` runs that many consumers of
-    the group in this process: partitions are handled in parallel, each still in order and
-    committed after its handler, so one slow message does not hold up the others."""
-
-    async def consume(msg: KafkaMessage) -> None:
-        try:
-            event = model.model_validate_json(msg.body)
-        except ValidationError as exc:
-            await send_to_dead_letter(broker, msg, f"{model.__name__}: {exc}")
-            return
-        await handler(event)
-
-    consume.__name__ = f"on_{topic.replace('.', '_')}"
+    workers: int = 1,
+) -> dict[str, Any]:
+    """Subscriber options. `group_id=None` reads every partition without a consumer group
+    (each process sees every message: the api's status fan-out). `workers > 1` runs that many
+    consumers of the group in the process: partitions are handled in parallel, each in order
+    and committed after its handler, so one slow message does not hold up the others."""
     options: dict[str, Any] = {
         "group_id": group_id,
         "auto_offset_reset": auto_offset_reset,
@@ -116,9 +139,9 @@ def subscribe(
         "heartbeat_interval_ms": 1_000,
         "fetch_max_wait_ms": 100,
     }
-    if group_id and consumers > 1:
-        options["max_workers"] = consumers
-    broker.subscriber(topic, **options)(consume)
+    if group_id and workers > 1:
+        options["max_workers"] = workers
+    return options
 
 
 async def ensure_topics(

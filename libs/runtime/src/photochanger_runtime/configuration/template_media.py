@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from .media import MediaStore, StoredObject, template_key
-from .mongo import Document
+from ..media import MediaStore, StoredObject, template_key
+from ..mongo import Document
 
 
 class TemplateMedia(BaseModel):

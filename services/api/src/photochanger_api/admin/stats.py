@@ -16,11 +16,11 @@ from enum import StrEnum
 from typing import Final
 
 from photochanger_contracts import JobOutcome, JobStatus
+from photochanger_runtime.jobs.mongo_store import FINAL, LIVE
+from photochanger_runtime.mongo import Document
 from pydantic import BaseModel, ConfigDict
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-
-from .mongo import Document
 
 
 class StatsWindow(StrEnum):
@@ -105,7 +105,8 @@ def _counts(groups: list[tuple[str, str | None, int]], latency: Latency) -> Coun
 
 class JobStats:
     def __init__(self, db: AsyncDatabase[Document], *, latency_sample: int = 5000) -> None:
-        self._jobs = db["jobs"]
+        self._jobs = db[FINAL]
+        self._live = db[LIVE]
         self._resets = db["slot_stats_resets"]
         self._latency_sample = latency_sample
 
@@ -141,11 +142,12 @@ class JobStats:
                 }
             },
         ]
-        async for row in await self._jobs.aggregate(pipeline):
-            key = row["_id"]
-            groups[key.get("provider") or "unknown"].append(
-                (key.get("status"), key.get("outcome"), int(row["n"]))
-            )
+        for collection in (self._jobs, self._live):  # final records, then live ones
+            async for row in await collection.aggregate(pipeline):
+                key = row["_id"]
+                groups[key.get("provider") or "unknown"].append(
+                    (key.get("status"), key.get("outcome"), int(row["n"]))
+                )
 
         durations: dict[str, list[float]] = defaultdict(list)
         sampled = self._jobs.find(

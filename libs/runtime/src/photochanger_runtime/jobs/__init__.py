@@ -1,0 +1,31 @@
+"""Jobs: the record (`model`), the state machine (`machine`, pure), where records are kept
+(`store`: the interface, `mongo_store` and `memory_store`), and the one writer that applies
+transitions (`transitions`)."""
+
+from __future__ import annotations
+
+from photochanger_contracts import JobOutcome, JobStatus
+
+from . import machine
+from .machine import IllegalTransition, Transition
+from .model import Job, JobError, LogEntry
+from .store import Claim, JobStore, WorkerPresence, current
+from .transitions import EventBus, JobTransitions, PublishFailed
+
+__all__ = [
+    "Claim",
+    "EventBus",
+    "IllegalTransition",
+    "Job",
+    "JobError",
+    "JobOutcome",
+    "JobStatus",
+    "JobStore",
+    "JobTransitions",
+    "LogEntry",
+    "PublishFailed",
+    "Transition",
+    "WorkerPresence",
+    "current",
+    "machine",
+]
