@@ -423,3 +423,37 @@ async def test_s3_ping_fails_for_a_missing_bucket_or_wrong_credentials(
         await wrong.put(PAYLOAD, b"x", content_type="image/jpeg")
     with pytest.raises(obstore.exceptions.BaseError):
         await wrong.ping()
+
+
+@pytest.mark.unit
+def test_filesystem_writes_survive_deletes_emptying_their_folder(tmp_path: Path) -> None:
+    """Deleting the last object of a folder removes the folder; writers into that folder at
+    the same moment — other processes on the host, threads here — must still succeed."""
+    import threading
+
+    root = tmp_path / "media"
+    failures: list[BaseException] = []
+
+    def churn(n: int) -> None:
+        store = FilesystemMediaStore(root)
+
+        async def run() -> None:
+            for i in range(300):
+                key = f"payloads/202611301400/job-{n}-{i}"
+                await store.put(key, b"x" * 10, content_type="image/jpeg")
+                await store.delete(key)
+
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # reported below, with the thread's own traceback
+            failures.append(exc)
+
+    threads = [threading.Thread(target=churn, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert not (root / "payloads" / "202611301400").exists() or not any(
+        (root / "payloads" / "202611301400").iterdir()
+    )

@@ -148,15 +148,19 @@ class FilesystemMediaStore:
         return None
 
 
-def _create(path: Path) -> BinaryIO:
-    """A new file, with its folder. A delete emptying that folder may remove it between our
-    mkdir and open (see `_remove_empty_parents`); then we make it again."""
-    for _ in range(3):
-        path.parent.mkdir(parents=True, exist_ok=True)
+def _create(path: Path, attempts: int = 5) -> BinaryIO:
+    """A new file, with its folder. A delete emptying that folder removes it (see
+    `_remove_empty_parents`), which can happen between our mkdir and open, or in the middle
+    of mkdir (it then finds the name taken, yet no folder there): make it again."""
+    for _ in range(attempts - 1):
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             return path.open("xb")
-        except FileNotFoundError:
+        except (FileNotFoundError, FileExistsError):
+            if path.exists():  # not the race: the temporary name itself is taken
+                raise
             continue
+    path.parent.mkdir(parents=True, exist_ok=True)
     return path.open("xb")
 
 
