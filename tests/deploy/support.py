@@ -53,6 +53,9 @@ SECRETS: dict[str, set[str]] = {
     "provider-turbotext": {"PHOTOCHANGER_MONGODB_URI", "PHOTOCHANGER_TURBOTEXT_API_KEY"},
     "ttl-reaper": {"PHOTOCHANGER_MONGODB_URI"},
 }
+#: every service reads the media bucket's credentials
+for _names in SECRETS.values():
+    _names |= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 ALL_SECRETS = set().union(*SECRETS.values())
 #: the address the containers listen on (all interfaces, inside their network namespace)
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104
@@ -195,8 +198,13 @@ def settings_env_names() -> dict[str, frozenset[str]]:
         "provider-turbotext": TurbotextSettings,
         "ttl-reaper": ReaperSettings,
     }
+    from photochanger_runtime.media.s3 import S3MediaStore
+
+    media = set(S3MediaStore.ENV_NAMES)  # every service opens the media store
     return {
-        service: frozenset({f"PHOTOCHANGER_{f.upper()}" for f in cls.model_fields} | overrides)
+        service: frozenset(
+            {f"PHOTOCHANGER_{f.upper()}" for f in cls.model_fields} | overrides | media
+        )
         for service, cls in classes.items()
     }
 

@@ -403,7 +403,11 @@ def test_compose_builds_and_configures_each_service(
     assert env["PHOTOCHANGER_MONGODB_URI"].startswith("mongodb://mongodb:27017")
     for name in env:
         assert name in settings_env_names()[service], f"{service} does not read {name}"
-    assert SECRETS[service] - {"PHOTOCHANGER_MONGODB_URI"} <= set(env)
+    # compose keeps media in a shared volume: no bucket credentials
+    media_keys = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert SECRETS[service] - {"PHOTOCHANGER_MONGODB_URI"} - media_keys <= set(env)
+    assert env["PHOTOCHANGER_MEDIA_URL"] == "file:///media"
+    assert {"source": "media", "target": "/media"}.items() <= spec["volumes"][0].items()
     assert [p["target"] for p in spec["ports"]] == [SERVICES[service]]
     for dependency in ("kafka", "mongodb"):
         assert spec["depends_on"][dependency]["condition"] == "service_healthy"

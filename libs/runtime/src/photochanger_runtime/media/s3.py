@@ -135,6 +135,12 @@ class S3MediaStore:
             retry_config=retry,
         )
 
+    #: the standard variables `from_url` reads
+    ENV_NAMES = (
+        "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ALLOW_HTTP",
+    )  # fmt: skip
+
     @classmethod
     def from_url(cls, url: str, env: Mapping[str, str] | None = None) -> S3MediaStore:
         """`s3://bucket[/prefix]`, with the endpoint, region and credentials of the standard

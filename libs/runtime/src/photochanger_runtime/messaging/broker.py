@@ -136,8 +136,9 @@ def consumer(
         "ack_policy": AckPolicy.ACK if group_id else AckPolicy.ACK_FIRST,
         "max_poll_interval_ms": 120_000,
         "session_timeout_ms": 10_000,
-        "heartbeat_interval_ms": 1_000,
-        "fetch_max_wait_ms": 100,
+        "heartbeat_interval_ms": 3_000,
+        # a fetch returns as soon as a message arrives; this only paces idle consumers
+        "fetch_max_wait_ms": 500,
     }
     if group_id and workers > 1:
         options["max_workers"] = workers
