@@ -115,6 +115,7 @@ class Harness:
         media: InMemoryMediaStore | None = None,
         bus: RecordingBus | None = None,
         on_request: Callable[[ProviderJobRequested], Awaitable[None]] | None = None,
+        config: ProviderConfig | None = None,
     ) -> None:
         self.adapter = adapter
         self.store = store or InMemoryJobStore()
@@ -129,7 +130,7 @@ class Harness:
             platform_settings=Settings(),  # type: ignore[arg-type]
             clock=clock, public_base_url="http://127.0.0.1:1",
         )  # fmt: skip
-        config = ProviderConfig(
+        config = config or ProviderConfig(
             provider_id=adapter.provider_id, base_url="http://127.0.0.1:1", min_attempt_seconds=0.1
         )
         runner = ProviderJobRunner(adapter, config, self.deps, RateLimiter(6000))
@@ -448,6 +449,31 @@ async def test_a_non_retryable_error_does_not_use_the_fallback() -> None:
     await primary.request(request)
     job = await primary.final(request.job.job_id)
     assert job.outcome is Outcome.PROVIDER_ERROR and job.provider == "gemini"
+
+
+async def test_a_provider_that_never_answers_ends_the_job_as_a_timeout_at_its_deadline() -> None:
+    class Hanging(ScriptedAdapter):
+        def __init__(self) -> None:
+            super().__init__("ok")
+            self.budgets: list[float] = []
+
+        async def submit_job(self, prepared: Any, *, timeout: float) -> Submission:
+            self.budgets.append(timeout)
+            await asyncio.sleep(timeout)  # a provider that never answers within the budget
+            raise ProviderError(ProviderErrorCode.TIMEOUT, "no answer", retryable=True)
+
+    adapter = Hanging()
+    short = ProviderConfig(
+        provider_id="scripted", base_url="http://127.0.0.1:1", request_timeout_seconds=0.5,
+        min_attempt_seconds=0.6,
+    )  # fmt: skip
+    h = Harness(adapter, config=short)
+    request = await h.new_job(seconds=1.2, retry=3)
+    await h.request(request)
+    job = await h.final(request.job.job_id)
+    assert job.outcome is Outcome.TIMEOUT  # a gateway timeout, not the provider's error
+    # the first call was cut to the request timeout (room for another); the last ran to the end
+    assert adapter.budgets[0] == 0.5 and adapter.budgets[-1] > 0.5
 
 
 async def test_a_crash_in_the_runtime_ends_the_job_at_once_and_frees_its_capacity() -> None:

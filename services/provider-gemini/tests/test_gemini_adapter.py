@@ -270,19 +270,19 @@ async def test_missing_api_key_is_not_configured_at_prepare(api_key: str | None)
     assert caught.value.retryable is False
 
 
-async def test_call_timeout_is_the_smaller_of_config_and_runtime_budget() -> None:
+async def test_the_call_gets_the_budget_the_runtime_gives() -> None:
+    """The runtime decides a call's budget (its request timeout, or the time left when no
+    attempt could follow); the adapter does not cut it again."""
     seen: list[dict[str, float]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.extensions["timeout"])
         return httpx.Response(200, json=image_answer())
 
-    adapter = adapter_for(handler, config=config(request_timeout=45))
+    adapter = adapter_for(handler, config=config(request_timeout=5))
     prepared = await adapter.prepare_payload(job())
     await adapter.submit_job(prepared, timeout=12.5)
-    adapter_short = adapter_for(handler, config=config(request_timeout=5))
-    await adapter_short.submit_job(prepared, timeout=12.5)
-    assert [t["read"] for t in seen] == [12.5, 5]
+    assert [t["read"] for t in seen] == [12.5]
 
 
 async def test_prepared_request_repr_shows_no_image_data() -> None:

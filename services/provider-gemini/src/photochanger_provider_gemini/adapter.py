@@ -162,7 +162,7 @@ class GeminiAdapter:
             "accept": "application/json",
         }
         url = f"{self._base_url}/v1beta/models/{prepared.model}:generateContent"
-        budget = min(self._config.request_timeout_seconds, timeout)
+        budget = timeout  # the runtime's budget for this call
         reply = await self._http.exchange(
             "POST",
             url,

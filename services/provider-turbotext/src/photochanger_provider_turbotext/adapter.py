@@ -200,7 +200,7 @@ class TurbotextAdapter:
                 "authorization": f"Bearer {self._http.api_key()}",
                 "accept": "application/json",
             },
-            timeout=min(self._config.request_timeout_seconds, timeout),
+            timeout=timeout,  # the runtime's budget for this call
             cap=self._max_answer_bytes,
         )
         if not 200 <= reply.status < 300:
@@ -225,7 +225,7 @@ class TurbotextAdapter:
             "GET",
             str(url),
             headers=headers,
-            timeout=min(self._config.request_timeout_seconds, timeout),
+            timeout=timeout,  # the runtime's budget for this call
             cap=self._max_image_bytes,
             follow_redirects=True,  # httpx drops the key on a redirect to another origin
         )

@@ -455,8 +455,15 @@ class ProviderJobRunner:
         }
 
     def _call_timeout(self, job: Job) -> float:
+        """A provider call's budget: the provider's request timeout, so that a hung
+        connection leaves time to try again — unless no attempt could follow it, then the
+        time left: a provider that never answers is the deadline's timeout (a 504 to the
+        booth), not a provider error a few seconds before it."""
         left = seconds_left(self._deps.clock.now(), job.expires_at)
-        return max(0.1, min(self._config.request_timeout_seconds, left))
+        capped = self._config.request_timeout_seconds
+        if left - capped < self._config.min_attempt_seconds:
+            return max(0.1, left)
+        return max(0.1, min(capped, left))
 
     def _count_error(self, exc: ProviderError) -> None:
         metrics.PROVIDER_ERRORS.labels(provider=self.provider_id, code=exc.code.value).inc()

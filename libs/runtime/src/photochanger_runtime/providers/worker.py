@@ -72,6 +72,11 @@ class ProviderWorker:
     def in_flight(self) -> int:
         return len(self._running)
 
+    @property
+    def capacity_left(self) -> int:
+        """Attempts this worker could still start now."""
+        return self._capacity._value
+
     # -- message handlers ---------------------------------------------------------------------
 
     async def on_job_requested(self, event: ProviderJobRequested) -> None:
