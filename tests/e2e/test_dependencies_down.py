@@ -122,3 +122,33 @@ async def test_database_down_answers_503(second_api: ApiFactory, stack: Stack) -
         response = await ingest(client, other, "slot-001", jpeg_photo(43))
     assert response.status_code == 503, response.text
     assert response.json()["error"]["details"]["dependency"] == "database"
+
+
+async def test_a_stopping_api_answers_its_waiting_requests_503_and_their_jobs_go_on(
+    second_api: ApiFactory, stack: Stack, db: Any
+) -> None:
+    """SIGTERM: no new request is taken, the waiting ones get the grace period, then a JSON
+    503 with Retry-After — the jobs themselves go on and end normally."""
+    other, client = await second_api(PHOTOCHANGER_SHUTDOWN_GRACE_SECONDS="3")
+    async with client:
+        slow = asyncio.create_task(
+            ingest(
+                client, other, "slot-001", png_photo(45, emulate="slow=6"), content_type="image/png"
+            )
+        )
+        await _until_waiting(other, 1)
+        started = asyncio.get_running_loop().time()
+        stopping = asyncio.create_task(asyncio.to_thread(other.stop, "api", 15.0))
+        answer = await slow
+        took = asyncio.get_running_loop().time() - started
+        await stopping
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "5"
+    error = answer.json()["error"]
+    assert error["code"] == "service_unavailable" and error["details"]["job_id"]
+    assert 1.0 <= took < 5.0  # after the grace period, not at once and not at the deadline
+
+    from tests.e2e.helpers import final_record
+
+    final = await final_record(db, error["details"]["job_id"])
+    assert final["outcome"] == "succeeded"  # the job went on without its request

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from photochanger_contracts import (
     JobCancelRequested,
     JobStatusChanged,
@@ -488,3 +489,28 @@ async def test_a_crash_in_the_runtime_ends_the_job_at_once_and_frees_its_capacit
     assert job.outcome is Outcome.PROVIDER_ERROR and job.error is not None
     assert job.error.code == "internal_error"
     assert h.worker._capacity._value == 4
+
+
+async def test_a_database_error_while_claiming_gives_the_capacity_back() -> None:
+    class Failing(InMemoryJobStore):
+        async def claim(self, claim: Claim) -> bool:
+            raise ConnectionError("database blip")
+
+    h = Harness(ScriptedAdapter("ok"), store=Failing())
+    request = await h.new_job()
+    for _ in range(6):  # more blips than the worker has slots
+        with pytest.raises(ConnectionError):
+            await h.request(request)
+    assert h.worker.capacity_left == 4
+    await h.worker.check()  # ready: nothing lost
+
+
+async def test_readiness_fails_when_a_capacity_slot_is_lost() -> None:
+    h = Harness(ScriptedAdapter("queued"))
+    request = await h.new_job()
+    await h.request(request)
+    await h.worker.check()  # one slot running an attempt is accounted for
+    await h.worker._capacity.acquire()  # a slot taken outside any claim or attempt
+    with pytest.raises(RuntimeError, match="1 capacity slot"):
+        await h.worker.check()
+    await h.worker.shutdown()

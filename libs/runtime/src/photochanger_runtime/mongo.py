@@ -4,6 +4,7 @@ no change streams, no TTL indexes (the ttl-reaper owns expiry)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -32,4 +33,6 @@ def database(client: AsyncMongoClient[Document], name: str) -> AsyncDatabase[Doc
 
 
 async def ping(db: AsyncDatabase[Document]) -> None:
-    await db.command("ping")
+    """Readiness: the server answers within two seconds."""
+    async with asyncio.timeout(2.0):
+        await db.command("ping")

@@ -64,6 +64,8 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         app: FastAPI, registry: svcs.Registry
     ) -> AsyncGenerator[dict[str, object] | None, None]:
         broker, prepare = wire(settings, clock, registry)
+        # the server's stop signal drains the waiting requests (see __main__)
+        app.state.waiters = svcs.Container(registry).get(JobWaiters)
         # Start even when Kafka or MongoDB is down: /readyz says so, ingest answers 503, and
         # the connections are retried until they work.
         starting = asyncio.create_task(_retry_until_done("database", prepare))

@@ -51,7 +51,7 @@ from .live_config import LiveConfig, SlotPlan
 from .multipart import IngestForm, read_ingest_form
 from .passwords import IngestPasswordVerifier
 from .settings import ApiSettings
-from .waiters import JobWaiters
+from .waiters import JobWaiters, ShuttingDown
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ async def accept(
     """Receive the photo, create the job and queue it; the job exists and is queued when this
     returns. On any refusal nothing is left behind (no job, no stored photo)."""
     require_known_slot(slot_id)
+    if deps.waiters.draining:
+        raise _restarting(None)
     platform = await deps.config.settings()
     job_id = str(uuid.uuid4())
     job_id_var.set(job_id)
@@ -247,7 +249,10 @@ async def await_outcome(waiting: Waiting, deps: IngestDeps) -> JobStatusChanged:
                 return await _finalize_timeout(job, deps)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(left, deps.settings.status_reread_seconds)):
-                    return await asyncio.shield(waiting.outcome)
+                    try:
+                        return await asyncio.shield(waiting.outcome)
+                    except ShuttingDown:
+                        raise _restarting(job.id) from None
             try:
                 final = await deps.jobs.final(job.id)
             except PyMongoError:
@@ -259,6 +264,17 @@ async def await_outcome(waiting: Waiting, deps: IngestDeps) -> JobStatusChanged:
                 return machine.status_event(final, deps.clock.now())
     finally:
         deps.waiters.release(job.id)
+
+
+def _restarting(job_id: str | None) -> ApiError:
+    """This api process is stopping. A job already created goes on: its result is fetched
+    from `/public/results/{job_id}` once it is ready."""
+    return ApiError(
+        ErrorCode.SERVICE_UNAVAILABLE,
+        "the api is restarting, try again shortly",
+        {"job_id": job_id} if job_id else {},
+        headers={"Retry-After": "5"},
+    )
 
 
 async def _finalize_timeout(job: Job, deps: IngestDeps) -> JobStatusChanged:

@@ -7,16 +7,25 @@ registers before its job exists: the fastest job's event still finds it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections import Counter
 
 from photochanger_contracts import JobStatus, JobStatusChanged
 from photochanger_runtime.observability import metrics
 
 
+class ShuttingDown(Exception):
+    """The api process is stopping: the request is answered now, its job goes on."""
+
+
 class JobWaiters:
     def __init__(self) -> None:
         self._futures: dict[str, tuple[str, asyncio.Future[JobStatusChanged]]] = {}
         self._per_provider: Counter[str] = Counter()
+        self._released = asyncio.Event()
+        #: the process is stopping: no new request may start waiting
+        self.draining = False
 
     def __len__(self) -> int:
         return len(self._futures)
@@ -36,6 +45,24 @@ class JobWaiters:
         if found is not None:
             self._per_provider[found[0]] -= 1
         metrics.REQUESTS_WAITING.set(len(self._futures))
+        self._released.set()
+
+    async def drain(self, grace_seconds: float) -> int:
+        """Stop taking requests; let the waiting ones finish for up to `grace_seconds`, then
+        answer the rest (`ShuttingDown`). Returns how many were cut short."""
+        self.draining = True
+        end = time.monotonic() + grace_seconds
+        while self._futures and (left := end - time.monotonic()) > 0:
+            self._released.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._released.wait()
+        cut = 0
+        for _, future in list(self._futures.values()):
+            if not future.done():
+                future.set_exception(ShuttingDown())
+                cut += 1
+        return cut
 
     async def on_status(self, event: JobStatusChanged) -> None:
         if event.status is not JobStatus.FINALIZED:

@@ -168,5 +168,15 @@ async def ensure_topics(
 
 
 async def ping(broker: KafkaBroker) -> None:
+    """Ready to make progress: the broker answers, and every subscriber's consume loop runs
+    (FastStream restarts a failed loop; one that stays down is a stuck service)."""
     if not await broker.ping(timeout=2.0):
         raise ConnectionError("Kafka broker unreachable")
+    for subscriber in broker.subscribers:
+        tasks = getattr(subscriber, "tasks", [])
+        if not tasks or any(task.done() for task in tasks):
+            raise RuntimeError(f"the consumer of {_topics_of(subscriber)} is not running")
+
+
+def _topics_of(subscriber: Any) -> str:
+    return ", ".join(getattr(subscriber, "topics", ()) or ()) or "a topic"

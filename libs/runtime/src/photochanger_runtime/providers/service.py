@@ -161,7 +161,7 @@ def build_registry(
     registry.register_value(httpx.AsyncClient, http, on_registry_close=http.aclose)
     registry.register_value(AdapterRegistry, adapters)
     registry.register_value(LifecycleDeps, deps)
-    registry.register_value(ProviderWorker, worker)
+    registry.register_value(ProviderWorker, worker, ping=ProviderWorker.check)
     return registry, broker, worker
 
 

@@ -57,6 +57,9 @@ class ProviderWorker:
         self._deps = deps
         self._store = store
         self._capacity = asyncio.Semaphore(max_concurrent_jobs)
+        self._max_concurrent = max_concurrent_jobs
+        #: slots taken by requests being claimed, not running yet
+        self._claiming = 0
         self._lease = timedelta(seconds=lease_seconds)
         self._recovery_interval = recovery_interval_seconds
         self.worker_id = f"{runner.provider_id}-{uuid.uuid4().hex[:12]}"
@@ -77,6 +80,15 @@ class ProviderWorker:
         """Attempts this worker could still start now."""
         return self._capacity._value
 
+    async def check(self) -> None:
+        """Readiness: every capacity slot is free, claiming or running an attempt — none
+        lost to an error path (a worker that leaks them stops taking jobs)."""
+        accounted = self.capacity_left + self._claiming + len(self._running)
+        if accounted != self._max_concurrent:
+            raise RuntimeError(
+                f"{self._max_concurrent - accounted} capacity slot(s) lost; restart the worker"
+            )
+
     # -- message handlers ---------------------------------------------------------------------
 
     async def on_job_requested(self, event: ProviderJobRequested) -> None:
@@ -94,11 +106,14 @@ class ProviderWorker:
         if not await self._reserve(left):
             log.warning("no capacity before the deadline")
             return  # the api or the reaper finalizes it as timeout
+        self._claiming += 1
         try:
             claimed = await self._deps.transitions.claim(event, worker_id=self.worker_id)
         except BaseException:
             self._capacity.release()
             raise
+        finally:
+            self._claiming -= 1
         if claimed is None:  # another worker owns this attempt
             self._capacity.release()
             return
@@ -180,6 +195,7 @@ class ProviderWorker:
                 if not await self._reserve(0):
                     finished = False  # no room now: leave the rest for the next round
                     break
+                self._claiming += 1
                 try:
                     resumed = await self._deps.transitions.take_over(
                         claim.job_id, after_attempt=claim.attempt, worker_id=self.worker_id,
@@ -188,6 +204,8 @@ class ProviderWorker:
                 except BaseException:
                     self._capacity.release()
                     raise
+                finally:
+                    self._claiming -= 1
                 if resumed is None:
                     self._capacity.release()
                     continue
