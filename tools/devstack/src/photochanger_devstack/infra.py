@@ -159,11 +159,12 @@ def local_infrastructure(
             )
         if mongodb_address is None:
             assert layout is not None
-            running_mongodb = ferretdb.start(
-                mongodb_port, layout.ferretdb_dir, layout.log_dir, ready_timeout=ready_timeout
-            )
-            stack.callback(running_mongodb.stop)
-            servers.append(running_mongodb)
+            # $PHOTOCHANGER_FERRETDB_BACKEND: sqlite, or postgresql (+ a private PostgreSQL)
+            for running_mongodb in ferretdb.start_local(
+                mongodb_port, layout.root, layout.log_dir, ready_timeout=ready_timeout
+            ):
+                stack.callback(running_mongodb.stop)
+                servers.append(running_mongodb)
             mongodb_address, mongodb_source = running_mongodb.address, "local"
         if kafka_address is None:
             assert layout is not None
