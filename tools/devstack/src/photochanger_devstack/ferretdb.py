@@ -49,8 +49,12 @@ def source_dir() -> Path:
 
 
 def build_dir() -> Path:
-    """Return ``<cache>/ferretdb-<version>`` (may not be built yet)."""
-    return cache_dir() / f"ferretdb-{FERRETDB_VERSION}"
+    """Return ``<cache>/ferretdb-<version>-<sources>`` (may not be built yet).
+
+    Keyed by the launcher sources too: checkouts with different launchers on one machine (git
+    worktrees) each keep their own binary instead of rebuilding over each other's.
+    """
+    return cache_dir() / f"ferretdb-{FERRETDB_VERSION}-{_build_fingerprint()[:12]}"
 
 
 def binary_path() -> Path:
