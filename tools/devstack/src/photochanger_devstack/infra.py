@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from photochanger_devstack import ferretdb, kafka, testcontainers_backend
+from photochanger_devstack import ferretdb, kafka, postgres, testcontainers_backend
 from photochanger_devstack.paths import StateLayout
 from photochanger_devstack.ports import free_ports
 from photochanger_devstack.procs import Running
@@ -96,6 +96,15 @@ def ensure_installed(
                 ferretdb.is_built,
                 ferretdb.binary_path,
                 ferretdb.ensure_built,
+            )
+        )
+    if mongodb_needed and ferretdb.backend_from_env() == "postgresql":
+        pieces.append(
+            (
+                "postgresql",
+                postgres.is_installed,
+                postgres.install_location,
+                postgres.ensure_installed,
             )
         )
     jobs: list[tuple[str, Callable[[], Path]]] = []

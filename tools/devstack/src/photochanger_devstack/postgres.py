@@ -261,8 +261,11 @@ def _create_system_account(name: str) -> None:
         raise DevstackError(f"creating the account {name!r} failed: {result.stderr.strip()}")
 
 
-def server_account() -> Account | None:
-    """Return the account to run PostgreSQL as, or None when we are not root (run as us)."""
+def server_account(*, create: bool = True) -> Account | None:
+    """Return the account to run PostgreSQL as, or None when we are not root (run as us).
+
+    As root with no suitable account: creates one, or raises when ``create`` is False.
+    """
     if os.geteuid() != 0:
         return None
     wanted = os.environ.get(ENV_USER, "").strip()
@@ -277,6 +280,8 @@ def server_account() -> Account | None:
         account = _lookup(name)
         if account is not None and account.uid != 0:
             return account
+    if not create:
+        raise DevstackError(f"no account to run PostgreSQL as (yet): {SYSTEM_ACCOUNT!r}")
     _create_system_account(SYSTEM_ACCOUNT)
     account = _lookup(SYSTEM_ACCOUNT)
     if account is None:
@@ -582,6 +587,32 @@ def ensure_template(binaries: Binaries, account: Account | None) -> Path:
         finally:
             shutil.rmtree(staging.root, ignore_errors=True)
     return data
+
+
+def is_installed() -> bool:
+    """True if binaries are found and their template cluster is in the cache (no side effects)."""
+    binaries = find_binaries()
+    if binaries is None:
+        return False
+    try:
+        account = server_account(create=False)
+    except DevstackError:
+        return False
+    target = template_dir(binaries, account)
+    return is_complete(target, target.name) and (target / "data" / "PG_VERSION").is_file()
+
+
+def install_location() -> Path:
+    """Where the template cluster of the binaries in use lives (may not exist yet)."""
+    binaries = require_binaries()
+    return template_dir(binaries, server_account(create=False))
+
+
+def ensure_installed() -> Path:
+    """Find the binaries and make their template cluster (once): what ``install`` does."""
+    binaries = require_binaries()
+    ensure_template(binaries, server_account())
+    return binaries.bin_dir
 
 
 def _copy_cluster(source: Path, target: Path) -> None:
