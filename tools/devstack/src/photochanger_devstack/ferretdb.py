@@ -1,11 +1,12 @@
 """FerretDB (MongoDB wire protocol over SQLite or PostgreSQL) built from the Go module proxy.
 
 Build: ``go build`` of the small launcher in ``tools/ferretdb`` (it embeds
-``github.com/FerretDB/FerretDB/ferretdb``) into ``<cache>/ferretdb-<version>/ferretdb``.
+``github.com/FerretDB/FerretDB/ferretdb``) into ``<cache>/ferretdb-<version>-<sources>/ferretdb``.
 Start: run it on a loopback port with a state directory (SQLite files) or a PostgreSQL URL.
 Ready: a MongoDB ``ping`` succeeds. :func:`start_local` starts the backend selected by
-``$PHOTOCHANGER_FERRETDB_BACKEND`` (``sqlite``, the default, or ``postgresql``): for
-PostgreSQL a private server from :mod:`photochanger_devstack.postgres` first.
+``$PHOTOCHANGER_FERRETDB_BACKEND`` (``postgresql``, the default, or ``sqlite``): for
+PostgreSQL a private server from :mod:`photochanger_devstack.postgres` first. Why PostgreSQL
+is the default: ADR-0011 (SQLite reads and updates by ``_id`` scan the whole collection).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ ENV_BACKEND = "PHOTOCHANGER_FERRETDB_BACKEND"
 
 Backend = Literal["postgresql", "sqlite"]
 BACKENDS: tuple[Backend, ...] = ("postgresql", "sqlite")
-DEFAULT_BACKEND: Backend = "sqlite"
+DEFAULT_BACKEND: Backend = "postgresql"
 
 _SOURCES = ("go.mod", "go.sum", "main.go")
 
@@ -168,8 +169,14 @@ def wait_ready(
 
 
 def backend_from_env() -> Backend:
-    """The backend named by ``$PHOTOCHANGER_FERRETDB_BACKEND`` (default: SQLite)."""
-    raw = os.environ.get(ENV_BACKEND, "").strip().lower() or DEFAULT_BACKEND
+    """The backend named by ``$PHOTOCHANGER_FERRETDB_BACKEND``.
+
+    Unset: PostgreSQL, or SQLite on a machine without PostgreSQL binaries (no system
+    PostgreSQL and no ``pgserver`` wheel for this platform).
+    """
+    raw = os.environ.get(ENV_BACKEND, "").strip().lower()
+    if not raw:
+        return DEFAULT_BACKEND if postgres.find_binaries() is not None else "sqlite"
     for backend in BACKENDS:
         if raw == backend:
             return backend
