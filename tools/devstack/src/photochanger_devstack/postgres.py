@@ -5,13 +5,15 @@ Find: ``$PHOTOCHANGER_POSTGRES_BIN_DIR``, then ``initdb`` + ``postgres`` on ``PA
 ``/usr/pgsql-<version>/bin`` (RHEL), then the binaries shipped in the ``pgserver`` wheel (a
 dependency of this package, so a fresh checkout always has PostgreSQL after ``uv sync``).
 
-Init: ``initdb`` into ``<state>/data`` (trust authentication, superuser ``ferretdb``, UTF-8, C
-locale) and a ``ferretdb`` database. Start: ``postgres`` on a loopback port, with its unix
-socket in ``<state>/run`` (FerretDB connects there when the path is short enough). Ready: a
-startup handshake over the wire protocol is accepted. Every start also (re)installs an event
-trigger that gives each new FerretDB table a GIN index on ``_jsonb->'_id'``: FerretDB looks
-documents up with ``_jsonb->'_id' @> $1``, which its own btree ``_id`` index cannot serve, so
-without it every ``{_id: ...}`` read is a sequential scan (see ADR-0011).
+Init: ``<state>/data`` is a copy of a template cluster cached once per binaries and account
+(``initdb`` with trust authentication, superuser ``ferretdb``, UTF-8, C locale, 1 MB WAL
+segments, plus the ``ferretdb`` database and the bootstrap SQL). Start: ``postgres`` on a
+loopback port, with its unix socket in ``<state>/run`` (FerretDB connects there when the path
+is short enough). Ready: a startup handshake over the wire protocol is accepted. Every start
+also (re)installs an event trigger that gives each new FerretDB table a GIN index on
+``_jsonb->'_id'``: FerretDB looks documents up with ``_jsonb->'_id' @> $1``, which its own
+btree ``_id`` index cannot serve, so without it every ``{_id: ...}`` read is a sequential scan
+(see ADR-0011).
 
 PostgreSQL refuses to run as root. As root, the server runs as an unprivileged account
 (``$PHOTOCHANGER_POSTGRES_USER``, else ``postgres`` if it exists, else a system account
