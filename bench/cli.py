@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         "git": reporting.git_info(),
         "infrastructure": {
             "kafka": kafka.KAFKA_VERSION,
-            "ferretdb": f"{ferretdb.FERRETDB_VERSION} (SQLite backend)",
+            "ferretdb": f"{ferretdb.FERRETDB_VERSION} ({ferretdb.backend_from_env()} backend)",
         },
         "settings": {
             "env_for_every_scenario": BENCH_ENV,

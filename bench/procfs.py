@@ -38,8 +38,10 @@ def _stat_fields(stat: str) -> list[str]:
 
 
 def group_cpu_seconds(pgid: int) -> float:
-    """User+system CPU seconds of every live process in process group `pgid` (services are
-    started in their own session, so this covers e.g. a JVM behind a launcher script)."""
+    """User+system CPU seconds of process group `pgid` (services are started in their own
+    session, so this covers e.g. a JVM behind a launcher script), plus the leader's direct
+    children that left the group (PostgreSQL's backends call setsid()) and the leader's
+    exited, reaped children (cutime+cstime: e.g. PostgreSQL's autovacuum workers)."""
     total = 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -49,13 +51,16 @@ def group_cpu_seconds(pgid: int) -> float:
         except OSError:
             continue
         # fields[0] is state (field 3), so field N is fields[N - 3]
-        if int(fields[2]) == pgid:
+        if int(fields[2]) == pgid or int(fields[1]) == pgid:
             total += int(fields[11]) + int(fields[12])
+        if int(entry.name) == pgid:
+            total += int(fields[13]) + int(fields[14])
     return total / _TICKS
 
 
 def group_rss_mb(pgid: int) -> float:
-    """Resident memory of a process group in MB (sum of its processes' RSS)."""
+    """Resident memory of a process group and its leader's direct children in MB (sum of
+    their RSS; PostgreSQL's shared buffers are counted once per process that touched them)."""
     pages = 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -64,7 +69,7 @@ def group_rss_mb(pgid: int) -> float:
             fields = _stat_fields(Path(entry.path, "stat").read_text())
         except OSError:
             continue
-        if int(fields[2]) == pgid:
+        if int(fields[2]) == pgid or int(fields[1]) == pgid:
             pages += int(fields[21])
     return round(pages * _PAGE / 1e6, 1)
 

@@ -1,8 +1,12 @@
-"""FerretDB (MongoDB wire protocol over SQLite) built from the Go module proxy.
+"""FerretDB (MongoDB wire protocol over SQLite or PostgreSQL) built from the Go module proxy.
 
 Build: ``go build`` of the small launcher in ``tools/ferretdb`` (it embeds
-``github.com/FerretDB/FerretDB/ferretdb``) into ``<cache>/ferretdb-<version>/ferretdb``.
-Start: run it on a loopback port with a state directory. Ready: a MongoDB ``ping`` succeeds.
+``github.com/FerretDB/FerretDB/ferretdb``) into ``<cache>/ferretdb-<version>-<sources>/ferretdb``.
+Start: run it on a loopback port with a state directory (SQLite files) or a PostgreSQL URL.
+Ready: a MongoDB ``ping`` succeeds. :func:`start_local` starts the backend selected by
+``$PHOTOCHANGER_FERRETDB_BACKEND`` (``postgresql``, the default, or ``sqlite``): for
+PostgreSQL a private server from :mod:`photochanger_devstack.postgres` first. Why PostgreSQL
+is the default: ADR-0011 (SQLite reads and updates by ``_id`` scan the whole collection).
 """
 
 from __future__ import annotations
@@ -12,14 +16,16 @@ import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Literal
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from photochanger_devstack import postgres
 from photochanger_devstack.errors import DevstackError
 from photochanger_devstack.installs import exclusive_lock, fingerprint, is_complete, write_marker
 from photochanger_devstack.paths import cache_dir, tools_dir
-from photochanger_devstack.ports import LOOPBACK, accepts_connections, is_port_free
+from photochanger_devstack.ports import LOOPBACK, accepts_connections, free_port, is_port_free
 from photochanger_devstack.procs import BackgroundProcess, Running, pid_file_is_live
 from photochanger_devstack.procs import start_background as _start_background
 from photochanger_devstack.waiting import wait_until_ready
@@ -30,6 +36,11 @@ DEFAULT_READY_TIMEOUT = 30.0
 DEFAULT_LOG_LEVEL = "info"
 
 ENV_LOG_LEVEL = "PHOTOCHANGER_FERRETDB_LOG_LEVEL"
+ENV_BACKEND = "PHOTOCHANGER_FERRETDB_BACKEND"
+
+Backend = Literal["postgresql", "sqlite"]
+BACKENDS: tuple[Backend, ...] = ("postgresql", "sqlite")
+DEFAULT_BACKEND: Backend = "postgresql"
 
 _SOURCES = ("go.mod", "go.sum", "main.go")
 
@@ -39,8 +50,12 @@ def source_dir() -> Path:
 
 
 def build_dir() -> Path:
-    """Return ``<cache>/ferretdb-<version>`` (may not be built yet)."""
-    return cache_dir() / f"ferretdb-{FERRETDB_VERSION}"
+    """Return ``<cache>/ferretdb-<version>-<sources>`` (may not be built yet).
+
+    Keyed by the launcher sources too: checkouts with different launchers on one machine (git
+    worktrees) each keep their own binary instead of rebuilding over each other's.
+    """
+    return cache_dir() / f"ferretdb-{FERRETDB_VERSION}-{_build_fingerprint()[:12]}"
 
 
 def binary_path() -> Path:
@@ -153,6 +168,21 @@ def wait_ready(
     return wait_until_ready(ready, what=f"FerretDB at {uri}", timeout=timeout, process=process)
 
 
+def backend_from_env() -> Backend:
+    """The backend named by ``$PHOTOCHANGER_FERRETDB_BACKEND``.
+
+    Unset: PostgreSQL, or SQLite on a machine without PostgreSQL binaries (no system
+    PostgreSQL and no ``pgserver`` wheel for this platform).
+    """
+    raw = os.environ.get(ENV_BACKEND, "").strip().lower()
+    if not raw:
+        return DEFAULT_BACKEND if postgres.find_binaries() is not None else "sqlite"
+    for backend in BACKENDS:
+        if raw == backend:
+            return backend
+    raise DevstackError(f"{ENV_BACKEND}={raw!r}: expected one of {', '.join(BACKENDS)}")
+
+
 def start(
     port: int,
     state_dir: Path,
@@ -161,10 +191,13 @@ def start(
     log_level: str | None = None,
     ready_timeout: float = DEFAULT_READY_TIMEOUT,
     die_with_parent: bool = True,
+    postgresql_url: str | None = None,
 ) -> Running:
-    """Start FerretDB on 127.0.0.1:``port`` with SQLite files under ``state_dir``/data.
+    """Start FerretDB on 127.0.0.1:``port``.
 
-    ``Running.address`` is the MongoDB URI. Logs go to ``log_dir``/ferretdb.log.
+    Without ``postgresql_url``: SQLite files under ``state_dir``/data. With it: the PostgreSQL
+    backend on that database (``state_dir`` then only holds the pid file). ``Running.address``
+    is the MongoDB URI. Logs go to ``log_dir``/ferretdb.log.
     """
     binary = ensure_built()
     state_dir = state_dir.resolve()
@@ -176,12 +209,11 @@ def start(
         raise DevstackError(f"cannot start FerretDB: port {LOOPBACK}:{port} is in use")
     state_dir.mkdir(parents=True, exist_ok=True)
     level = log_level or os.environ.get(ENV_LOG_LEVEL, DEFAULT_LOG_LEVEL)
-    argv = [
-        str(binary),
-        f"-listen-addr={LOOPBACK}:{port}",
-        f"-state-dir={state_dir / 'data'}",
-        f"-log-level={level}",
-    ]
+    argv = [str(binary), f"-listen-addr={LOOPBACK}:{port}", f"-log-level={level}"]
+    if postgresql_url is None:
+        argv.append(f"-state-dir={state_dir / 'data'}")
+    else:
+        argv += ["-handler=postgresql", f"-postgresql-url={postgresql_url}"]
     process = _start_background(
         "ferretdb",
         argv,
@@ -197,3 +229,49 @@ def start(
         running.stop()
         raise
     return running
+
+
+def start_local(
+    port: int,
+    state_root: Path,
+    log_dir: Path,
+    *,
+    backend: Backend | None = None,
+    ready_timeout: float = DEFAULT_READY_TIMEOUT,
+    die_with_parent: bool = True,
+) -> list[Running]:
+    """Start FerretDB on ``backend`` (default :func:`backend_from_env`) below ``state_root``.
+
+    Returns the started servers in start order (for PostgreSQL: PostgreSQL on a free port with
+    its cluster in ``state_root``/postgres, then FerretDB; stop them in reverse order). The
+    MongoDB URI is the ``address`` of the last one.
+    """
+    chosen = backend or backend_from_env()
+    started: list[Running] = []
+    try:
+        postgresql_url = None
+        if chosen == "postgresql":
+            database = postgres.start(
+                free_port(),
+                state_root / "postgres",
+                log_dir,
+                ready_timeout=ready_timeout,
+                die_with_parent=die_with_parent,
+            )
+            started.append(database)
+            postgresql_url = database.address
+        started.append(
+            start(
+                port,
+                state_root / "ferretdb",
+                log_dir,
+                ready_timeout=ready_timeout,
+                die_with_parent=die_with_parent,
+                postgresql_url=postgresql_url,
+            )
+        )
+    except BaseException:
+        for running in reversed(started):
+            running.stop()
+        raise
+    return started

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from photochanger_devstack import ferretdb, kafka, s3, testcontainers_backend
+from photochanger_devstack import ferretdb, kafka, postgres, s3, testcontainers_backend
 from photochanger_devstack.paths import StateLayout
 from photochanger_devstack.ports import free_ports
 from photochanger_devstack.procs import Running
@@ -100,6 +100,15 @@ def ensure_installed(
                 ferretdb.ensure_built,
             )
         )
+    if mongodb_needed and ferretdb.backend_from_env() == "postgresql":
+        pieces.append(
+            (
+                "postgresql",
+                postgres.is_installed,
+                postgres.install_location,
+                postgres.ensure_installed,
+            )
+        )
     if s3_needed:
         pieces.append(
             (
@@ -170,11 +179,12 @@ def local_infrastructure(
             )
         if mongodb_address is None:
             assert layout is not None
-            running_mongodb = ferretdb.start(
-                mongodb_port, layout.ferretdb_dir, layout.log_dir, ready_timeout=ready_timeout
-            )
-            stack.callback(running_mongodb.stop)
-            servers.append(running_mongodb)
+            # $PHOTOCHANGER_FERRETDB_BACKEND: sqlite, or postgresql (+ a private PostgreSQL)
+            for running_mongodb in ferretdb.start_local(
+                mongodb_port, layout.root, layout.log_dir, ready_timeout=ready_timeout
+            ):
+                stack.callback(running_mongodb.stop)
+                servers.append(running_mongodb)
             mongodb_address, mongodb_source = running_mongodb.address, "local"
         if kafka_address is None:
             assert layout is not None
