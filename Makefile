@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV ?= uv
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint unit integration e2e bench install deps smoke-live
+.PHONY: up down test lint unit integration e2e bench chaos install deps smoke-live
 
 deps:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
@@ -39,6 +39,10 @@ e2e: install
 
 bench: install
 	$(UV) run python -m bench $(BENCH_ARGS)
+
+# kill every process (and keep Kafka and the database down) under load; exit 1 on a lost job
+chaos: install
+	$(UV) run python -m bench.chaos $(CHAOS_ARGS)
 
 smoke-live: deps
 	$(UV) run python -m photochanger_devstack.smoke_live

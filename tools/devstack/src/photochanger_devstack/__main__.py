@@ -165,9 +165,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
             try:
                 sample = up.write_sample_photo(layout.root / "sample.jpg")
                 print(up.banner(stack, sample), flush=True)
-                died = up.wait_forever(stack, threading.Event())
-                _say(f"{died} exited unexpectedly; see {stack.state_dir / 'logs'}; stopping")
-                return 1
+                up.run_forever(up.supervise(stack, infra, _say), threading.Event())
             finally:
                 # services first, while Kafka and FerretDB are still there to say goodbye to
                 stack.stop_all()

@@ -222,7 +222,15 @@ def start(
         cwd=state_dir,
         die_with_parent=die_with_parent,
     )
-    running = Running(name="ferretdb", address=mongodb_uri(port), process=process)
+    running = Running(
+        name="ferretdb",
+        address=mongodb_uri(port),
+        process=process,
+        relaunch=lambda die: start(
+            port, state_dir, log_dir, log_level=log_level, ready_timeout=ready_timeout,
+            die_with_parent=die, postgresql_url=postgresql_url,
+        ),
+    )  # fmt: skip
     try:
         wait_ready(running.address, port=port, timeout=ready_timeout, process=process)
     except BaseException:

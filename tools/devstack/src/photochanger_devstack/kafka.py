@@ -385,7 +385,15 @@ def start(
         cwd=state_dir,
         die_with_parent=die_with_parent,
     )
-    running = Running(name="kafka", address=f"{LOOPBACK}:{port}", process=process)
+    running = Running(
+        name="kafka",
+        address=f"{LOOPBACK}:{port}",
+        process=process,
+        relaunch=lambda die: start(
+            port, controller_port, state_dir, log_dir, ready_timeout=ready_timeout,
+            die_with_parent=die,
+        ),
+    )  # fmt: skip
     if pending_archive is not None:
         running.add_stop_callback(_keep_archive(process, pending_archive, _cds_archive()))
     try:

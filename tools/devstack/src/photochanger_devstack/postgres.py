@@ -772,7 +772,15 @@ def _launch(
         die_with_parent=False,  # handled by our own setpriv (after the uid switch)
     )
     endpoint = Endpoint(port=port, socket_dir=socket_dir)
-    server = PostgresServer(name="postgres", address=endpoint.url(), process=process)
+    server = PostgresServer(
+        name="postgres",
+        address=endpoint.url(),
+        process=process,
+        relaunch=lambda die: start(
+            port, layout.root, log_file.parent, ready_timeout=ready_timeout, die_with_parent=die,
+            index_ids=index_ids, extra_settings=extra_settings,
+        ),
+    )  # fmt: skip
     server.endpoint = endpoint
     try:
         wait_until_ready(

@@ -259,10 +259,22 @@ class Running:
     address: str
     process: BackgroundProcess
     _on_stopped: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    #: starts the same server again (same port and state); its argument is ``die_with_parent``
+    relaunch: Callable[[bool], Running] | None = field(default=None, repr=False)
 
     def add_stop_callback(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the process has exited (e.g., to keep a file it wrote)."""
         self._on_stopped.append(callback)
+
+    def restart(self, *, die_with_parent: bool = True) -> None:
+        """Start the server again in place (after it died, or was stopped): same address,
+        same state. Start it from the main thread, or pass ``die_with_parent=False``: the
+        parent-death signal fires when the thread that started a process ends."""
+        if self.relaunch is None:
+            raise DevstackError(f"{self.name} cannot be restarted")
+        self.stop(timeout=5.0)
+        fresh = self.relaunch(die_with_parent)
+        self.process, self._on_stopped = fresh.process, fresh._on_stopped
 
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Stop the server (idempotent)."""

@@ -224,7 +224,15 @@ def start(
         cwd=data_dir,
         die_with_parent=die_with_parent,
     )
-    running = Running(name="versitygw", address=endpoint_url(port), process=process)
+    running = Running(
+        name="versitygw",
+        address=endpoint_url(port),
+        process=process,
+        relaunch=lambda die: start(
+            port, data_dir, log_dir, bucket=bucket, ready_timeout=ready_timeout,
+            die_with_parent=die,
+        ),
+    )  # fmt: skip
     try:
         wait_ready(running.address, bucket, port=port, timeout=ready_timeout, process=process)
     except BaseException:

@@ -1,15 +1,22 @@
-"""`photochanger-devstack up` (what `make up` runs): Kafka, FerretDB, the provider emulators
-and the five services in the foreground, with each process's log lines prefixed by its name.
-Prints the api address and a ready-to-paste ingest `curl`; Ctrl-C stops everything."""
+"""`photochanger-devstack up` (what `make up` runs): Kafka, the database, the provider
+emulators and the five services in the foreground, with each process's log lines prefixed by
+its name (readable on a terminal: see `logview`). Prints the api address and a ready-to-paste
+ingest `curl`. A process that dies is restarted (`supervisor`); Ctrl-C stops everything."""
 
 from __future__ import annotations
 
 import io
+import os
+import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
+from photochanger_devstack import logview
 from photochanger_devstack.infra import Infrastructure
 from photochanger_devstack.stack import Stack, create_stack, ingest_curl
+from photochanger_devstack.supervisor import Supervisor
 
 _COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93")
 
@@ -30,16 +37,25 @@ def write_sample_photo(path: Path) -> Path:
 
 
 def _follow(name: str, log_file: Path, width: int, colour: str, stop: threading.Event) -> None:
-    """Print new lines of `log_file` prefixed with the process name until `stop` is set."""
+    """Print new lines of `log_file` prefixed with the process name until `stop` is set.
+    A restarted process appends to the same file; a file that shrinks is read from its
+    start again."""
+    tty = sys.stdout.isatty()
+    pretty = logview.pretty_by_default(tty)
+    verbose = bool(os.environ.get(logview.ENV_VERBOSE))
     while not log_file.exists() and not stop.wait(0.2):
         pass
     with log_file.open("r", errors="replace") as handle:
         while not stop.is_set():
             line = handle.readline()
             if not line:
+                if log_file.exists() and log_file.stat().st_size < handle.tell():
+                    handle.seek(0)
                 stop.wait(0.2)
                 continue
-            print(f"\033[{colour}m{name:<{width}}\033[0m | {line.rstrip()}", flush=True)
+            shown = logview.render(line, pretty=pretty, colour=tty, verbose=verbose)
+            if shown is not None:
+                print(f"\033[{colour}m{name:<{width}}\033[0m | {shown}", flush=True)
 
 
 def run_stack(infra: Infrastructure, state_dir: Path) -> tuple[Stack, threading.Event]:
@@ -73,16 +89,34 @@ def banner(stack: Stack, sample: Path) -> str:
             "Try it (slot-001 = Gemini image edit, slot-002 = Turbotext image edit):",
             f"  {ingest_curl(stack, 'slot-001', str(sample))}",
             "",
-            "Ctrl-C stops everything.",
+            "A process that stops is restarted; Ctrl-C stops everything.",
             "",
         ]
     )
 
 
-def wait_forever(stack: Stack, idle: threading.Event) -> str | None:
-    """Block until a process dies (its name) — Ctrl-C arrives as KeyboardInterrupt."""
+def supervise(stack: Stack, infra: Infrastructure, say: Callable[[str], None]) -> Supervisor:
+    """A supervisor for every process of the platform: servers, emulators and services.
+    Call its `check()` from the thread that started them (see `supervisor`)."""
+    supervisor = Supervisor(say)
+    for server in infra.servers:
+        # read `server.process` each time: a restart replaces it
+        supervisor.watch(
+            server.name,
+            lambda server=server: server.process.is_running(),  # type: ignore[misc]
+            server.restart,
+        )
+    for name in list(stack.processes):
+        supervisor.watch(
+            name,
+            lambda name=name: stack.processes[name].is_running(),  # type: ignore[misc]
+            lambda name=name: stack.start(name, wait=False),  # type: ignore[misc]
+        )
+    return supervisor
+
+
+def run_forever(supervisor: Supervisor, idle: threading.Event) -> NoReturn:
+    """Keep the platform up until Ctrl-C (KeyboardInterrupt) or SIGTERM."""
     while True:
-        for name, process in stack.processes.items():
-            if not process.is_running():
-                return name
-        idle.wait(1.0)
+        supervisor.check()
+        idle.wait(0.5)

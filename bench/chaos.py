@@ -1,0 +1,454 @@
+"""`make chaos` (`python -m bench.chaos`): what a crash costs under load, on the real platform.
+
+A platform of its own on loopback (Kafka, PostgreSQL + FerretDB, emulators, the five services)
+runs under the devstack's supervisor while a steady load (default 5 jobs/s over both providers,
+each provider call taking 1 to 5 s) goes on. One at a time, every process is killed with SIGKILL
+and the supervisor restarts it; then Kafka and the database are each kept down for a while.
+For every fault the report gives: jobs accepted, how they ended, jobs **lost** (accepted, no
+final state 30 s after their deadline), **duplicate provider submissions** (from the
+emulators' counters), the answers clients got, and how long until an ingest succeeded again.
+Exit status 1 when a job was lost or a target was missed. Everything stays on 127.0.0.1 and
+every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from photochanger_devstack import up
+from photochanger_devstack.infra import Infrastructure, local_infrastructure
+from photochanger_devstack.stack import Stack, create_stack
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+from pymongo import MongoClient
+
+SERVICES = ("api", "dispatcher", "provider-gemini", "provider-turbotext", "ttl-reaper")
+SLOTS = {"slot-001": "gemini", "slot-002": "turbotext"}
+#: targets of the issue: answers while a dependency is down, and recovery after it returns
+OUTAGE_ANSWER_SECONDS = 2.0
+RECOVERY_SECONDS = 10.0
+KILL_RECOVERY_SECONDS = 15.0
+
+
+def say(message: str) -> None:
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# -- photos ---------------------------------------------------------------------------------
+
+
+def photo(seed: int, slow_seconds: int, side: int) -> bytes:
+    """A unique photo; the emulators hold their answer `slow_seconds` (PNG `emulate` chunk)."""
+    rnd = random.Random(seed)
+    image = Image.effect_noise((side, side), 40).convert("RGB")
+    image.paste(
+        (rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)),
+        (0, 0, side // 3, side // 3),
+    )
+    info = PngInfo()
+    info.add_text("emulate", f"slow={slow_seconds}")
+    info.add_text("chaos-id", f"{seed}-{uuid.uuid4().hex}")
+    out = io.BytesIO()
+    image.save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+# -- load -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    sent_at: float
+    slot: str
+    sha256: str
+    window: str
+    status: str = "pending"  # HTTP status code, or "no answer"
+    job_id: str | None = None
+    seconds: float | None = None
+
+
+@dataclass
+class Load:
+    """An open-loop load in a thread of its own: one ingest every 1/rate s."""
+
+    stack: Stack
+    rate: float
+    side: int
+    answers: list[Answer] = field(default_factory=list)
+    window: str = "warm-up"
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+
+    async def _run(self) -> None:
+        import hashlib
+
+        rnd = random.Random(7)
+        limits = httpx.Limits(max_connections=2000, max_keepalive_connections=50)
+        async with httpx.AsyncClient(timeout=75, limits=limits) as client:
+            pending: set[asyncio.Task[None]] = set()
+            n = 0
+            next_at = time.monotonic()
+            while not self._stop.is_set():
+                slot = "slot-001" if n % 2 == 0 else "slot-002"
+                data = photo(n, rnd.randint(1, 5), self.side)
+                answer = Answer(time.time(), slot, hashlib.sha256(data).hexdigest(), self.window)
+                self.answers.append(answer)
+                task = asyncio.create_task(self._send(client, answer, data))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                n += 1
+                next_at += 1 / self.rate
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))  # the load's pace
+            if pending:
+                await asyncio.wait(pending, timeout=90)
+
+    async def _send(self, client: httpx.AsyncClient, answer: Answer, data: bytes) -> None:
+        started = time.monotonic()
+        try:
+            response = await client.post(
+                f"{self.stack.api_url}/ingest/{answer.slot}",
+                data={"password": self.stack.ingest_password},
+                files={"fileToUpload": ("p.png", data, "image/png")},
+            )
+        except httpx.HTTPError:
+            answer.status = "no answer"
+        else:
+            answer.status = str(response.status_code)
+            answer.job_id = response.headers.get("x-job-id")
+            if answer.job_id is None and response.headers.get("content-type", "").startswith(
+                "application/json"
+            ):
+                details = response.json().get("error", {}).get("details", {})
+                answer.job_id = details.get("job_id")
+        answer.seconds = time.monotonic() - started
+
+
+# -- probing --------------------------------------------------------------------------------
+
+
+def probe(stack: Stack, timeout: float = 10.0) -> tuple[int | None, float]:
+    """One quick ingest (no provider delay): its status and how long the answer took."""
+    data = photo(random.randrange(10**9), 0, 32)
+    started = time.monotonic()
+    try:
+        response = httpx.post(
+            f"{stack.api_url}/ingest/slot-001",
+            data={"password": stack.ingest_password},
+            files={"fileToUpload": ("p.png", data, "image/png")},
+            timeout=timeout,
+        )
+    except httpx.HTTPError:
+        return None, time.monotonic() - started
+    return response.status_code, time.monotonic() - started
+
+
+def until_serving(stack: Stack, started: float, limit: float) -> float | None:
+    """Seconds from `started` until an ingest succeeds (the supervisor restarts meanwhile)."""
+    deadline = started + limit
+    while time.monotonic() < deadline:
+        status, _ = probe(stack, timeout=5.0)
+        if status == 200:
+            return time.monotonic() - started
+        time.sleep(0.25)  # the probe's pace, bounded by `limit`
+    return None
+
+
+# -- faults ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Fault:
+    name: str
+    kind: str  # "kill" or "outage"
+    target: str
+    recovery_s: float | None = None
+    outage_answers: list[tuple[int | None, float]] = field(default_factory=list)
+    in_flight_at_kill: dict[str, float] = field(default_factory=dict)
+
+
+def _pid_of(stack: Stack, infra: Infrastructure, target: str) -> int:
+    if target in stack.processes:
+        return stack.processes[target].pid
+    for server in infra.servers:
+        if server.name == target:
+            return server.process.pid
+    raise LookupError(target)
+
+
+def _in_flight(stack: Stack) -> dict[str, float]:
+    out = {}
+    for provider in ("gemini", "turbotext"):
+        try:
+            text = httpx.get(f"{stack.url(f'provider-{provider}')}/metrics", timeout=2).text
+        except httpx.HTTPError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("photochanger_provider_jobs_in_flight{"):
+                out[provider] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def kill(fault: Fault, stack: Stack, infra: Infrastructure) -> None:
+    fault.in_flight_at_kill = _in_flight(stack)
+    pid = _pid_of(stack, infra, fault.target)
+    say(f"SIGKILL {fault.target} (pid {pid})")
+    started = time.monotonic()
+    os.killpg(pid, signal.SIGKILL)
+    fault.recovery_s = until_serving(stack, started, 90.0)
+    say(f"{fault.target}: serving again after {fault.recovery_s} s")
+
+
+def outage(
+    fault: Fault, stack: Stack, infra: Infrastructure, supervisor: Any, seconds: float
+) -> None:
+    say(f"{fault.target} down for {seconds:g} s")
+    supervisor.pause(fault.target)
+    os.killpg(_pid_of(stack, infra, fault.target), signal.SIGKILL)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        fault.outage_answers.append(probe(stack, timeout=10.0))
+        time.sleep(1.0)  # one probe a second during the outage
+    supervisor.resume(fault.target)
+    started = time.monotonic()
+    fault.recovery_s = until_serving(stack, started, 90.0)
+    say(f"{fault.target} back; serving after {fault.recovery_s} s")
+
+
+def plan(short: bool) -> list[Fault]:
+    if short:
+        kills = ["api", "provider-turbotext", "dispatcher", "kafka"]
+        outages = ["ferretdb"]
+    else:
+        kills = [*SERVICES, "kafka", "postgres", "ferretdb"]
+        outages = ["kafka", "ferretdb"]
+    return [Fault(f"kill {t}", "kill", t) for t in kills] + [
+        Fault(f"{t} down", "outage", t) for t in outages
+    ]
+
+
+# -- verdict --------------------------------------------------------------------------------
+
+
+def final_records(stack: Stack) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.infra.mongodb_uri, tz_aware=True)
+    try:
+        db = client[stack.env["PHOTOCHANGER_MONGODB_DATABASE"]]
+        final = {d["_id"]: d for d in db.jobs.find({}, {"log": 0, "settings": 0})}
+        live = {d["_id"]: d for d in db.jobs_live.find({}, {"settings": 0})}
+    finally:
+        client.close()
+    return final, live
+
+
+def emulator_submissions(stack: Stack) -> dict[str, Counter[str]]:
+    out = {}
+    for provider in ("gemini", "turbotext"):
+        stats = httpx.get(f"{stack.url(f'emulator-{provider}')}/_emulator/stats", timeout=5).json()
+        out[provider] = Counter(stats["submissions"]["by_image_sha256"])
+    return out
+
+
+def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) -> dict[str, Any]:
+    final, live = final_records(stack)
+    now = datetime.now(UTC)
+    lost_ids = {
+        job_id for job_id, doc in live.items()
+        if job_id not in final and (now - doc["expires_at"]).total_seconds() > 30
+    }  # fmt: skip
+    by_sha = {doc["payload"]["sha256"]: doc for doc in [*final.values(), *live.values()]}
+    submissions = emulator_submissions(stack)
+    windows: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"accepted": 0, "outcomes": Counter(), "answers": Counter(), "lost": 0,
+                 "duplicates": {"gemini": 0, "turbotext": 0}}
+    )  # fmt: skip
+    for answer in load.answers:
+        window = windows[answer.window]
+        window["answers"][answer.status] += 1
+        doc = by_sha.get(answer.sha256)
+        if doc is None:
+            continue  # refused before a job existed (429/503 at the door)
+        window["accepted"] += 1
+        record = final.get(doc["_id"])
+        window["outcomes"][record["outcome"] if record else "not final"] += 1
+        if doc["_id"] in lost_ids:
+            window["lost"] += 1
+        for provider, seen in submissions.items():
+            window["duplicates"][provider] += max(0, seen[answer.sha256] - 1)
+    report = {
+        "started_at": datetime.fromtimestamp(started_wall, UTC).isoformat(),
+        "rate": load.rate,
+        "requests": len(load.answers),
+        "lost": len(lost_ids),
+        "faults": [],
+    }
+    for fault in faults:
+        window = windows[fault.name]
+        slow = [s for status, s in fault.outage_answers if s > OUTAGE_ANSWER_SECONDS]
+        codes = Counter(str(status) for status, _ in fault.outage_answers)
+        report["faults"].append(
+            {
+                "fault": fault.name,
+                "accepted": window["accepted"],
+                "outcomes": dict(window["outcomes"]),
+                "lost": window["lost"],
+                "duplicate_submissions": window["duplicates"],
+                "in_flight_at_kill": fault.in_flight_at_kill,
+                "answers": dict(window["answers"]),
+                "recovery_s": round(fault.recovery_s, 1) if fault.recovery_s else None,
+                "outage_probe_answers": dict(codes),
+                "outage_answers_slower_than_2s": len(slow),
+            }
+        )
+    return report
+
+
+def problems(report: dict[str, Any]) -> list[str]:
+    found = []
+    if report["lost"]:
+        found.append(f"{report['lost']} job(s) lost")
+    for fault in report["faults"]:
+        name = fault["fault"]
+        if fault["duplicate_submissions"]["turbotext"]:
+            found.append(f"{name}: duplicate Turbotext submissions")
+        allowed = (
+            fault["in_flight_at_kill"].get("gemini", 0) if name == "kill provider-gemini" else 0
+        )
+        if fault["duplicate_submissions"]["gemini"] > allowed:
+            found.append(f"{name}: more Gemini duplicates than calls in flight at the kill")
+        if fault["recovery_s"] is None:
+            found.append(f"{name}: never served again")
+        elif name.startswith("kill") and fault["recovery_s"] > KILL_RECOVERY_SECONDS:
+            found.append(f"{name}: serving again only after {fault['recovery_s']} s")
+        elif name.endswith("down") and fault["recovery_s"] > RECOVERY_SECONDS:
+            found.append(f"{name}: recovered only after {fault['recovery_s']} s")
+        if fault["outage_answers_slower_than_2s"]:
+            found.append(f"{name}: {fault['outage_answers_slower_than_2s']} answer(s) over 2 s")
+    return found
+
+
+def table(report: dict[str, Any]) -> str:
+    rows = ["| fault | accepted | outcomes | lost | dup. submissions (gemini/turbotext) "
+            "| answers | recovery |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for f in report["faults"]:
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(f["outcomes"].items()))
+        answers = ", ".join(f"{k} x{v}" for k, v in sorted(f["answers"].items()))
+        if f["outage_probe_answers"]:
+            answers += f"; while down: {f['outage_probe_answers']}"
+        dup = f["duplicate_submissions"]
+        rows.append(
+            f"| {f['fault']} | {f['accepted']} | {outcomes} | {f['lost']} | "
+            f"{dup['gemini']}/{dup['turbotext']} (in flight {f['in_flight_at_kill'] or '-'}) "
+            f"| {answers} | {f['recovery_s']} s |"
+        )
+    return "\n".join(rows)
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    state = Path(tempfile.mkdtemp(prefix="photochanger-chaos-"))
+    say(f"state and logs: {state}")
+    with local_infrastructure(use_env=False, use_testcontainers=False, state_dir=state / "infra",
+                              log=say) as infra:  # fmt: skip
+        stack = create_stack(
+            infra, state / "stack", ports={}, database="chaos",
+            extra_env={"PHOTOCHANGER_GEMINI_REQUESTS_PER_MINUTE": "100000",
+                       "PHOTOCHANGER_TURBOTEXT_REQUESTS_PER_MINUTE": "100000",
+                       "PHOTOCHANGER_TURBOTEXT_POLL_INTERVAL_SECONDS": "1"},
+            environ={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
+        )  # fmt: skip
+        stack.start_all()
+        supervisor = up.supervise(stack, infra, say)
+        load = Load(stack, args.rate, args.side)
+        faults = plan(args.short)
+        started_wall = time.time()
+
+        def inflict() -> None:
+            """The faults, one after the other, while the main thread supervises."""
+            load.start()
+            time.sleep(args.settle)  # steady load before the first fault
+            for fault in faults:
+                load.window = fault.name
+                if fault.kind == "kill":
+                    kill(fault, stack, infra)
+                else:
+                    outage(fault, stack, infra, supervisor, args.outage_seconds)
+                time.sleep(args.settle)  # steady load between faults
+            load.window = "after"
+            load.stop()
+            drain(stack)
+
+        worker = threading.Thread(target=inflict, daemon=True)
+        try:
+            worker.start()
+            # restarts happen here, in the thread that started every process
+            while worker.is_alive():
+                supervisor.check()
+                worker.join(timeout=0.2)
+            report = verdict(stack, load, faults, started_wall)
+        finally:
+            load.stop()
+            stack.stop_all()
+    report["problems"] = problems(report)
+    print(table(report))
+    for problem in report["problems"]:
+        print(f"PROBLEM: {problem}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+    return 1 if report["problems"] else 0
+
+
+def drain(stack: Stack, limit: float = 120.0) -> None:
+    """Wait until no live job is left (every job final), at most `limit` seconds."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        final, live = final_records(stack)
+        if all(job_id in final for job_id in live):
+            return
+        time.sleep(1.0)  # the jobs' own deadlines decide; this only looks
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
+    p.add_argument("--rate", type=float, default=5.0, help="ingests per second")
+    p.add_argument("--outage-seconds", type=float, default=30.0)
+    p.add_argument("--settle", type=float, default=10.0, help="steady load between faults (s)")
+    p.add_argument("--side", type=int, default=640, help="photo edge in pixels")
+    p.add_argument("--short", action="store_true", help="the variant `make test` runs")
+    p.add_argument("--json", help="write the report here")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parse(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
