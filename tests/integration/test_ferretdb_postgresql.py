@@ -79,3 +79,26 @@ def test_every_collection_gets_a_gin_index_on_id_and_reads_use_it(
         # 8 times: past the 5 custom plans after which a generic plan could be chosen
         plans = ["\n".join(row[0] or "" for row in conn.query(explain)) for _ in range(8)]
     assert all("Index Scan" in plan for plan in plans), plans[-1]
+
+
+def test_the_job_paths_delete_by_id_uses_an_index(
+    database: postgres.PostgresServer, mongodb_uri: str, db_name: str
+) -> None:
+    """Retiring a live record (`delete_one({_id})`) is FerretDB's SELECT by `_id` (the GIN
+    index, above) and then `DELETE … WHERE _jsonb->'_id' IN (…)`: an index scan as well."""
+    with MongoClient[Doc](mongodb_uri) as client:
+        live = client[db_name]["jobs_live"]
+        live.insert_many([{"_id": f"job-{i}", "status": "pending"} for i in range(2_000)])
+        assert live.delete_one({"_id": "job-42"}).deleted_count == 1
+
+    with postgres.Connection(database.endpoint) as conn:
+        table = _table(conn, db_name, "jobs_live")
+        conn.query(f'ANALYZE "{db_name}"."{table}"')
+        plan = "\n".join(
+            row[0] or ""
+            for row in conn.query(
+                f'EXPLAIN DELETE FROM "{db_name}"."{table}" '  # noqa: S608
+                "WHERE _jsonb->'_id' IN ('\"job-7\"')"
+            )
+        )
+    assert "Index Scan" in plan or "Index Only Scan" in plan, plan
