@@ -162,6 +162,7 @@ async def measure(
     latency = [r.latency_ms for r in ok]
     answered = checked.answered
     summary: dict[str, Any] = {
+        **checked.as_json(),
         "requests": len(run.results) + run.abandoned,
         "abandoned_by_client": run.abandoned,
         "answered": answered,
@@ -176,7 +177,6 @@ async def measure(
         "send_lag_ms": summarize([r.send_lag * 1000 for r in run.results])
         if kind == "rate"
         else None,
-        **checked.as_json(),
         "api_rss_mb": {
             "start": rss_start,
             "peak_sampled": run.rss.peak_mb,
