@@ -58,7 +58,7 @@ def machine_info() -> dict[str, Any]:
 
 
 def git_info() -> dict[str, Any]:
-    status = _git("status", "--porcelain")
+    status = _git("status", "--porcelain", "--", ".", ":(exclude)bench/results")
     return {
         "commit": _git("rev-parse", "HEAD"),
         "dirty": bool(status) if status is not None else None,
