@@ -1,4 +1,5 @@
-"""`python -m bench`: start the platform, run the selected scenarios, report and save."""
+"""`python -m bench`: start the platform, run the selected scenarios (each `--repeat` times on
+a fresh database), report the median of every figure against its target, and save."""
 
 from __future__ import annotations
 
@@ -11,50 +12,104 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from photochanger_devstack import ferretdb, kafka
-from photochanger_runtime.config import repository_root
-from photochanger_runtime.providers.catalog import load_catalog
-from pymongo import AsyncMongoClient
 
-from bench import dbtrace
+from bench import dbtrace, targets
 from bench import report as reporting
-from bench.baseline import emulator_baseline
+from bench.db import Database
 from bench.payloads import PhotoFactory
-from bench.procfs import cpu_snapshot, cpu_used, rss_mb
-from bench.scenarios import Run, Target, closed_loop, many_waiting, open_loop, warm_up
-from bench.stackrun import BENCH_ENV, GEMINI_CONCURRENCY_ENV, Platform, running_platform
-from bench.stats import summarize
-from bench.storage import probe
-from bench.verify import HOP_NOTES, Verification, verify
-
-SCENARIOS = ("rate", "throughput", "connections")
+from bench.photos import PRESETS, file_photo, preset_photo
+from bench.runner import DEFAULT_SCENARIOS, SCENARIOS, Session, run_scenario, scenario_params
+from bench.stackrun import BENCH_ENV, EMULATOR_RENDER_ENV, GEMINI_CONCURRENCY_ENV, running_platform
+from bench.verify import DEFAULT_DEADLINE_SECONDS
 
 OVERHEAD_METHOD = (
     "overhead = end-to-end latency (client send -> last byte of the 200 answer) minus the "
-    "median of direct generateContent calls to the Gemini emulator, made with the provider's "
-    "own adapter and a photo like the load's, on the idle stack before the scenarios (the "
-    "emulator reports no timings of its own). 'per job' instead subtracts each job's provider "
-    "call as the provider service timed it (processing log 'submitted'.duration_ms), which "
-    "also removes the emulator's own slowdown under load."
+    "median of direct generateContent calls to the Gemini emulator (the slot's model and "
+    "prompt, a photo like the load's, sent over the public wire format), made on the idle "
+    "stack right before each scenario run. 'per job' instead subtracts each job's provider "
+    "call as the provider service logged it (processing log duration_ms), which also removes "
+    "the emulator's own slowdown under load."
 )
+CPU_METHOD = (
+    "utime+stime (+ the times of waited-for children) from /proc of every process of each "
+    "stack process's process group, plus PostgreSQL's postmaster and descendants when present; "
+    "between a snapshot right before the load and one 1 s after the last answer; divided by "
+    "the number of ingests answered. 'server' = api, dispatcher, providers, ttl-reaper, Kafka "
+    "and the database server (FerretDB, PostgreSQL); emulators and the load generator (this "
+    "process) are reported apart. 'idle' = the same per second over an idle window just before "
+    "the load."
+)
+
+
+def _checkpoints(text: str) -> list[int]:
+    try:
+        values = sorted({int(v.replace("_", "")) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError("a comma-separated list of job counts") from None
+    if not values or values[0] <= 0:
+        raise argparse.ArgumentTypeError("job counts must be positive")
+    return values
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument(
         "--scenarios",
-        default=",".join(SCENARIOS),
+        default=",".join(DEFAULT_SCENARIOS),
         help="comma-separated subset of: " + ", ".join(SCENARIOS),
     )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="run each scenario this many times, each on a fresh database with every service "
+        "restarted; figures are the medians (default 3)",
+    )
+    photo = p.add_mutually_exclusive_group()
+    photo.add_argument(
+        "--photo-preset",
+        choices=sorted(PRESETS),
+        default="default",
+        help="default: 3000x2000 JPEG of ~630 kB; large: 6000x4000 of ~4.5 MB; tiny: the old "
+        "64x64 PNG (generated once, cached in .state/bench/)",
+    )
+    photo.add_argument("--photo", type=Path, help="use this file as the photo (JPEG or PNG)")
+    p.add_argument(
+        "--emulator-render",
+        choices=("fixed", "full"),
+        default="fixed",
+        help="Gemini emulator answers: fixed = one pre-rendered 1024-px PNG, the input is not "
+        "decoded (an instant provider); full = rendered from each photo (default fixed)",
+    )
+    p.add_argument("--sequential", type=int, default=100, help="requests in `sequential`")
+    p.add_argument("--burst-size", type=int, default=20, help="concurrent requests per burst")
+    p.add_argument("--burst-rounds", type=int, default=5)
     p.add_argument("--rate", type=float, default=20.0, help="open-loop arrivals per second")
-    p.add_argument("--rate-seconds", type=float, default=30.0)
+    p.add_argument("--rate-seconds", type=float, default=60.0)
     p.add_argument("--clients", type=int, default=64, help="closed-loop concurrent clients")
     p.add_argument("--throughput-seconds", type=float, default=30.0)
+    p.add_argument(
+        "--growth-jobs",
+        dest="growth_checkpoints",
+        type=_checkpoints,
+        default=[2000, 5000],
+        help="store this many jobs (comma-separated checkpoints, e.g. 500 or 2000,5000) and "
+        "rerun the sequential ingests at each (default 2000,5000)",
+    )
+    p.add_argument("--growth-clients", type=int, default=32, help="concurrency of the fill")
+    p.add_argument(
+        "--growth-sequential",
+        type=int,
+        default=None,
+        help="sequential requests at each growth checkpoint (default: --sequential)",
+    )
+    p.add_argument("--growth-max-seconds", type=float, default=1800.0, help="bound of one fill")
     p.add_argument(
         "--connections",
         type=int,
@@ -72,7 +127,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--slow-seconds",
         type=float,
         default=30.0,
-        help="emulator delay (PNG `emulate` chunk slow=S) in the connections scenario",
+        help="emulator delay (directive slow=S in the photo) in the connections scenario",
     )
     p.add_argument(
         "--connections-provider-concurrency",
@@ -80,6 +135,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=1200,
         help="provider-gemini max_concurrent_jobs for the connections scenario "
         "(restarts provider-gemini; 0 keeps the configured value)",
+    )
+    p.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=3.0,
+        help="idle window before each load phase: background CPU (and commands) per second",
     )
     p.add_argument(
         "--shared-database",
@@ -94,18 +155,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "monitoring loaded through PYTHONPATH=bench/inject; adds a little overhead)",
     )
     p.add_argument("--baseline-samples", type=int, default=50)
-    p.add_argument("--image-side", type=int, default=64, help="photo edge in pixels (PNG)")
+    p.add_argument(
+        "--postgres-pidfile",
+        action="append",
+        default=[],
+        help="a PostgreSQL postmaster.pid whose processes count as the database server "
+        "(found by itself under the local infrastructure's state directory)",
+    )
+    p.add_argument("--label", default="", help="added to the result file's name")
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     p.add_argument(
         "--keep-state",
         action="store_true",
-        help="keep the temporary state directory with every service's log",
+        help="keep the temporary state directory with every service's log (and every "
+        "scenario's database)",
     )
     args = p.parse_args(argv)
     args.scenario_list = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = set(args.scenario_list) - set(SCENARIOS)
     if unknown:
         p.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
+    if args.growth_sequential is None:
+        args.growth_sequential = args.sequential
     return args
 
 
@@ -118,161 +191,30 @@ def _raise_fd_limit(wanted: int) -> int:
     return soft
 
 
-async def _baseline(platform: Platform, photos: PhotoFactory, samples: int) -> dict[str, Any]:
-    config = load_catalog(repository_root() / "configs" / "providers.json", platform.stack.env).get(
-        "gemini"
-    )
-    assert config is not None
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(platform.infra.mongodb_uri)
+def _emulator_render(url: str) -> str:
     try:
-        slot = await client[platform.database]["slots"].find_one({"_id": "slot-001"})
-    finally:
-        await client.close()
-    if slot is None:
-        raise RuntimeError("slot-001 is not seeded")
-    summary, _ = await emulator_baseline(config, slot, photos, samples=samples)
-    return {"method": OVERHEAD_METHOD, "samples": samples, "emulator_call_ms": summary}
+        return str(httpx.get(f"{url}/_emulator/health", timeout=5.0).json().get("render", "?"))
+    except (httpx.HTTPError, ValueError):
+        return "?"
 
 
-async def _load(name: str, args: argparse.Namespace, target: Target, photos: PhotoFactory) -> Run:
-    if name == "rate":
-        return await open_loop(target, photos, rate=args.rate, seconds=args.rate_seconds)
-    if name == "throughput":
-        return await closed_loop(
-            target, photos, clients=args.clients, seconds=args.throughput_seconds
-        )
-    return await many_waiting(
-        target,
-        photos,
-        connections=args.connections,
-        slow_seconds=args.slow_seconds,
-        ramp_seconds=args.connections_ramp_seconds,
+async def _drop(uri: str, name: str) -> None:
+    async with Database(uri, name) as db:
+        await db.drop()
+
+
+def _one_line(name: str, result: dict[str, Any]) -> str:
+    f = result["figures"]
+    if name == "growth":
+        parts = [f"{k} {v}" for k, v in f.items() if k.startswith(("overhead_p50", "stored"))]
+        return "  " + ", ".join(parts)
+    return (
+        f"  {f.get('requests')} requests, non-200 {f.get('non_200')}, overhead p50/p95 "
+        f"{f.get('overhead_p50_ms')}/{f.get('overhead_p95_ms')} ms, "
+        f"{f.get('throughput_jobs_per_s')} jobs/s, server CPU {f.get('server_cpu_ms_per_ingest')} "
+        f"ms/ingest (database {f.get('db_cpu_ms_per_ingest')}), lost {f.get('lost')}, "
+        f"duplicated {f.get('duplicated')}"
     )
-
-
-def _throughput(name: str, run: Run) -> float | None:
-    ok = [r for r in run.results if r.ok]
-    if not ok:
-        return None
-    if name == "throughput":  # answers received within the load window
-        in_window = [r for r in ok if r.done <= run.started + run.window]
-        return round(len(in_window) / run.window, 1)
-    first = min(r.sent for r in run.results)
-    return round(len(ok) / max(1e-6, run.ended - first), 1)
-
-
-def _scenario_report(
-    name: str,
-    params: dict[str, Any],
-    run: Run,
-    checked: Verification,
-    baseline_p50: float,
-    cpu: dict[str, float],
-    rss_start: float | None,
-    api_pid: int,
-) -> dict[str, Any]:
-    ok = [r for r in run.results if r.ok]
-    statuses = Counter(str(r.status) if r.status is not None else f"no answer ({r.error})"
-                       for r in run.results)  # fmt: skip
-    latency = [r.latency_ms for r in ok]
-    wall = max(1e-6, run.ended - run.started)
-    return {
-        "params": params,
-        "requests": len(run.results) + run.abandoned,
-        "abandoned_by_client": run.abandoned,
-        "status_counts": dict(sorted(statuses.items())),
-        "errors_by_status": {k: v for k, v in sorted(statuses.items()) if k != "200"},
-        "error_samples": _error_samples(run),
-        "wall_seconds": round(wall, 1),
-        "throughput_jobs_per_s": _throughput(name, run),
-        "latency_ms": summarize(latency),
-        "overhead_ms": summarize([v - baseline_p50 for v in latency]),
-        "overhead_per_job_ms": checked.overhead_per_job_ms,
-        "provider_call_ms": checked.provider_call_ms,
-        "send_lag_ms": summarize([r.send_lag * 1000 for r in run.results])
-        if name == "rate"
-        else None,
-        "lost": checked.lost,
-        "lost_detail": checked.lost_detail,
-        "duplicated": checked.duplicated,
-        "duplicated_detail": checked.duplicated_detail,
-        "jobs_found": checked.jobs_found,
-        "job_outcomes": checked.outcomes,
-        "provider_submissions": checked.submissions_for_run,
-        "jobs_with_full_processing_log": checked.jobs_with_full_log,
-        "finality_wait_s": checked.finality_wait_s,
-        "hops_ms": checked.hops_ms,
-        "api_rss_mb": {
-            "start": rss_start,
-            "peak_sampled": run.rss.peak_mb,
-            "end": rss_mb(api_pid),
-            "process_peak_vmhwm": rss_mb(api_pid, "VmHWM"),
-            "samples": len(run.rss.samples),
-        },
-        "waiting_peak": run.waiting_peak,
-        "waiting_goal_reached_after_s": (
-            round(run.waiting_goal_reached_after, 2)
-            if run.waiting_goal_reached_after is not None
-            else None
-        ),
-        "waiting_timeline": [(round(t, 1), v) for t, v in run.waiting_samples][::5],
-        "cpu_seconds": cpu,
-    }
-
-
-def _targets(name: str, s: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
-    def t(label: str, wanted: str, measured: Any, met: bool) -> dict[str, Any]:
-        return {"scenario": name, "name": label, "target": wanted, "measured": measured,
-                "met": bool(met)}  # fmt: skip
-
-    integrity = [
-        t("lost jobs", "0", s["lost"], s["lost"] == 0),
-        t("duplicated jobs", "0", s["duplicated"], s["duplicated"] == 0),
-    ]
-    if name == "rate":
-        p50, p95 = s["overhead_ms"]["p50"], s["overhead_ms"]["p95"]
-        return [
-            t("overhead p50 (ms)", "<= 30", p50, p50 is not None and p50 <= 30),
-            t("overhead p95 (ms)", "<= 100", p95, p95 is not None and p95 <= 100),
-            *integrity,
-        ]
-    if name == "throughput":
-        jps = s["throughput_jobs_per_s"]
-        return [t("sustained jobs/s", ">= 100", jps, jps is not None and jps >= 100), *integrity]
-    peak = s["waiting_peak"]
-    rss = s["api_rss_mb"]["peak_sampled"]
-    return [
-        t("simultaneously waiting", f">= {args.connections}", peak,
-          peak is not None and peak >= args.connections),
-        t("api peak RSS (MB)", "< 300", rss, rss is not None and rss < 300),
-        *integrity,
-    ]  # fmt: skip
-
-
-def _error_samples(run: Run, per_status: int = 2) -> dict[str, list[str]]:
-    samples: dict[str, list[str]] = {}
-    for result in run.results:
-        if result.ok:
-            continue
-        key = str(result.status)
-        text = result.error or ""
-        bucket = samples.setdefault(key, [])
-        if len(bucket) < per_status and text not in bucket:
-            bucket.append(text)
-    return samples
-
-
-def _params(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    if name == "rate":
-        return {"rate_per_s": args.rate, "seconds": args.rate_seconds}
-    if name == "throughput":
-        return {"clients": args.clients, "seconds": args.throughput_seconds}
-    return {
-        "connections": args.connections,
-        "emulate": f"slow={args.slow_seconds:g}",
-        "ramp_seconds": args.connections_ramp_seconds,
-        "provider_gemini_max_concurrent_jobs": args.connections_provider_concurrency or None,
-    }
 
 
 def _run_all(
@@ -286,76 +228,64 @@ def _run_all(
     with running_platform(extra_env=extra_env, keep_state=args.keep_state) as platform:
         print(f"stack up in {time.monotonic() - t0:.1f} s ({platform.infra.describe()})")
         stack = platform.stack
-        target = Target(
-            api_url=stack.api_url,
-            password=stack.ingest_password,
-            api_pid=stack.processes["api"].pid,
-        )
-        print(f"warm-up: {asyncio.run(warm_up(target, photos))}")
-        report["baseline"] = asyncio.run(_baseline(platform, photos, args.baseline_samples))
-        base_p50 = float(report["baseline"]["emulator_call_ms"]["p50"] or 0.0)
-        print(f"emulator baseline p50 {base_p50:.1f} ms")
-        for number, name in enumerate(args.scenario_list):
-            before_env = stack.env.get(GEMINI_CONCURRENCY_ENV)
-            if name == "connections" and args.connections_provider_concurrency:
-                stack.env[GEMINI_CONCURRENCY_ENV] = str(args.connections_provider_concurrency)
-            else:
-                stack.env.pop(GEMINI_CONCURRENCY_ENV, None)
-            concurrency_changed = stack.env.get(GEMINI_CONCURRENCY_ENV) != before_env
-            if number > 0 and not args.shared_database:
-                took = platform.fresh_database()
-                print(f"all services restarted on an empty database in {took:.1f} s")
-            elif concurrency_changed:
-                took = platform.restart("provider-gemini", {})
-                print(f"provider-gemini restarted in {took:.1f} s")
-            target.api_pid = stack.processes["api"].pid
-            print(f"scenario {name}: {_params(name, args)} ...", flush=True)
-            warm = asyncio.run(warm_up(target, photos))
-            print(f"  warm-up: {warm}", flush=True)
-            groups = platform.process_groups()
-            rss_start = rss_mb(target.api_pid)
-            if trace_dir is not None:
-                time.sleep(1.2)  # the services write their totals once a second
-            db_before, _ = dbtrace.snapshot(trace_dir) if trace_dir else ({}, {})
-            before = cpu_snapshot(groups)
-            run = asyncio.run(_load(name, args, target, photos))
-            cpu = cpu_used(before, cpu_snapshot(groups))
-            if trace_dir is not None:
-                time.sleep(1.2)
-            db_after, modules = dbtrace.snapshot(trace_dir) if trace_dir else ({}, {})
-            checked = asyncio.run(
-                verify(
-                    run.results,
-                    mongodb_uri=platform.infra.mongodb_uri,
-                    database=platform.database,
-                    emulator_url=stack.url("emulator-gemini"),
+        render = _emulator_render(stack.url("emulator-gemini"))
+        report["settings"]["emulator_render_reported"] = render
+        print(f"Gemini emulator render mode: {render}")
+        session = Session(platform=platform, photos=photos, args=args, trace_dir=trace_dir)
+        first = True
+        for repetition in range(1, args.repeat + 1):
+            for name in args.scenario_list:
+                before_env = stack.env.get(GEMINI_CONCURRENCY_ENV)
+                if name == "connections" and args.connections_provider_concurrency:
+                    stack.env[GEMINI_CONCURRENCY_ENV] = str(args.connections_provider_concurrency)
+                else:
+                    stack.env.pop(GEMINI_CONCURRENCY_ENV, None)
+                if not first and not args.shared_database:
+                    took, old = platform.fresh_database()
+                    print(f"all services restarted on an empty database in {took:.1f} s")
+                    if not args.keep_state:
+                        asyncio.run(_drop(platform.infra.mongodb_uri, old))
+                elif stack.env.get(GEMINI_CONCURRENCY_ENV) != before_env:
+                    took = platform.restart("provider-gemini", {})
+                    print(f"provider-gemini restarted in {took:.1f} s")
+                first = False
+                print(
+                    f"[{repetition}/{args.repeat}] scenario {name}: "
+                    f"{scenario_params(name, args)} ...",
+                    flush=True,
                 )
-            )
-            summary = _scenario_report(
-                name, _params(name, args), run, checked, base_p50, cpu, rss_start, target.api_pid
-            )
-            summary["warm_up"] = warm
-            if trace_dir is not None:
-                summary["db_commands"] = dbtrace.difference(
-                    db_before, db_after, modules, checked.jobs_found
-                )
-            report["scenarios"][name] = summary
-            report["targets"].extend(_targets(name, summary, args))
-            print(
-                f"  {summary['requests']} requests, {summary['throughput_jobs_per_s']} jobs/s, "
-                f"e2e p50 {summary['latency_ms']['p50']} ms, lost {summary['lost']}, "
-                f"duplicated {summary['duplicated']}",
-                flush=True,
-            )
-        report["storage_probe"] = asyncio.run(probe(platform.infra.mongodb_uri, platform.database))
+                started = time.monotonic()
+                result = asyncio.run(run_scenario(session, name))
+                result["seconds"] = round(time.monotonic() - started, 1)
+                report["runs"].append({"repetition": repetition, "scenario": name, **result})
+                print(_one_line(name, result) + f" ({result['seconds']} s)", flush=True)
+
+
+def _summarize(report: dict[str, Any], args: argparse.Namespace) -> None:
+    report["scenarios"] = {}
+    report["targets"] = []
+    for name in args.scenario_list:
+        runs = [r for r in report["runs"] if r["scenario"] == name]
+        if not runs:
+            continue
+        figures = targets.aggregate([r["figures"] for r in runs])
+        report["scenarios"][name] = {
+            "params": runs[0]["params"],
+            "runs": len(runs),
+            "figures": figures,
+        }
+        report["targets"].extend(targets.evaluate(name, figures, connections=args.connections))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    fd_limit = _raise_fd_limit(args.connections * 2 + 1024)
+    fd_limit = _raise_fd_limit(max(args.connections, args.clients, 1000) * 2 + 1024)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     command = "uv run python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
-    photos = PhotoFactory(args.image_side)
+    base, photo_info = file_photo(args.photo) if args.photo else preset_photo(args.photo_preset)
+    photos = PhotoFactory(base)
+    print(f"photo: {photo_info['pixels']} {photo_info['kind']}, {photo_info['bytes']:,} bytes "
+          f"({photo_info['source']})")  # fmt: skip
     report: dict[str, Any] = {
         "benchmark": "photochanger end-to-end",
         "started_at": started_at,
@@ -364,43 +294,48 @@ def main(argv: list[str] | None = None) -> int:
         "git": reporting.git_info(),
         "infrastructure": {
             "kafka": kafka.KAFKA_VERSION,
-            "ferretdb": f"{ferretdb.FERRETDB_VERSION} ({ferretdb.backend_from_env()} backend)",
+            "ferretdb": f"{ferretdb.FERRETDB_VERSION} (SQLite backend)",
+            "mongodb_uri_from_env": bool(os.environ.get("PHOTOCHANGER_MONGODB_URI")),
         },
         "settings": {
-            "env_for_every_scenario": BENCH_ENV,
+            "env_for_every_scenario": {**BENCH_ENV, EMULATOR_RENDER_ENV: args.emulator_render},
             "fd_limit": fd_limit,
-            "slot": "slot-001 (gemini, gemini-2.5-flash-image, emulator)",
-            "photo": f"{args.image_side}x{args.image_side} PNG with a unique tEXt chunk",
+            "slot": "slot-001 (gemini, emulator)",
+            "photo": photo_info,
+            "photo_uniqueness": "a JPEG comment (COM) 'bench-id: <uuid>' after SOI, or a PNG "
+            "tEXt chunk after IHDR: no re-encoding",
+            "repeat": args.repeat,
+            "scenarios": args.scenario_list,
+            "idle_seconds": args.idle_seconds,
+            "default_job_deadline_s": DEFAULT_DEADLINE_SECONDS,
         },
-        "hop_notes": HOP_NOTES,
-        "scenarios": {},
-        "targets": [],
+        "methods": {"overhead": OVERHEAD_METHOD, "cpu": CPU_METHOD},
+        "runs": [],
     }
     t0 = time.monotonic()
-    extra_env: dict[str, str] = {}
+    extra_env: dict[str, str] = {EMULATOR_RENDER_ENV: args.emulator_render}
     trace_dir: Path | None = None
     if args.db_trace:
         trace_dir = Path(tempfile.mkdtemp(prefix="photochanger-bench-dbtrace-"))
-        pythonpath = os.environ.get("PYTHONPATH")
-        extra_env = {
-            "PHOTOCHANGER_BENCH_DBTRACE_DIR": str(trace_dir),
-            "PYTHONPATH": os.pathsep.join(p for p in (str(dbtrace.INJECT_DIR), pythonpath) if p),
-        }
+        extra_env.update(dbtrace.env(trace_dir, os.environ.get("PYTHONPATH")))
         report["settings"]["db_trace"] = "on: pymongo command monitoring in every service"
+    failure: BaseException | None = None
     try:
         _run_all(args, report, photos, extra_env, trace_dir, t0)
+    except (Exception, KeyboardInterrupt) as exc:  # report what was measured, then re-raise
+        failure = exc
+        report["incomplete"] = f"{type(exc).__name__}: {exc}"
     finally:
         if trace_dir is not None:
             shutil.rmtree(trace_dir, ignore_errors=True)
     report["total_seconds"] = round(time.monotonic() - t0, 1)
+    _summarize(report, args)
     print()
     print(reporting.render(report))
-    if not args.no_save:
-        path = reporting.write_results(report)
+    if not args.no_save and report["runs"]:
+        path = reporting.write_results(report, label=args.label)
         print(f"\nresults: {path} (and {path.parent / 'latest.json'})")
-    missed = [t for t in report["targets"] if not t["met"]]
-    if missed:
-        print(f"{len(missed)} target(s) MISSED: "
-              + "; ".join(f"{t['scenario']}: {t['name']} {t['measured']} (wanted {t['target']})"
-                          for t in missed))  # fmt: skip
+    print(f"total: {report['total_seconds']:.0f} s")
+    if failure is not None:
+        raise failure
     return 0

@@ -55,7 +55,7 @@ async def ingest(
     scheduled: float | None = None,
 ) -> IngestResult:
     """POST the photo and read the whole answer. Never raises for HTTP-level failures."""
-    body = multipart_body(password, photo.data)
+    body = multipart_body(password, photo)
     headers = {"content-type": CONTENT_TYPE}
     sent_wall = time.time()
     sent = time.monotonic()

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from bench.verify import HOPS
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -59,124 +58,284 @@ def machine_info() -> dict[str, Any]:
 
 
 def git_info() -> dict[str, Any]:
-    status = _git("status", "--porcelain")
+    status = _git("status", "--porcelain", "--", ".", ":(exclude)bench/results")
     return {
         "commit": _git("rev-parse", "HEAD"),
         "dirty": bool(status) if status is not None else None,
     }
 
 
-def write_results(report: dict[str, Any], directory: Path = RESULTS_DIR) -> Path:
+def write_results(report: dict[str, Any], directory: Path = RESULTS_DIR, label: str = "") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     text = json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
-    path = directory / f"{stamp}.json"
+    suffix = f"-{label}" if label else ""
+    path = directory / f"{stamp}{suffix}.json"
     path.write_text(text)
     (directory / "latest.json").write_text(text)
     return path
 
 
-def _fmt(value: Any, unit: str = "") -> str:
+def _fmt(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, float):
-        return f"{value:,.1f}{unit}"
-    return f"{value}{unit}"
-
-
-def _pct(summary: dict[str, Any] | None) -> str:
-    if not summary or not summary.get("n"):
-        return "-"
-    return " / ".join(_fmt(summary.get(k)) for k in ("p50", "p95", "p99"))
+        if value.is_integer():
+            return f"{value:,.0f}"
+        return f"{value:,.3g}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(header))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(header)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)) for r in rows)
+    lines.extend("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
     return "\n".join(lines)
 
 
-def _statuses(s: dict[str, Any]) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in s["status_counts"].items())
+def _median(values: list[Any]) -> float | None:
+    present = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    return round(statistics.median(present), 3) if present else None
 
 
-def _rss(s: dict[str, Any]) -> str:
-    rss = s["api_rss_mb"]
-    return f"{_fmt(rss['start'])} / {_fmt(rss['peak_sampled'])}"
+#: figures shown for every scenario, in this order (growth shows all of its own)
+FIGURES: tuple[tuple[str, str], ...] = (
+    ("requests", "requests"),
+    ("non_200", "answers other than 200"),
+    ("rounds_all_200", "rounds with every answer 200"),
+    ("throughput_jobs_per_s", "jobs/s (200 answers)"),
+    ("latency_p50_ms", "end-to-end p50 (ms)"),
+    ("latency_p95_ms", "end-to-end p95 (ms)"),
+    ("latency_p99_ms", "end-to-end p99 (ms)"),
+    ("overhead_p50_ms", "overhead p50 (ms)"),
+    ("overhead_p95_ms", "overhead p95 (ms)"),
+    ("overhead_p99_ms", "overhead p99 (ms)"),
+    ("overhead_per_job_p50_ms", "overhead per job p50 (ms)"),
+    ("overhead_per_job_p95_ms", "overhead per job p95 (ms)"),
+    ("server_cpu_ms_per_ingest", "server CPU per ingest (ms)"),
+    ("server_cpu_ms_per_ingest_net_of_idle", "  of which not idle background (ms)"),
+    ("db_cpu_ms_per_ingest", "database CPU per ingest (ms)"),
+    ("emulator_cpu_ms_per_ingest", "emulators CPU per ingest (ms, apart)"),
+    ("load_generator_cpu_ms_per_ingest", "load generator CPU per ingest (ms, apart)"),
+    ("other_processes_cpu_ms_per_ingest", "other work on the machine (ms, disturbs)"),
+    ("db_commands_per_ok_job", "MongoDB commands per 200 job"),
+    ("api_rss_peak_mb", "api RSS peak (MB)"),
+    ("waiting_peak", "waiting requests peak"),
+    ("lost", "lost jobs"),
+    ("duplicated", "duplicated jobs"),
+)
+
+
+def _figure_rows(
+    name: str, info: dict[str, Any], checks: dict[str, dict[str, Any]]
+) -> list[list[str]]:
+    figures: dict[str, dict[str, Any]] = info["figures"]
+    labels = dict(FIGURES)
+    keys = list(figures) if name == "growth" else [k for k, _ in FIGURES if k in figures]
+    rows = []
+    for key in keys:
+        entry = figures[key]
+        check = checks.get(key)
+        runs = entry["runs"]
+        rows.append(
+            [
+                labels.get(key, key),
+                _fmt(entry["median"]),
+                " / ".join(_fmt(v) for v in runs) if len(runs) > 1 else "",
+                check["target"] if check else "",
+                ("MET" if check["met"] else "MISSED") if check else "",
+            ]
+        )
+    return rows
+
+
+def _columns(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(column label, scenario, phase) for every phase measured, in run order."""
+    columns: list[tuple[str, str, str]] = []
+    for run in report["runs"]:
+        for phase in run.get("phases", {}):
+            label = run["scenario"] if phase == run["scenario"] else f"{run['scenario']}:{phase}"
+            if (label, run["scenario"], phase) not in columns:
+                columns.append((label, run["scenario"], phase))
+    return columns
+
+
+def _phase_values(report: dict[str, Any], scenario: str, phase: str, pick: Any) -> float | None:
+    values = []
+    for run in report["runs"]:
+        if run["scenario"] == scenario and phase in run.get("phases", {}):
+            values.append(pick(run["phases"][phase]))
+    return _median(values)
+
+
+def _dig(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _cpu_table(report: dict[str, Any], columns: list[tuple[str, str, str]]) -> str:
+    names: list[str] = []
+    categories: dict[str, str] = {}
+    for run in report["runs"]:
+        for phase in run.get("phases", {}).values():
+            for name, category in phase["cpu"]["categories"].items():
+                if name not in names:
+                    names.append(name)
+                categories[name] = category
+    order = {"platform": 0, "database": 1, "emulator": 2, "client": 3, "machine": 4}
+    names.sort(key=lambda n: (order.get(categories[n], 9), n))
+    rows = []
+    for name in names:
+        tag = {"database": " [db]", "emulator": " (apart)", "client": " (apart)"}.get(
+            categories[name], ""
+        )
+        rows.append([name + tag, *(
+            _fmt(_phase_values(report, s, p, lambda ph, n=name: ph["cpu"]["ms_per_ingest"].get(n)))
+            for _, s, p in columns
+        )])  # fmt: skip
+    for label, key in (
+        ("= server (sum, no emulators/client)", "platform_ms_per_ingest"),
+        ("= database server", "database_ms_per_ingest"),
+    ):
+        rows.append([label, *(
+            _fmt(_phase_values(report, s, p, lambda ph, k=key: ph["cpu"].get(k)))
+            for _, s, p in columns
+        )])  # fmt: skip
+    rows.append(["idle: server CPU-s per second", *(
+        _fmt(_phase_values(report, s, p,
+                           lambda ph: ph["cpu"].get("idle_platform_cpu_seconds_per_second")))
+        for _, s, p in columns
+    )])  # fmt: skip
+    return _table(["CPU ms per ingest answered", *(c[0] for c in columns)], rows)
+
+
+def _hops_table(report: dict[str, Any], columns: list[tuple[str, str, str]]) -> str | None:
+    hops: list[str] = []
+    for run in report["runs"]:
+        for phase in run.get("phases", {}).values():
+            for hop in phase.get("hops_ms", {}):
+                if hop not in hops:
+                    hops.append(hop)
+    if not hops:
+        return None
+    rows = []
+    for hop in hops:
+        cells = []
+        for _, s, p in columns:
+            p50 = _phase_values(report, s, p, lambda ph, h=hop: _dig(ph, "hops_ms", h, "p50"))
+            p95 = _phase_values(report, s, p, lambda ph, h=hop: _dig(ph, "hops_ms", h, "p95"))
+            cells.append(f"{_fmt(p50)} / {_fmt(p95)}" if p50 is not None else "")
+        rows.append([hop, *cells])
+    return _table(["hop (ms p50 / p95, 200 answers)", *(c[0] for c in columns)], rows)
+
+
+def _db_table(report: dict[str, Any], columns: list[tuple[str, str, str]]) -> str | None:
+    keys: list[str] = []
+    services: list[str] = []
+    for run in report["runs"]:
+        for phase in run.get("phases", {}).values():
+            db = phase.get("db_commands")
+            if not db:
+                continue
+            keys.extend(k for k in db["by_command_per_ok_job"] if k not in keys)
+            services.extend(k for k in db["by_service"] if k not in services)
+    if not keys:
+        return None
+    rows = [["total per 200 job", *(
+        _fmt(_phase_values(report, s, p, lambda ph: _dig(ph, "db_commands", "commands_per_ok_job")))
+        for _, s, p in columns
+    )]]  # fmt: skip
+    rows.append(["  net of background", *(
+        _fmt(_phase_values(report, s, p, lambda ph: _dig(
+            ph, "db_commands", "commands_per_ok_job_net_of_background")))
+        for _, s, p in columns
+    )])  # fmt: skip
+    rows.append(["background commands/s (idle)", *(
+        _fmt(_phase_values(report, s, p, lambda ph: _dig(
+            ph, "db_commands", "background_commands_per_s")))
+        for _, s, p in columns
+    )])  # fmt: skip
+    for service in services:
+        rows.append([f"service {service}", *(
+            _fmt(_phase_values(report, s, p, lambda ph, sv=service: _dig(
+                ph, "db_commands", "by_service", sv, "commands_per_ok_job")))
+            for _, s, p in columns
+        )])  # fmt: skip
+    for key in keys:
+        rows.append([f"  {key}", *(
+            _fmt(_phase_values(report, s, p, lambda ph, k=key: _dig(
+                ph, "db_commands", "by_command_per_ok_job", k)))
+            for _, s, p in columns
+        )])  # fmt: skip
+    return _table(["MongoDB commands per 200 job", *(c[0] for c in columns)], rows)
 
 
 def render(report: dict[str, Any]) -> str:
-    scenarios: dict[str, dict[str, Any]] = report["scenarios"]
-    names = list(scenarios)
-    base = report.get("baseline", {}).get("emulator_call_ms")
+    machine = report["machine"]
+    photo = report["settings"]["photo"]
     out = [
         f"PhotoChanger benchmark - {report['started_at']}",
         f"command: {report['command']}",
-        f"machine: {report['machine']['nproc']} CPUs ({report['machine']['cpu_model']}), "
-        f"{report['machine']['memory_mb']} MB, Python {report['machine']['python']}",
-        f"emulator baseline (direct generateContent, ms p50/p95/p99): {_pct(base)}",
-        "",
+        f"machine: {machine['nproc']} CPUs ({machine['cpu_model']}), {machine['memory_mb']} MB, "
+        f"Python {machine['python']}; git {(report['git'].get('commit') or '?')[:10]}"
+        f"{' (dirty)' if report['git'].get('dirty') else ''}",
+        f"photo: {photo.get('pixels')} {photo.get('kind')}, {photo.get('bytes'):,} bytes; Gemini "
+        f"emulator render: {report['settings'].get('emulator_render_reported', '?')}; "
+        f"figures are medians of {report['settings']['repeat']} run(s) (values per run after)",
     ]
-    metric_rows: list[tuple[str, Any]] = [
-        ("requests", lambda s: _fmt(s["requests"])),
-        ("answers by status", _statuses),
-        ("throughput (jobs/s)", lambda s: _fmt(s["throughput_jobs_per_s"])),
-        ("end-to-end ms p50/p95/p99", lambda s: _pct(s["latency_ms"])),
-        ("overhead ms p50/p95/p99 (baseline)", lambda s: _pct(s["overhead_ms"])),
-        ("overhead ms p50/p95/p99 (per job)", lambda s: _pct(s["overhead_per_job_ms"])),
-        ("provider call ms p50/p95/p99", lambda s: _pct(s["provider_call_ms"])),
-        ("lost jobs", lambda s: _fmt(s["lost"])),
-        ("duplicated jobs", lambda s: _fmt(s["duplicated"])),
-        ("job documents / requests", lambda s: f"{s['jobs_found']} / {s['requests']}"),
-        ("api RSS MB start / peak", _rss),
-        ("waiting requests peak", lambda s: _fmt(s["waiting_peak"])),
-        ("client send lag ms p99", lambda s: _fmt((s.get("send_lag_ms") or {}).get("p99"))),
-    ]
-    rows = [[label, *(fn(scenarios[n]) for n in names)] for label, fn in metric_rows]
-    out.append(_table(["metric", *names], rows))
+    if report.get("incomplete"):
+        out.append(f"INCOMPLETE: {report['incomplete']}")
     out.append("")
-    hop_rows = [[hop, *(_pct(scenarios[n]["hops_ms"].get(hop)) for n in names)] for hop in HOPS]
-    out.append("per-hop latency of successful jobs, ms p50/p95/p99 (processing log timestamps)")
-    out.append(_table(["hop", *names], hop_rows))
-    out.append("")
-    cpu_names = sorted({p for n in names for p in scenarios[n]["cpu_seconds"]})
-    cpu_rows = [
-        [proc, *(_fmt(scenarios[n]["cpu_seconds"].get(proc)) for n in names)] for proc in cpu_names
-    ]
-    out.append("CPU seconds used during each scenario (2 cores = 2 s per second)")
-    out.append(_table(["process", *names], cpu_rows))
-    out.append("")
-    for name in names:
-        db = scenarios[name].get("db_commands")
-        if not db:
-            continue
-        out.append(f"MongoDB commands per job, {name} (count x mean ms, from pymongo monitoring)")
-        rows = []
-        for service, info in db.items():
-            top = list(info["commands"].items())[:4]
-            detail = ", ".join(f"{c} {v['per_job']}x{v['mean_ms']}" for c, v in top)
-            rows.append([service, _fmt(info["ms_per_job"]), _fmt(info["commands_per_job"]), detail])
-        out.append(_table(["service", "ms/job", "cmds/job", "most expensive"], rows))
-        out.append("")
-    probe = report.get("storage_probe")
-    if probe:
-        sizes = ", ".join(f"{k} {v}" for k, v in probe["collection_sizes"].items())
-        out.append(f"database after the run: {sizes}")
-        for label, ms in probe.get("median_ms", {}).items():
-            out.append(f"  {ms:8.2f} ms  {label}")
-        out.append("")
-    out.append("targets")
-    target_rows = [
-        [
-            t["scenario"],
-            t["name"],
-            t["target"],
-            _fmt(t["measured"]),
-            "met" if t["met"] else "MISSED",
+    checks_by: dict[str, dict[str, dict[str, Any]]] = {}
+    for check in report["targets"]:
+        checks_by.setdefault(check["scenario"], {})[check["figure"]] = check
+    for name, info in report["scenarios"].items():
+        baselines = [
+            _dig(r, "baseline", "emulator_call_ms", "p50")
+            for r in report["runs"]
+            if r["scenario"] == name
         ]
-        for t in report["targets"]
-    ]
-    out.append(_table(["scenario", "target", "wanted", "measured", "result"], target_rows))
+        out.append(
+            f"== {name} {info['params']}  (emulator call p50, the overhead baseline: "
+            f"{' / '.join(_fmt(b) for b in baselines)} ms)"
+        )
+        out.append(
+            _table(
+                ["figure", "median", "runs", "target", "result"],
+                _figure_rows(name, info, checks_by.get(name, {})),
+            )
+        )
+        out.append("")
+    columns = _columns(report)
+    if columns:
+        out.append("CPU per ingest by process (medians; [db] = database server; 'apart' = not in")
+        out.append("the server sum); CPU-s from /proc divided by the ingests answered")
+        out.append(_cpu_table(report, columns))
+        out.append("")
+        hops = _hops_table(report, columns)
+        if hops:
+            out.append(
+                "per hop, from the processing log (first entry of each event, in time order)"
+            )
+            out.append(hops)
+            out.append("")
+        db = _db_table(report, columns)
+        if db:
+            out.append("MongoDB commands per successful job, every service (--db-trace)")
+            out.append(db)
+            out.append("")
+    met = sum(1 for t in report["targets"] if t["met"])
+    out.append(f"targets: {met} of {len(report['targets'])} met")
+    for t in report["targets"]:
+        if not t["met"]:
+            measured = _fmt(t["measured"])
+            out.append(f"  MISSED {t['scenario']}: {t['name']} {measured} (wanted {t['target']})")
     return "\n".join(out)

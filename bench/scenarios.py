@@ -1,6 +1,7 @@
-"""The three load shapes: open-loop arrivals at a fixed rate, closed-loop clients as fast as
-answers come back, and many simultaneously waiting requests. Every loop is bounded both in
-count and in time."""
+"""The load shapes: sequential requests, bursts of concurrent requests, open-loop arrivals
+at a fixed rate, closed-loop clients as fast as answers come back, and many simultaneously
+waiting requests. Every loop is bounded both in count and in time. Photos are made when they
+are sent (a camera-sized photo is ~630 kB: thousands of them are not kept in memory)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from bench.client import IngestResult, ingest
-from bench.payloads import Photo, PhotoFactory
+from bench.payloads import PhotoFactory
 from bench.procfs import RssSampler
 
 WAITING_GAUGE = "photochanger_ingest_waiting_requests"
@@ -49,6 +50,8 @@ class Run:
     waiting_goal_reached_after: float | None = None
     waiting_samples: list[tuple[float, float]] = field(default_factory=list)
     abandoned: int = 0
+    #: burst: the results of each round
+    rounds: list[list[IngestResult]] = field(default_factory=list)
 
 
 def make_client(connections: int) -> httpx.AsyncClient:
@@ -185,17 +188,64 @@ async def _with_monitor(
     )
 
 
+async def sequential(
+    target: Target, photos: PhotoFactory, *, count: int, max_seconds: float = 600.0
+) -> Run:
+    """`count` requests one after the other: each is sent when the previous one is answered."""
+
+    async def body(_: Monitor) -> tuple[list[IngestResult], int, float]:
+        results: list[IngestResult] = []
+        async with make_client(2) as client:
+            start = time.monotonic()
+            deadline = start + max_seconds
+            while len(results) < count and time.monotonic() < deadline:
+                photo = photos.make()
+                results.append(await ingest(client, target.ingest_url, target.password, photo))
+        return results, 0, start  # stopped by the time bound: fewer requests, none abandoned
+
+    return await _with_monitor(target, max_seconds, 0.5, body)
+
+
+async def burst(
+    target: Target, photos: PhotoFactory, *, size: int, rounds: int, pause: float
+) -> Run:
+    """`rounds` times: `size` requests sent at once on one slot, all answers awaited, then a
+    `pause` (photos are made before each round, so that the requests leave together)."""
+    groups: list[list[IngestResult]] = []
+
+    async def body(_: Monitor) -> tuple[list[IngestResult], int, float]:
+        abandoned = 0
+        async with make_client(size + 10) as client:
+            start = time.monotonic()
+            for number in range(rounds):
+                if number:
+                    await asyncio.sleep(pause)
+                prepared = [photos.make() for _ in range(size)]
+                tasks = [
+                    asyncio.create_task(ingest(client, target.ingest_url, target.password, p))
+                    for p in prepared
+                ]
+                done, missing = await _gather_bounded(tasks, CLIENT_TIMEOUT + 10)
+                groups.append(done)
+                abandoned += missing
+        return [r for g in groups for r in g], abandoned, start
+
+    run = await _with_monitor(target, rounds * (pause + 5.0), 0.5, body)
+    run.rounds = groups
+    return run
+
+
 async def open_loop(target: Target, photos: PhotoFactory, *, rate: float, seconds: float) -> Run:
     """Arrivals every 1/rate s regardless of answers (a photobooth fleet)."""
     count = max(1, round(rate * seconds))
-    prepared: list[Photo] = [photos.make() for _ in range(count)]
 
     async def body(_: Monitor) -> tuple[list[IngestResult], int, float]:
         async with make_client(count + 10) as client:
             tasks: list[asyncio.Task[IngestResult]] = []
             first = time.monotonic() + 0.05
-            for number, photo in enumerate(prepared):
+            for number in range(count):
                 scheduled = first + number / rate
+                photo = photos.make()
                 delay = scheduled - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -257,13 +307,13 @@ async def many_waiting(
 ) -> Run:
     """`connections` requests, each held `slow_seconds` by the emulator, sent evenly over
     `ramp_seconds` (0: all at once), so that all of them wait in the api at the same time."""
-    prepared = [photos.make(emulate=f"slow={slow_seconds:g}") for _ in range(connections)]
 
     async def body(monitor: Monitor) -> tuple[list[IngestResult], int, float]:
         async with make_client(connections + 10) as client:
             first = time.monotonic()
             tasks: list[asyncio.Task[IngestResult]] = []
-            for number, photo in enumerate(prepared):
+            for number in range(connections):
+                photo = photos.make(emulate=f"slow={slow_seconds:g}")
                 scheduled = first + ramp_seconds * number / connections
                 delay = scheduled - time.monotonic()
                 if delay > 0:

@@ -26,6 +26,10 @@ BENCH_ENV: dict[str, str] = {
     "PHOTOCHANGER_MAX_WAITING_PER_PROVIDER": "3000",
 }
 GEMINI_CONCURRENCY_ENV = "PHOTOCHANGER_GEMINI_MAX_CONCURRENT_JOBS"
+#: how the Gemini emulator makes its answers (`--emulator-render`); the stack passes its
+#: environment to every process it starts, the emulators included
+EMULATOR_RENDER_ENV = "PHOTOCHANGER_EMULATOR_RENDER"
+KAFKA = "kafka"
 
 
 @dataclass
@@ -45,14 +49,35 @@ class Platform:
             groups[server.name] = server.process.pid
         return groups
 
-    def fresh_database(self) -> float:
+    def database_servers(self) -> set[str]:
+        """Names (in :meth:`process_groups`) of the database server's processes."""
+        return {server.name for server in self.infra.servers if server.name != KAFKA}
+
+    def postgres_pid_files(self) -> list[Path]:
+        """`postmaster.pid` files under the local infrastructure's state (a FerretDB on
+        PostgreSQL started by the devstack keeps its data there)."""
+        root = self.infra.state_dir
+        return sorted(root.rglob("postmaster.pid")) if root is not None else []
+
+    def database_files_mb(self) -> float | None:
+        """Size on disk of the current database's files (local FerretDB: one SQLite file
+        per database, plus its WAL), or None when they cannot be found."""
+        root = self.infra.state_dir
+        if root is None:
+            return None
+        total = sum(p.stat().st_size for p in root.rglob(f"{self.database}.*") if p.is_file())
+        return round(total / 1e6, 1) if total else None
+
+    def fresh_database(self) -> tuple[float, str]:
         """Restart every process on a new, empty database (each scenario starts clean: the
-        local FerretDB slows down as collections grow); returns the seconds it took."""
+        local FerretDB slows down as collections grow); returns the seconds it took and the
+        name of the database left behind."""
         started = time.monotonic()
+        old = self.database
         self.stack.stop_all()
         self.stack.env["PHOTOCHANGER_MONGODB_DATABASE"] = f"bench_{uuid.uuid4().hex[:8]}"
         self.stack.start_all()
-        return time.monotonic() - started
+        return time.monotonic() - started, old
 
     def restart(self, name: str, env: Mapping[str, str]) -> float:
         """Restart one service with changed settings; returns the seconds it took."""

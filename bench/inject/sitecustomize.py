@@ -1,7 +1,8 @@
 """Loaded by every service process when `python -m bench --db-trace` puts this directory on
 PYTHONPATH: counts and times every MongoDB command through pymongo's public command
 monitoring API, and writes the totals to $PHOTOCHANGER_BENCH_DBTRACE_DIR/<module>-<pid>.json
-once a second. No service code is changed; without the variable nothing happens."""
+every $PHOTOCHANGER_BENCH_DBTRACE_INTERVAL seconds (default 1). No service code is changed;
+without the variable nothing happens."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 _DIR = os.environ.get("PHOTOCHANGER_BENCH_DBTRACE_DIR")
+_INTERVAL = float(os.environ.get("PHOTOCHANGER_BENCH_DBTRACE_INTERVAL") or 1.0)
 
 
 def _install(directory: Path) -> None:
@@ -54,7 +56,7 @@ def _install(directory: Path) -> None:
 
     def dump() -> None:
         while True:
-            time.sleep(1.0)
+            time.sleep(_INTERVAL)
             with lock:
                 snapshot = {k: list(v) for k, v in totals.items()}
             tmp = target.with_suffix(".tmp")

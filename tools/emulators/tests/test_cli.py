@@ -25,6 +25,15 @@ def test_parser_defaults() -> None:
     assert build_parser().parse_args(["gemini"]).port == 8090
 
 
+def test_render_mode_option_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert build_parser().parse_args(["gemini"]).render is None  # then $env, then "full"
+    assert build_parser().parse_args(["gemini", "--render", "fixed"]).render == "fixed"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["gemini", "--render", "lazy"])
+    monkeypatch.setenv("PHOTOCHANGER_EMULATOR_RENDER", "lazy")
+    assert main(["gemini", "--port", "1"]) == 2
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "example.org"])  # noqa: S104
 def test_only_loopback_binds(host: str) -> None:
     with pytest.raises(ValueError, match="loopback"):
@@ -44,6 +53,7 @@ async def test_cli_serves_and_never_logs_the_key(provider: str) -> None:
     env = dict(os.environ)
     env["PHOTOCHANGER_GEMINI_API_KEY"] = secret
     env["PHOTOCHANGER_TURBOTEXT_API_KEY"] = secret
+    env["PHOTOCHANGER_EMULATOR_RENDER"] = "fixed"  # the way the benchmark starts it
     process = subprocess.Popen(
         [sys.executable, "-m", "photochanger_emulators", provider, "--port", str(port)],
         env=env,
@@ -63,6 +73,7 @@ async def test_cli_serves_and_never_logs_the_key(provider: str) -> None:
 
             await wait_until(up, timeout=15)
             if provider == "gemini":
+                assert (await c.get("/_emulator/health")).json()["render"] == "fixed"
                 path = "/v1beta/models/gemini-2.5-flash-image:generateContent"
                 ok = await c.post(path, params={"key": secret}, json={"contents": []})
                 assert ok.status_code == 400  # authenticated; the body is what is wrong

@@ -432,3 +432,105 @@ async def test_reset_clears_counters_and_fail_times(gemini: httpx.AsyncClient) -
     assert (await gemini.post("/_emulator/reset")).json() == {"reset": True}
     assert (await stats(gemini))["submissions"]["total"] == 0
     assert (await gemini.post(FLASH, headers=AUTH, json=body)).status_code == 503
+
+
+# --- fixed rendering (an instant provider for load tests) -----------------------------------
+
+
+@pytest.fixture
+async def gemini_fixed() -> Any:
+    app = create_gemini_app(GEMINI_KEY, render="fixed")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gemini.test") as client:
+        yield client
+
+
+def _output_png(answer: httpx.Response) -> bytes:
+    parts = answer.json()["candidates"][0]["content"]["parts"]
+    blob = next(part["inlineData"] for part in parts if "inlineData" in part)
+    assert blob["mimeType"] == "image/png"
+    return base64.b64decode(blob["data"])
+
+
+async def test_fixed_render_answers_one_prerendered_photo(gemini_fixed: httpx.AsyncClient) -> None:
+    health = await gemini_fixed.get("/_emulator/health")
+    assert health.json()["render"] == "fixed"
+    first, second = sample_image("JPEG", size=(300, 200)), sample_image("PNG", color=(1, 2, 3))
+    answers = [
+        await gemini_fixed.post(
+            FLASH, headers=AUTH, json=request_body({"text": "edit"}, image_part(photo, mime))
+        )
+        for photo, mime in ((first, "image/jpeg"), (second, "image/png"))
+    ]
+    assert [a.status_code for a in answers] == [200, 200]
+    png = _output_png(answers[0])
+    assert png == _output_png(answers[1])  # the same bytes, whatever the input
+    picture = Image.open(io.BytesIO(png))
+    assert picture.size == (1024, 682)  # a 1024-px answer, like the real model's
+    assert len(png) > 300_000  # photo-like content: a realistic size, not a flat picture
+    data = await stats(gemini_fixed)
+    assert data["submissions"]["total"] == 2
+    assert data["submissions"]["by_image_sha256"] == {
+        imaging.sha256_hex(first): 1,
+        imaging.sha256_hex(second): 1,
+    }
+    assert data["outcomes"]["image"] == 2
+
+
+async def test_fixed_render_does_not_decode_the_input(
+    gemini: httpx.AsyncClient, gemini_fixed: httpx.AsyncClient
+) -> None:
+    photo = sample_image("JPEG", size=(300, 200))
+    truncated = photo[: len(photo) // 2]  # the header is fine, the pixels are cut off
+    body = request_body({"text": "edit"}, image_part(truncated, "image/jpeg"))
+    assert (await gemini.post(FLASH, headers=AUTH, json=body)).status_code == 400
+    assert (await gemini_fixed.post(FLASH, headers=AUTH, json=body)).status_code == 200
+
+
+async def test_fixed_render_still_validates_the_request(gemini_fixed: httpx.AsyncClient) -> None:
+    not_an_image = request_body({"text": "x"}, image_part(b"plain text", "image/png"))
+    assert (await gemini_fixed.post(FLASH, headers=AUTH, json=not_an_image)).status_code == 400
+    bad_mime = request_body({"text": "x"}, image_part(sample_image(), "image/gif"))
+    assert (await gemini_fixed.post(FLASH, headers=AUTH, json=bad_mime)).status_code == 400
+    assert (await gemini_fixed.post(FLASH, json=request_body({"text": "x"}))).status_code == 403
+
+
+async def test_fixed_render_honours_aspect_ratio_and_model(gemini_fixed: httpx.AsyncClient) -> None:
+    config = {"responseModalities": ["IMAGE"], "imageConfig": {"aspectRatio": "1:1"}}
+    body = request_body({"text": "x"}, image_part(sample_image()), config=config)
+    flash = await gemini_fixed.post(FLASH, headers=AUTH, json=body)
+    pro = await gemini_fixed.post(PRO, headers=AUTH, json=body)
+    flash_png, pro_png = (
+        Image.open(io.BytesIO(_output_png(flash))),
+        Image.open(io.BytesIO(_output_png(pro))),
+    )
+    assert flash_png.size == pro_png.size == (682, 682)
+    assert flash_png.convert("RGB").getpixel((0, 0)) == (255, 140, 0)  # each model's frame
+    assert pro_png.convert("RGB").getpixel((0, 0)) == (200, 0, 200)
+
+
+async def test_fixed_render_keeps_directives_from_a_jpeg_comment(
+    gemini_fixed: httpx.AsyncClient,
+) -> None:
+    photo = sample_image("JPEG", emulate="error=429")
+    body = request_body({"text": "x"}, image_part(photo, "image/jpeg"))
+    assert (await gemini_fixed.post(FLASH, headers=AUTH, json=body)).status_code == 429
+    slow = request_body(
+        {"text": "x"}, image_part(sample_image("JPEG", emulate="slow=0.2"), "image/jpeg")
+    )
+    started = time.monotonic()
+    assert (await gemini_fixed.post(FLASH, headers=AUTH, json=slow)).status_code == 200
+    assert time.monotonic() - started >= 0.2
+
+
+def test_unknown_render_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="render"):
+        create_gemini_app(GEMINI_KEY, render="lazy")  # type: ignore[arg-type]
+
+
+async def test_directive_in_jpeg_comment(gemini: httpx.AsyncClient) -> None:
+    photo = sample_image("JPEG", emulate="error=503")
+    answer = await gemini.post(
+        FLASH, headers=AUTH, json=request_body({"text": "x"}, image_part(photo, "image/jpeg"))
+    )
+    assert answer.status_code == 503

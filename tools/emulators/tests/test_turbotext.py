@@ -366,3 +366,13 @@ async def test_reset_forgets_queues(turbotext: httpx.AsyncClient, media: Any) ->
     assert data["queues"] == {}
     assert data["submissions"]["total"] == 0
     assert (await poll(turbotext, queueid))["success"] is False
+
+
+async def test_directive_in_downloaded_jpeg_comment(
+    turbotext: httpx.AsyncClient, media: Any
+) -> None:
+    url = media.add("comment.jpg", sample_image("JPEG", emulate="error=429"))
+    queueid = await create_ok(turbotext, url=url, content="plain prompt")
+    answer, _ = await poll_to_end(turbotext, queueid)
+    assert answer["success"] is False
+    assert "429" in answer["error"]

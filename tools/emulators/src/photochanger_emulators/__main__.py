@@ -10,7 +10,12 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from photochanger_emulators.gemini import DEFAULT_MAX_REQUEST_BYTES, create_gemini_app
+from photochanger_emulators.gemini import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    RENDER_ENV,
+    RENDER_MODES,
+    create_gemini_app,
+)
 from photochanger_emulators.serving import uvicorn_config
 from photochanger_emulators.turbotext import create_turbotext_app
 
@@ -40,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--log-level", default="info")
         if provider == "gemini":
             command.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES)
+            command.add_argument(
+                "--render",
+                choices=RENDER_MODES,
+                default=None,
+                help="full: render every answer from the request's image; fixed: answer a "
+                "pre-rendered photo-like 1024-px PNG without decoding the input (an instant "
+                f"provider for load tests). Default: ${RENDER_ENV} or full",
+            )
         else:
             command.add_argument(
                 "--default-polls",
@@ -56,7 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     api_key: str = args.api_key or os.environ.get(KEY_ENV[provider]) or DEFAULT_KEY
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
     if provider == "gemini":
-        app = create_gemini_app(api_key, max_request_bytes=args.max_request_bytes)
+        render = args.render or os.environ.get(RENDER_ENV, "").strip().lower() or "full"
+        if render not in RENDER_MODES:
+            print(f"error: {RENDER_ENV} must be one of {', '.join(RENDER_MODES)}", file=sys.stderr)
+            return 2
+        app = create_gemini_app(api_key, max_request_bytes=args.max_request_bytes, render=render)
     else:
         app = create_turbotext_app(api_key, default_polls=args.default_polls)
     try:

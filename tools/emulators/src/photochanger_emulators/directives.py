@@ -5,7 +5,8 @@ semicolons or whitespace). It reaches an emulator in one of two ways:
 
 * in the prompt text, wrapped in a token: ``[emulate: slow=3, error=503]`` (several tokens
   may appear; later ones win);
-* as the value of a PNG text chunk with keyword ``emulate`` in the (first) uploaded image.
+* in the (first) uploaded image: as the value of a PNG text chunk with keyword ``emulate``,
+  or in a JPEG comment (COM segment) reading ``emulate: slow=3, error=503``.
 
 When both are present they are merged item by item and the prompt wins.
 """

@@ -8,7 +8,7 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from photochanger_emulators import directives as directive_rules
 from photochanger_emulators import gemini_errors as errors
-from photochanger_emulators import gemini_request, imaging
+from photochanger_emulators import gemini_request, imaging, synthetic
 from photochanger_emulators.accesslog import AccessLogMiddleware
 from photochanger_emulators.directives import DirectiveError, Directives, FailureGate
 from photochanger_emulators.gemini_models import IMAGE_SIZES, MODELS, ModelSpec
@@ -32,6 +32,16 @@ CLIENT_CLOSED = 499
 _IMAGE_TOKENS = 1290
 _TOKENS_PER_INPUT_IMAGE = 258
 
+RenderMode = Literal["full", "fixed"]
+#: ``full``: every answer is rendered from the request's image (tens of ms of CPU for a
+#: camera photo). ``fixed``: every answer is one pre-rendered picture per model, aspect ratio
+#: and size (a photo-like 1024-px PNG, made once), the input image is never decoded: an
+#: instant provider for load tests. Selected by ``--render`` or this environment variable.
+RENDER_MODES: tuple[RenderMode, ...] = ("full", "fixed")
+RENDER_ENV = "PHOTOCHANGER_EMULATOR_RENDER"
+#: Seed of the fixed answer's picture (any value; fixed so every run answers the same bytes).
+FIXED_SEED = 7
+
 
 @dataclass
 class GeminiEmulator:
@@ -42,6 +52,19 @@ class GeminiEmulator:
     models: Mapping[str, ModelSpec] = field(default_factory=lambda: MODELS)
     stats: GeminiStats = field(default_factory=GeminiStats)
     gate: FailureGate = field(default_factory=FailureGate)
+    render: RenderMode = "full"
+    #: fixed mode: base64 PNG answers by (model, aspect ratio, longest side)
+    fixed_results: dict[tuple[str, str | None, int], str] = field(default_factory=dict)
+
+    def fixed_result(self, spec: ModelSpec, aspect_ratio: str | None, max_side: int) -> str:
+        """The pre-rendered answer for this model, aspect ratio and size, as base64 PNG
+        (rendered on first use, then reused; start-up renders the default ones)."""
+        key = (spec.name, aspect_ratio, max_side)
+        cached = self.fixed_results.get(key)
+        if cached is None:
+            cached = base64.b64encode(_fixed_png(spec, aspect_ratio, max_side)).decode("ascii")
+            self.fixed_results[key] = cached
+        return cached
 
     def reset(self) -> None:
         in_flight = self.stats.in_flight
@@ -68,16 +91,26 @@ class GeminiEmulator:
 
 
 def create_gemini_app(
-    api_key: str, *, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    api_key: str,
+    *,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    render: RenderMode = "full",
 ) -> Starlette:
     """Build the Gemini emulator as a Starlette (ASGI) application.
 
     ``api_key`` is the only key accepted in ``x-goog-api-key`` (or ``?key=``);
-    ``max_request_bytes`` caps a request body (400 INVALID_ARGUMENT above it).
+    ``max_request_bytes`` caps a request body (400 INVALID_ARGUMENT above it); ``render``
+    chooses how answers are made (see :data:`RENDER_MODES`; ``fixed`` renders its pictures
+    here, before the app is returned).
     """
     if not api_key:
         raise ValueError("api_key must not be empty")
-    emulator = GeminiEmulator(api_key=api_key, max_request_bytes=max_request_bytes)
+    if render not in RENDER_MODES:
+        raise ValueError(f"render must be one of {', '.join(RENDER_MODES)}, not {render!r}")
+    emulator = GeminiEmulator(api_key=api_key, max_request_bytes=max_request_bytes, render=render)
+    if render == "fixed":
+        for spec in emulator.models.values():
+            emulator.fixed_result(spec, None, IMAGE_SIZES["1K"])
     app = Starlette(
         routes=[
             Route("/v1beta/models", _list_models, methods=["GET"]),
@@ -99,7 +132,7 @@ def _emulator(request: Request) -> GeminiEmulator:
 
 
 async def _health(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "provider": "gemini"})
+    return JSONResponse({"status": "ok", "provider": "gemini", "render": _emulator(request).render})
 
 
 async def _stats(request: Request) -> Response:
@@ -159,7 +192,7 @@ async def _generate(emulator: GeminiEmulator, request: Request) -> Response:
     first = parsed.images[0] if parsed.images else None
     try:
         wanted = directive_rules.collect(
-            imaging.png_text(first.data, "emulate") if first else None, parsed.texts
+            imaging.image_text(first.data, "emulate") if first else None, parsed.texts
         )
     except DirectiveError as exc:
         raise errors.invalid_argument(f"Emulator directive rejected: {exc}") from None
@@ -222,13 +255,16 @@ async def _answer(
     if "TEXT" in parsed.response_modalities:
         parts.append({"text": "Here is the edited image (emulated)."})
     if "IMAGE" in parsed.response_modalities:
-        try:
-            png = await asyncio.to_thread(_render, spec, parsed)
-        except imaging.ImageError:
-            raise errors.invalid_argument("Provided image is not valid.") from None
-        parts.append(
-            {"inlineData": {"mimeType": imaging.PNG, "data": base64.b64encode(png).decode()}}
-        )
+        if emulator.render == "fixed":
+            max_side = IMAGE_SIZES.get(parsed.image_size or "1K", 1024)
+            encoded = emulator.fixed_result(spec, parsed.aspect_ratio, max_side)
+        else:
+            try:
+                png = await asyncio.to_thread(_render, spec, parsed)
+            except imaging.ImageError:
+                raise errors.invalid_argument("Provided image is not valid.") from None
+            encoded = base64.b64encode(png).decode()
+        parts.append({"inlineData": {"mimeType": imaging.PNG, "data": encoded}})
         outcomes["image"] += 1
     else:
         outcomes["text_only"] += 1
@@ -257,6 +293,12 @@ def _render(spec: ModelSpec, parsed: gemini_request.GenerateRequest) -> bytes:
         aspect_ratio=parsed.aspect_ratio,
         max_side=IMAGE_SIZES.get(parsed.image_size or "1K", 1024),
     )
+
+
+def _fixed_png(spec: ModelSpec, aspect_ratio: str | None, max_side: int) -> bytes:
+    """A photo-like 3:2 picture of ``max_side`` px, processed the way every answer is."""
+    source = synthetic.photographic(max_side, max(8, max_side * 2 // 3), seed=FIXED_SEED)
+    return imaging.render_image(source, spec.look, aspect_ratio=aspect_ratio)
 
 
 async def _wait(request: Request, seconds: float | None) -> bool:

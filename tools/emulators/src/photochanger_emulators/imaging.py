@@ -1,4 +1,5 @@
-"""Image helpers: sniffing, PNG text chunks, and the visible "processing" the emulators do."""
+"""Image helpers: sniffing, text in PNG chunks and JPEG comments, and the visible
+"processing" the emulators do."""
 
 from __future__ import annotations
 
@@ -90,6 +91,63 @@ def png_text(data: bytes, keyword: str) -> str | None:
     return None
 
 
+#: JPEG markers without a length field: TEM, RST0..RST7, SOI, EOI.
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8), 0xD8, 0xD9})
+_JPEG_COM = 0xFE
+_JPEG_SOS = 0xDA
+
+
+def jpeg_comment_text(data: bytes, keyword: str) -> str | None:
+    """Value of the first JPEG comment (COM segment) written as ``keyword: value``.
+
+    Only the header segments are read (up to the start of the scan): no pixel is decoded.
+    The keyword is matched without regard to case; the value is stripped of blanks.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    wanted = keyword.lower() + ":"
+    offset = 2
+    while offset + 4 <= len(data):
+        if data[offset] != 0xFF:
+            return None  # not a marker: damaged header
+        marker = data[offset + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            offset += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            if marker == 0xD9:
+                return None
+            offset += 2
+            continue
+        (length,) = struct.unpack(">H", data[offset + 2 : offset + 4])
+        if marker == _JPEG_SOS or length < 2:
+            return None
+        body = data[offset + 4 : offset + 2 + length]
+        offset += 2 + length
+        if marker != _JPEG_COM:
+            continue
+        text = _decode_comment(body)
+        if text[: len(wanted)].lower() == wanted:
+            return text[len(wanted) :].strip()
+    return None
+
+
+def _decode_comment(body: bytes) -> str:
+    body = body.rstrip(b"\x00")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("latin-1")
+
+
+def image_text(data: bytes, keyword: str) -> str | None:
+    """The text stored under ``keyword`` in an image: a PNG ``tEXt``/``zTXt``/``iTXt`` chunk
+    (:func:`png_text`) or a JPEG comment ``keyword: value`` (:func:`jpeg_comment_text`)."""
+    if data.startswith(_PNG_SIGNATURE):
+        return png_text(data, keyword)
+    return jpeg_comment_text(data, keyword)
+
+
 def _decode_text_chunk(kind: bytes, rest: bytes) -> str | None:
     try:
         if kind == b"tEXt":
@@ -150,8 +208,21 @@ def render(
     if secondary is not None:
         _paste_thumbnail(base, _load(secondary, max(base.size) // 4 or 1), look.color)
     _frame(base, look)
+    return _png(base)
+
+
+def render_image(base: Image.Image, look: Look, *, aspect_ratio: str | None = None) -> bytes:
+    """:func:`render` for a picture already loaded and sized (no input bytes to decode)."""
+    if aspect_ratio is not None:
+        base = _crop_to_ratio(base, ASPECT_RATIOS[aspect_ratio])
+    base = _apply_effect(base, look.effect)
+    _frame(base, look)
+    return _png(base)
+
+
+def _png(image: Image.Image) -> bytes:
     out = io.BytesIO()
-    base.save(out, format="PNG", compress_level=1)
+    image.save(out, format="PNG", compress_level=1)
     return out.getvalue()
 
 

@@ -20,15 +20,18 @@ def sample_image(
 ) -> bytes:
     """A small picture with some structure, as ``fmt`` (PNG, JPEG, WEBP).
 
-    With ``emulate`` the result is a PNG carrying that directive list in a ``tEXt`` chunk
-    with keyword ``emulate`` (e.g. ``sample_image(emulate="error=429")``).
+    With ``emulate`` the picture carries that directive list: a JPEG (``fmt="JPEG"``) in a
+    comment segment ``emulate: LIST``, anything else as a PNG with a ``tEXt`` chunk of keyword
+    ``emulate`` (e.g. ``sample_image(emulate="error=429")``).
     """
     image = Image.new("RGB", size, color)
     draw = ImageDraw.Draw(image)
     width, height = size
     draw.rectangle([(width // 4, height // 4), (width // 2, height // 2)], fill=(250, 250, 0))
     out = io.BytesIO()
-    if emulate is not None:
+    if emulate is not None and fmt.upper() in ("JPEG", "JPG"):
+        image.save(out, format="JPEG", comment=f"emulate: {emulate}".encode())
+    elif emulate is not None:
         info = PngInfo()
         info.add_text("emulate", emulate)
         image.save(out, format="PNG", pnginfo=info)

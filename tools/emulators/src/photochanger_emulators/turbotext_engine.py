@@ -178,7 +178,7 @@ class TurbotextEngine:
         queue.record.image_sha256 = sha
         self.stats.submissions.add_image(sha)
         image_text = next(
-            (t for t in (imaging.png_text(s, "emulate") for s in sources) if t is not None), None
+            (t for t in (imaging.image_text(s, "emulate") for s in sources) if t is not None), None
         )
         try:
             wanted = directive_rules.collect(image_text, [queue.request.prompt])
