@@ -1,13 +1,14 @@
-"""Every database read the benchmark makes, in one place (the platform's storage layout is
-being rebuilt: adapt the names here and nothing else).
+"""Every database read the benchmark makes, in one place (the job store's layout is
+ADR-0012; adapt the names here and nothing else).
 
 What the bench relies on:
-- ``jobs``: documents keyed by ``_id`` = the job id the api returns (``X-Job-Id`` header,
-  or ``error.details.job_id``), with a ``status`` that is :data:`FINAL_STATUS` once the job
-  is over; ``expires_at`` (the job's deadline) and ``outcome`` are used when present;
-- ``processing_logs`` (optional, for the per-hop breakdown): entries with ``job_id``,
-  ``event``, ``at`` and, on some events, ``duration_ms``. Missing events, fields or the whole
-  collection only make the breakdown poorer;
+- ``jobs``: final records keyed by ``_id`` = the job id the api returns (``X-Job-Id`` header,
+  or ``error.details.job_id``), with ``status`` :data:`FINAL_STATUS`, ``expires_at``,
+  ``outcome``, and the job's processing log in ``log`` (entries with ``event``, ``at`` and,
+  on some events, ``duration_ms``);
+- ``jobs_live``: records of jobs not final yet (same ``_id``);
+- ``processing_logs`` (optional): entries written after a final record (``job_id``, …).
+  Missing events, fields or collections only make the per-hop breakdown poorer;
 - ``slots``: the slot's ``settings.model`` / ``settings.prompt`` for the direct emulator
   baseline (defaults when missing).
 """
@@ -25,6 +26,8 @@ from pymongo import AsyncMongoClient
 from bench.stats import percentile
 
 JOBS = "jobs"
+LIVE_JOBS = "jobs_live"
+EMBEDDED_LOG = "log"
 STATUS = "status"
 FINAL_STATUS = "finalized"
 DEADLINE = "expires_at"
@@ -94,36 +97,47 @@ class Database:
         """The jobs that exist among ``job_ids``, by id."""
         found: dict[str, JobState] = {}
         projection = {"_id": 1, STATUS: 1, DEADLINE: 1, OUTCOME: 1}
-        for chunk in _chunks(job_ids):
-            async for doc in self._db[JOBS].find({"_id": {"$in": chunk}}, projection):
-                outcome = doc.get(OUTCOME)
-                found[str(doc["_id"])] = JobState(
-                    status=str(doc[STATUS]) if doc.get(STATUS) is not None else None,
-                    deadline=_ts(doc.get(DEADLINE)),
-                    outcome=str(outcome) if outcome is not None else None,
-                )
+        for collection in (LIVE_JOBS, JOBS):  # a final record wins over a live one
+            for chunk in _chunks(job_ids):
+                async for doc in self._db[collection].find({"_id": {"$in": chunk}}, projection):
+                    outcome = doc.get(OUTCOME)
+                    found[str(doc["_id"])] = JobState(
+                        status=str(doc[STATUS]) if doc.get(STATUS) is not None else None,
+                        deadline=_ts(doc.get(DEADLINE)),
+                        outcome=str(outcome) if outcome is not None else None,
+                    )
         return found
 
     async def count_jobs(self) -> int:
-        return int(await self._db[JOBS].count_documents({}))
+        final = int(await self._db[JOBS].count_documents({}))
+        return final + int(await self._db[LIVE_JOBS].count_documents({}))
 
     async def log_entries(self, job_ids: Sequence[str]) -> dict[str, list[LogEntry]]:
         """Processing-log entries of these jobs, by job id (empty when there is no log)."""
         entries: dict[str, list[LogEntry]] = {}
+
+        def add(job_id: str, doc: dict[str, Any]) -> None:
+            at = _ts(doc.get(LOG_AT))
+            if at is None or doc.get(LOG_EVENT) is None:
+                return
+            duration = doc.get(LOG_DURATION)
+            entries.setdefault(job_id, []).append(
+                LogEntry(
+                    event=str(doc[LOG_EVENT]),
+                    at=at,
+                    duration_ms=float(duration) if isinstance(duration, int | float) else None,
+                )
+            )
+
+        for chunk in _chunks(job_ids):
+            found = self._db[JOBS].find({"_id": {"$in": chunk}}, {EMBEDDED_LOG: 1})
+            async for doc in found:
+                for entry in doc.get(EMBEDDED_LOG) or ():
+                    add(str(doc["_id"]), entry)
         projection = {"_id": 0, LOG_JOB: 1, LOG_EVENT: 1, LOG_AT: 1, LOG_DURATION: 1}
         for chunk in _chunks(job_ids):
             async for doc in self._db[LOG].find({LOG_JOB: {"$in": chunk}}, projection):
-                at = _ts(doc.get(LOG_AT))
-                if at is None or doc.get(LOG_EVENT) is None:
-                    continue
-                duration = doc.get(LOG_DURATION)
-                entries.setdefault(str(doc[LOG_JOB]), []).append(
-                    LogEntry(
-                        event=str(doc[LOG_EVENT]),
-                        at=at,
-                        duration_ms=float(duration) if isinstance(duration, int | float) else None,
-                    )
-                )
+                add(str(doc[LOG_JOB]), doc)
         return entries
 
     async def probe(self, *, repeats: int = 10) -> dict[str, Any]:
