@@ -36,6 +36,10 @@ class ServiceSettings(BaseSettings):
     #: where image bytes live: file:///dir (one machine) or s3://bucket/prefix (ADR-0010)
     media_url: str = Field(default_factory=lambda: (Path.cwd() / ".state" / "media").as_uri())
     kafka_topic_partitions: int = 6
+    #: consumers of a consumer group in one process. Handlers return within milliseconds
+    #: (a provider's work runs in tasks of its own), so one keeps up with hundreds of jobs a
+    #: second; each more costs idle fetches and heartbeats. Replicas share the partitions.
+    kafka_consumers: int = Field(default=1, ge=1)
     kafka_replication_factor: int = 1
     #: how long shutdown waits for in-flight work before giving up
     shutdown_grace_seconds: float = 10.0

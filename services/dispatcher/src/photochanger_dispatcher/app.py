@@ -41,7 +41,7 @@ def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker]
         },
     )
     dispatcher = Dispatcher(transitions=core.transitions, catalog=catalog, clock=clock)
-    subscribe(core.broker, dispatcher, workers=settings.kafka_topic_partitions)
+    subscribe(core.broker, dispatcher, workers=settings.kafka_consumers)
     core.registry.register_value(Dispatcher, dispatcher)
     return core.registry, core.broker
 

@@ -154,7 +154,7 @@ def build_registry(
         lease_seconds=settings.lease_seconds,
         recovery_interval_seconds=settings.recovery_interval_seconds,
     )
-    subscribe(broker, worker, workers=settings.kafka_topic_partitions)
+    subscribe(broker, worker, workers=settings.kafka_consumers)
 
     registry = core.registry
     registry.register_value(ProviderConfig, config)
