@@ -31,9 +31,7 @@ expect.set_options(timeout=20_000)
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> pytest.TestReport:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
     report: pytest.TestReport = yield
     item.stash.setdefault(_REPORTS, {})[report.when] = report
     return report
@@ -98,10 +96,11 @@ class Console:
 
 
 async def new_console(browser: Browser, stack: Stack, *, width: int = 1280) -> Console:
+    n = uuid.uuid4().int
     context = await browser.new_context(
         viewport={"width": width, "height": 900},
         # an address of its own, so failed sign-ins here lock out no other test
-        extra_http_headers={"X-Forwarded-For": f"198.51.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"},
+        extra_http_headers={"X-Forwarded-For": f"198.51.{uuid.uuid4().int % 250}.{n % 250}"},
     )
     await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.api_url)
     context.set_default_timeout(20_000)

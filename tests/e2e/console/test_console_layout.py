@@ -26,10 +26,11 @@ PAGES = [
     ("gallery", "#/gallery", "Gallery"),
 ]
 
-UNLABELLED = """() => [...document.querySelectorAll("main input, main select, main textarea, main button")]
+UNLABELLED = """() => [...document.querySelectorAll("main :is(input, select, textarea, button)")]
     .filter(el => el.offsetParent !== null || el.classList.contains("file-input"))
     .filter(el => {
-        if (el.tagName === "BUTTON") return !(el.textContent.trim() || el.getAttribute("aria-label"));
+        if (el.tagName === "BUTTON")
+            return !(el.textContent.trim() || el.getAttribute("aria-label"));
         return !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
             && !el.getAttribute("aria-labelledby");
     })
@@ -60,9 +61,7 @@ async def test_every_page_fits_the_screen_and_labels_its_controls(
         # keyboard: the first Tab from the page's heading reaches a control with a visible ring
         await console.go("#/settings", "Settings")
         await page.keyboard.press("Tab")
-        ring = await page.evaluate(
-            "() => getComputedStyle(document.activeElement).outlineStyle"
-        )
+        ring = await page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
         assert ring not in ("none", ""), ring
     finally:
         await console.context.close()

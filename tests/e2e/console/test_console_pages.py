@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from photochanger_devstack.stack import Stack
 from photochanger_api.shared_results import token_digest
+from photochanger_devstack.stack import Stack
 from playwright.async_api import Browser, expect
 
 from tests.e2e.admin_session import admin_headers
@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 TEMPLATE_SLOT = "slot-012"  # no other test uses these three
 CONFLICT_SLOT = "slot-006"
 TEST_RUN_SLOT = "slot-005"
+EDITABLE = ("name", "provider", "operation", "is_active", "settings")
 
 
 @pytest.fixture
@@ -44,12 +45,14 @@ async def restore_slot(api: httpx.AsyncClient, admin: dict[str, str]) -> Any:
 
     async def keep(slot_id: str) -> None:
         body = (await api.get(f"/api/slots/{slot_id}", headers=admin)).json()
-        saved[slot_id] = {k: body[k] for k in ("name", "provider", "operation", "is_active", "settings")}
+        saved[slot_id] = {k: body[k] for k in EDITABLE}
 
     yield keep
     for slot_id, body in saved.items():
         etag = (await api.get(f"/api/slots/{slot_id}", headers=admin)).headers["etag"]
-        restored = await api.put(f"/api/slots/{slot_id}", json=body, headers={**admin, "If-Match": etag})
+        restored = await api.put(
+            f"/api/slots/{slot_id}", json=body, headers={**admin, "If-Match": etag}
+        )
         if restored.status_code == 422:
             body = {**body, "operation": "image_edit", "settings": {"prompt": "not configured"}}
             restored = await api.put(
@@ -106,7 +109,8 @@ async def test_dashboard_shows_every_slot_and_copies_its_ingest_url(
     await expect(first.locator("dd").first).to_contain_text("%")
     await console.screenshot("dashboard")
 
-    await page.locator('.slot-card[data-slot="slot-002"]').get_by_role("button", name=re.compile("Copy")).click()
+    second = page.locator('.slot-card[data-slot="slot-002"]')
+    await second.get_by_role("button", name=re.compile("Copy")).click()
     copied = await page.evaluate("navigator.clipboard.readText()")
     assert copied == f"{stack.api_url}/ingest/slot-002"
 
@@ -119,7 +123,8 @@ async def _drop_file(console: Console, selector: str, name: str, data: bytes) ->
             const transfer = new DataTransfer();
             transfer.items.add(new File([bytes], file.name, {type: "image/png"}));
             for (const type of ["dragenter", "dragover", "drop"]) {
-                zone.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true, cancelable: true}));
+                zone.dispatchEvent(new DragEvent(
+                    type, {dataTransfer: transfer, bubbles: true, cancelable: true}));
             }
         }""",
         {"name": name, "data": base64.b64encode(data).decode()},
@@ -137,7 +142,7 @@ async def test_a_slot_is_edited_with_a_template_dropped_on_it(
     await page.get_by_label("Name").fill("Watercolour booth")
     await page.get_by_label("Provider").select_option("gemini")
     await page.get_by_label("Operation").select_option("style_transfer")
-    await page.get_by_label(re.compile("^Prompt")).fill("paint the photo in the style of the template")
+    await page.get_by_label(re.compile("^Prompt")).fill("paint the photo in this style")
     await page.get_by_label("Aspect ratio").select_option("4:3")
     await expect(page.locator("#template-hint")).to_contain_text("style")
     await _drop_file(console, "#dropzone", "watercolour.png", png_photo(310))
@@ -221,7 +226,8 @@ async def test_a_test_run_of_unsaved_values_shows_its_progress_and_result(
 
     dialog = page.get_by_role("dialog", name="Test run")
     await expect(dialog).to_be_visible()
-    await expect(dialog.locator('li[data-step="at_provider"]')).to_have_attribute("aria-current", "step")
+    at_provider = dialog.locator('li[data-step="at_provider"]')
+    await expect(at_provider).to_have_attribute("aria-current", "step")
     await console.screenshot("test-run-progress")
     result = dialog.get_by_role("img", name="Result of the test run")
     await expect(result).to_be_visible(timeout=45_000)
@@ -253,7 +259,8 @@ async def test_rotating_the_ingest_password_refuses_the_old_one(
         await page.get_by_role("button", name="Rotate the ingest password").click()
 
         await expect(page.locator("main .notice")).to_contain_text("rotated")
-        await expect(page.locator("#password-state")).to_contain_text(f"Set by {stack.admin_username}")
+        state = page.locator("#password-state")
+        await expect(state).to_contain_text(f"Set by {stack.admin_username}")
         await expect(page.get_by_label("New ingest password")).to_have_value("")
         await console.screenshot("settings")
         old = await ingest(api, stack, "slot-001", jpeg_photo(330))
@@ -351,7 +358,8 @@ async def test_statistics_and_a_share_link_from_the_gallery(
         await guest.context.close()
     token = url.rsplit("/", 1)[1]
     await db.share_links.update_one(
-        {"_id": token_digest(token)}, {"$set": {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}}
+        {"_id": token_digest(token)},
+        {"$set": {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}},
     )
     expired = await api.get(f"/public/shared/{token}")
     assert expired.status_code == 410

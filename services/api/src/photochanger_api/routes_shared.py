@@ -45,7 +45,7 @@ class ShareLinkView(BaseModel):
     "/api/jobs/{job_id}/share",
     status_code=201,
     response_model=ShareLinkView,
-    responses=errors(*ADMIN_ERRORS, 404, 410, 422),
+    responses=errors(*ADMIN_ERRORS, 400, 404, 410, 422),
     tags=["admin: jobs"],
 )
 async def share_result(
@@ -83,7 +83,7 @@ async def share_result(
 @router.get(
     "/public/shared/{token}",
     response_class=Response,
-    responses={**IMAGE, **errors(404, 410, 429)},
+    responses={**IMAGE, **errors(404, 410, 422, 429)},
     tags=["public"],
 )
 async def open_shared_result(token: str, request: Request) -> Response:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from photochanger_runtime.clock import Clock
 from photochanger_runtime.configuration.slots import SlotRepository
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..dependencies import container, require
 from ..live_config import LiveConfig
@@ -19,16 +20,20 @@ from .views import ADMIN_ERRORS, errors
 router = APIRouter(prefix="/api/stats", tags=["admin: stats"])
 
 
+class OverviewQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: the window: the last `minutes` minutes
+    minutes: int = Field(default=60, ge=1, le=MAX_WINDOW_MINUTES)
+    #: time series points, at most
+    buckets: int = Field(default=24, ge=1, le=MAX_BUCKETS)
+
+
 @router.get("/overview", response_model=Overview, responses=errors(*ADMIN_ERRORS, 422))
 async def stats_overview(
     request: Request,
     _: Annotated[Principal, Depends(require(Permission.STATS_READ))],
-    minutes: Annotated[
-        int, Query(ge=1, le=MAX_WINDOW_MINUTES, description="the window: the last N minutes")
-    ] = 60,
-    buckets: Annotated[
-        int, Query(ge=1, le=MAX_BUCKETS, description="time series points, at most")
-    ] = 24,
+    query: Annotated[OverviewQuery, Query()],
 ) -> Overview:
     """Counts by outcome, success rate and latency for the platform and each slot (with its
     last success and last error, whenever they were), final jobs over time, and the 20
@@ -39,7 +44,7 @@ async def stats_overview(
     return await overview.compute(
         list(await slots.list()),
         now=clock.now(),
-        minutes=minutes,
-        buckets=buckets,
+        minutes=query.minutes,
+        buckets=query.buckets,
         deadline_seconds=platform.sync_response_seconds,
     )

@@ -52,7 +52,7 @@ async def stream(media: MediaStore, ref: MediaRef | tuple[str, str], gone: ApiEr
 @router.get(
     "/template-media/{template_id}/content",
     response_class=Response,
-    responses={**IMAGE, **errors(*ADMIN_ERRORS, 404)},
+    responses={**IMAGE, **errors(*ADMIN_ERRORS, 404, 422)},
 )
 async def template_content(
     template_id: str,

@@ -237,7 +237,7 @@ async def _test_run(request: Request, slot_id: str, job_id: str) -> tuple[Ingest
 @router.get(
     "/{slot_id}/test-runs/{job_id}",
     response_model=TestRunView,
-    responses=errors(*ADMIN_ERRORS, 404),
+    responses=errors(*ADMIN_ERRORS, 404, 422),
 )
 async def get_test_run(slot_id: str, job_id: str, request: Request, _: WriteSlots) -> TestRunView:
     """Where the test run is: queued, at the provider, or done (with its outcome)."""
@@ -247,7 +247,7 @@ async def get_test_run(slot_id: str, job_id: str, request: Request, _: WriteSlot
 @router.get(
     "/{slot_id}/test-runs/{job_id}/result",
     response_class=Response,
-    responses={**IMAGE, **errors(*ADMIN_ERRORS, 404, 410)},
+    responses={**IMAGE, **errors(*ADMIN_ERRORS, 404, 410, 422)},
 )
 async def get_test_run_result(
     slot_id: str, job_id: str, request: Request, _: WriteSlots

@@ -205,7 +205,8 @@ class SlotEditor {
     if (schema.minimum !== undefined && schema.maximum !== undefined) hints.push(`${schema.minimum}–${schema.maximum}`);
     else if (schema.minimum !== undefined) hints.push(`at least ${schema.minimum}`);
     if (schema.default !== undefined && schema.default !== null && schema.default !== "") hints.push(`default ${schema.default}`);
-    if (!required && schema.default !== undefined) hints.push("leave empty for the default");
+    if (!required && schema.default !== undefined && schema.default !== null) hints.push("leave empty for the default");
+    else if (!required) hints.push("optional");
     const hintId = `h-${path.join("-")}`;
     const describedBy = `${hints.length ? hintId : ""} ${errorId}`.trim();
     const current = value === undefined || value === null ? "" : String(value);
