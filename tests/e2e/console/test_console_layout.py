@@ -46,7 +46,7 @@ async def test_every_page_fits_the_screen_and_labels_its_controls(
     page = console.page
     try:
         await console.open()
-        await console.screenshot(f"login-{width}")
+        await console.screenshot(f"login-{width}")  # and each page below, at this width
         await console.signed_in()
         for name, route, heading in PAGES:
             await console.go(route, heading)
@@ -56,7 +56,7 @@ async def test_every_page_fits_the_screen_and_labels_its_controls(
             )
             assert overflow <= 0, f"{name} is {overflow}px wider than a {width}px screen"
             assert await page.evaluate(UNLABELLED) == [], name
-            await console.screenshot(name if width == 1280 else f"{name}-{width}")
+            await console.screenshot(f"{name}-{width}")
 
         # keyboard: the first Tab from the page's heading reaches a control with a visible ring
         await console.go("#/settings", "Settings")

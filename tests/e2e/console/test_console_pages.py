@@ -107,7 +107,7 @@ async def test_dashboard_shows_every_slot_and_copies_its_ingest_url(
     await expect(first).to_contain_text("Active")
     await expect(first).to_contain_text("Last success")
     await expect(first.locator("dd").first).to_contain_text("%")
-    await console.screenshot("dashboard")
+    await console.screenshot("dashboard-with-results")
 
     second = page.locator('.slot-card[data-slot="slot-002"]')
     await second.get_by_role("button", name=re.compile("Copy")).click()
@@ -153,7 +153,7 @@ async def test_a_slot_is_edited_with_a_template_dropped_on_it(
     await expect(item).to_have_attribute("data-media-id", re.compile(r".+"))
     await expect(item.get_by_label("Role")).to_have_value("style")
     media_id = await item.get_attribute("data-media-id")
-    await console.screenshot("slot-editor")
+    await console.screenshot("slot-editor-template-dropped")
     await page.get_by_role("button", name="Save slot").click()
 
     await expect(page.locator("#save-status")).to_contain_text("Saved")
@@ -262,7 +262,7 @@ async def test_rotating_the_ingest_password_refuses_the_old_one(
         state = page.locator("#password-state")
         await expect(state).to_contain_text(f"Set by {stack.admin_username}")
         await expect(page.get_by_label("New ingest password")).to_have_value("")
-        await console.screenshot("settings")
+        await console.screenshot("settings-password-rotated")
         old = await ingest(api, stack, "slot-001", jpeg_photo(330))
         assert old.status_code == 401
         new = await ingest(api, stack, "slot-001", jpeg_photo(331), password=new_password)
@@ -294,7 +294,7 @@ async def test_a_running_job_is_cancelled_from_its_page(
         await page.get_by_role("button", name="Show jobs").click()
         row = page.locator(f'tr[data-job="{job["_id"]}"]')
         await expect(row).to_be_visible()
-        await console.screenshot("jobs")
+        await console.screenshot("jobs-filtered")
         await row.get_by_role("link", name=re.compile("Details")).click()
 
         await expect(page.get_by_role("heading", name=re.compile("^Job "), level=1)).to_be_visible()
@@ -335,7 +335,7 @@ async def test_statistics_and_a_share_link_from_the_gallery(
     await expect(page.locator("#stats-chart rect").first).to_be_attached()
     failure_code = failed.json()["error"]["details"]["provider_code"]
     await expect(page.locator("#failures-table")).to_contain_text(failure_code)
-    await console.screenshot("statistics")
+    await console.screenshot("statistics-2h")
 
     await console.go("#/gallery", "Gallery")
     item = page.locator(f'.gallery-item[data-job="{done.headers["x-job-id"]}"]')
@@ -344,7 +344,7 @@ async def test_statistics_and_a_share_link_from_the_gallery(
     link = item.locator("input.share-url")
     await expect(link).to_be_visible()
     await expect(item).to_contain_text("valid until")
-    await console.screenshot("gallery")
+    await console.screenshot("gallery-share-link")
     url = await link.input_value()
     assert url.startswith(f"{stack.api_url}/public/shared/")
 

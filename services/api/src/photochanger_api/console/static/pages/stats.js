@@ -127,7 +127,11 @@ function chart(data) {
   });
   const time = (iso) => new Date(iso).toLocaleString([], data.minutes > 1440 ? { month: "short", day: "numeric" } : { hour: "2-digit", minute: "2-digit" });
   const ticks = points.length ? [0, Math.floor(points.length / 2), points.length - 1] : [];
-  const labels = ticks.map((i) => `<text x="${(left + i * step).toFixed(1)}" y="${height - 8}" class="axis">${time(points[i].start)}</text>`);
+  const anchors = ["start", "middle", "end"];
+  const labels = ticks.map((i, n) => {
+    const x = n === 2 ? width : left + i * step + (n === 1 ? step / 2 : 0);
+    return `<text x="${x.toFixed(1)}" y="${height - 8}" text-anchor="${anchors[n]}" class="axis">${time(n === 2 ? data.until : points[i].start)}</text>`;
+  });
   const sum = (outcome) => points.reduce((a, p) => a + (p.by_outcome[outcome] || 0), 0);
   const summary = `${totals.reduce((a, b) => a + b, 0)} final jobs in ${points.length} steps of ${Math.round(data.bucket_seconds / 60) || 1} min: `
     + Object.keys(COLOURS).map((o) => `${sum(o)} ${o.replace("_", " ")}`).join(", ") + `; at most ${peak} in one step.`;
