@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV ?= uv
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint unit integration e2e bench chaos install deps smoke-live
+.PHONY: up down test lint unit integration e2e bench chaos install deps smoke-live browser
 
 deps:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
@@ -13,6 +13,19 @@ deps:
 
 install: deps
 	$(UV) run photochanger-devstack install
+
+# Debian's Chromium for the console's browser tests: Playwright drives the system's browser,
+# nothing is downloaded at run time. Installed only when missing (root + apt, as in CI); the
+# tests skip without it, except under CI=true, where they fail.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the console's browser tests"; started=$$SECONDS; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends chromium >/dev/null && \
+	  echo "chromium installed in $$((SECONDS - started)) s: $$($(CHROMIUM) --version 2>/dev/null)"; \
+	else echo "no $(CHROMIUM): 'apt-get install chromium' to run the browser tests" >&2; fi
 
 up: install
 	$(UV) run photochanger-devstack up
@@ -25,7 +38,7 @@ lint: deps
 	$(UV) run ruff format --check .
 	$(UV) run mypy libs/*/src services/*/src tools/devstack/src tools/emulators/src
 
-test: lint install
+test: lint install browser
 	$(UV) run pytest $(PYTEST_ARGS)
 
 unit: deps
@@ -34,7 +47,7 @@ unit: deps
 integration: install
 	$(UV) run pytest -m "integration and not e2e" $(PYTEST_ARGS)
 
-e2e: install
+e2e: install browser
 	$(UV) run pytest -m e2e $(PYTEST_ARGS)
 
 bench: install

@@ -34,6 +34,13 @@ ADMIN_ROUTES = [
     ("POST", "/api/media/cache/purge", "media:write"),
     ("GET", "/api/stats/global", "stats:read"),
     ("GET", "/api/stats/slot-001", "stats:read"),
+    ("GET", "/api/stats/overview", "stats:read"),
+    ("GET", "/api/template-media/nope/content", "slots:read"),
+    ("GET", "/api/jobs/nope/images/result", "jobs:read"),
+    ("POST", "/api/jobs/nope/share", "jobs:read"),
+    ("POST", "/api/slots/slot-001/test-runs", "slots:write"),
+    ("GET", "/api/slots/slot-001/test-runs/nope", "slots:write"),
+    ("GET", "/api/slots/slot-001/test-runs/nope/result", "slots:write"),
 ]
 
 

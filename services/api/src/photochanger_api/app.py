@@ -29,25 +29,31 @@ from photochanger_runtime.providers.catalog import ProviderCatalog, load_catalog
 from photochanger_runtime.service import start_broker
 from photochanger_runtime.wiring import core_services
 
-from . import routes_ingest, routes_jobs, routes_media, routes_public
+from . import routes_ingest, routes_jobs, routes_media, routes_public, routes_shared
 from .admin import (
     routes_login,
+    routes_overview,
+    routes_previews,
     routes_providers,
     routes_settings,
     routes_slots,
     routes_stats,
     routes_templates,
     routes_test_run,
+    routes_test_runs,
 )
 from .admin.auth import AdminAccounts, AdminTokens, signing_key
 from .admin.job_queries import JobQueries
 from .admin.login_throttle import LoginThrottle, ThrottleRule
+from .admin.overview import StatsOverview
 from .admin.stats import JobStats
+from .console import routes as console_routes
 from .errors import install_error_handlers
 from .ingest import IngestDeps
 from .live_config import LiveConfig
 from .passwords import IngestPasswordVerifier
 from .settings import ApiSettings
+from .shared_results import RequestRate, ShareLinks
 from .waiters import JobWaiters
 
 log = logging.getLogger(__name__)
@@ -85,17 +91,26 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         version="1.0.0",
         summary="Photo in, processed photo out, before the deadline.",
         lifespan=lifespan,
+        # the Swagger UI and ReDoc pages load their code from a CDN: nothing that works
+        # offline; the contract is /openapi.json, operators have the console at /admin/
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.include_router(routes_ingest.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_public.router)
     app.include_router(routes_media.router)
+    # before routes_stats, whose /api/stats/{slot_id} would take /api/stats/overview
+    app.include_router(routes_overview.router)
     for admin_routes in (
         routes_login, routes_providers, routes_slots, routes_test_run,
         routes_settings, routes_templates, routes_stats,
     ):  # fmt: skip
         app.include_router(admin_routes.router)
+    # the operator's console (ADR-0013) and the routes it needs
+    for console_part in (routes_previews, routes_test_runs, routes_shared, console_routes):
+        app.include_router(console_part.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -167,6 +182,10 @@ def wire(
     registry.register_value(TemplateMediaCatalog, templates)
     registry.register_value(JobQueries, job_queries)
     registry.register_value(JobStats, JobStats(db, latency_sample=settings.stats_latency_sample))
+    registry.register_value(StatsOverview, StatsOverview(db, sample=settings.stats_latency_sample))
+    share_links = ShareLinks(db)
+    registry.register_value(ShareLinks, share_links)
+    registry.register_value(RequestRate, RequestRate(settings.share_requests_per_minute))
     registry.register_value(
         IngestDeps,
         IngestDeps(
@@ -180,7 +199,7 @@ def wire(
     )  # fmt: skip
 
     async def prepare() -> None:
-        for repo in (core.jobs, links, templates, job_queries, login_throttle):
+        for repo in (core.jobs, links, templates, job_queries, login_throttle, share_links):
             await repo.ensure_indexes()
         await slots.seed(load_seed(seed_path), clock.now())
         await _bootstrap_ingest_password(settings, platform, verifier, clock)

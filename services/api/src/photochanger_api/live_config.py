@@ -93,6 +93,10 @@ class LiveConfig:
         self._plans[slot_id] = _Entry(plan, time.monotonic())
         return plan
 
+    async def plan_for(self, slot: Slot) -> SlotPlan:
+        """The plan of a slot that is not (or not yet) stored: a test run of unsaved values."""
+        return await self._make_plan(slot)
+
     def forget(self, slot_id: str | None = None) -> None:
         """An admin edit in this process: the next job reads the database again."""
         if slot_id is None:

@@ -43,3 +43,5 @@ class ApiSettings(ServiceSettings):
     config_max_age_seconds: float = Field(default=1.0, ge=0)
     instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
     slots_seed: str | None = None
+    #: public share-link requests one client address may make per minute (per api process)
+    share_requests_per_minute: int = Field(default=60, ge=1)

@@ -81,6 +81,7 @@ def banner(stack: Stack, sample: Path) -> str:
             "",
             "PhotoChanger is up.",
             f"  api:            {stack.api_url}  (readiness: {stack.api_url}/readyz)",
+            f"  console:        {stack.api_url}/admin/  (sign in with the admin login below)",
             f"  providers:      {mode}",
             f"  ingest password: {stack.ingest_password}",
             f"  admin login:    {stack.admin_username} / {stack.admin_password}"

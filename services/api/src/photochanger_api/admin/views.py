@@ -42,6 +42,7 @@ _DESCRIPTIONS: dict[int, str] = {
     403: "the token lacks the permission this route needs",
     404: "no such resource",
     409: "conflicts with the current state",
+    410: "gone: it has expired or was deleted",
     412: "If-Match names a version that is no longer current",
     413: "upload larger than the limit",
     415: "not a supported image type (decided by its bytes)",

@@ -1,0 +1,66 @@
+// The latest results of every slot: look, download, or hand a guest a link that expires.
+import { ApiError, can, get, request } from "../api.js";
+import { announce, html, problemText, render, when, wireCopyButtons } from "../ui.js";
+
+export async function show(main) {
+  const slots = await get("/api/slots");
+  const withResults = slots.items
+    .map((slot) => ({ slot, results: slot.recent_results.filter((r) => !r.expired) }))
+    .filter((entry) => entry.results.length);
+  render(main, html`
+    <h1>Gallery</h1>
+    <div class="card share-settings">
+      <label for="share-minutes">Share links stay valid for</label>
+      <select id="share-minutes">
+        <option value="5">5 minutes</option>
+        <option value="15" selected>15 minutes</option>
+        <option value="60">1 hour</option>
+        <option value="240">4 hours</option>
+      </select>
+    </div>
+    ${withResults.length ? "" : html`<p class="muted">No results yet. They appear here after the first photo a slot processes.</p>`}
+    ${withResults.map(({ slot, results }) => html`
+      <section class="gallery-slot" aria-labelledby="g-${slot.id}">
+        <h2 id="g-${slot.id}">${slot.name} <span class="muted">${slot.id}</span></h2>
+        <ul class="gallery-grid">
+          ${results.map((r) => html`
+            <li class="card gallery-item" data-job="${r.job_id}">
+              <img src="/public/results/${r.job_id}" alt="Result of ${slot.name} from ${when(r.completed_at)}" loading="lazy">
+              <p class="muted">${when(r.completed_at)} · kept until ${when(r.result_expires_at)}</p>
+              <div class="actions">
+                <a class="button secondary" href="/public/results/${r.job_id}" download>Download<span class="visually-hidden"> the result from ${when(r.completed_at)}</span></a>
+                ${can("jobs:read") ? html`<button type="button" class="share" data-job="${r.job_id}">Share link<span class="visually-hidden"> for the result from ${when(r.completed_at)}</span></button>` : ""}
+              </div>
+              <div class="share-box" id="share-${r.job_id}" hidden></div>
+            </li>`)}
+        </ul>
+      </section>`)}`);
+
+  for (const button of main.querySelectorAll("button.share")) {
+    button.addEventListener("click", async () => {
+      const jobId = button.dataset.job;
+      const box = main.querySelector(`#share-${CSS.escape(jobId)}`);
+      const minutes = Number(main.querySelector("#share-minutes").value);
+      try {
+        const link = await request("POST", `/api/jobs/${jobId}/share`, { json: { minutes } });
+        const url = link.url.startsWith("http") ? link.url : `${location.origin}${link.path}`;
+        const inputId = `share-url-${jobId}`;
+        render(box, html`
+          <label for="${inputId}">Share link (valid until ${when(link.expires_at)})</label>
+          <div class="input-with-button">
+            <input id="${inputId}" class="share-url" value="${url}" readonly>
+            <button type="button" class="secondary" data-copy="${inputId}">Copy</button>
+          </div>`);
+        box.hidden = false;
+        wireCopyButtons(box);
+        box.querySelector("input").focus();
+        announce(`Share link made, valid ${minutes} minutes`);
+      } catch (error) {
+        render(box, html`<p class="field-error">${error instanceof ApiError && error.status === 410
+          ? "This result has expired."
+          : `No link: ${problemText(error)}`}</p>`);
+        box.hidden = false;
+      }
+    });
+  }
+}
