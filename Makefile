@@ -20,10 +20,15 @@ up: install
 down:
 	@command -v $(UV) >/dev/null 2>&1 && $(UV) run --frozen photochanger-devstack stop || true
 
+# every package's source root: a new provider folder is type-checked without editing this
+SOURCE_ROOTS := $(wildcard libs/*/src services/*/src tools/devstack/src)
+empty :=
+space := $(empty) $(empty)
+
 lint: deps
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy libs/*/src services/*/src tools/devstack/src tools/emulators/src
+	MYPYPATH=$(subst $(space),:,$(SOURCE_ROOTS)) $(UV) run mypy $(SOURCE_ROOTS)
 
 test: lint install
 	$(UV) run pytest $(PYTEST_ARGS)

@@ -24,7 +24,6 @@ from photochanger_contracts import (
     ProviderResult,
     SlotSettingsError,
     Submission,
-    TurbotextSettings,
     sniff_image_mime,
     validate_slot_settings,
 )
@@ -37,6 +36,7 @@ from photochanger_runtime.providers.http_exchange import (
 )
 from pydantic import BaseModel, ValidationError
 
+from .settings import TurbotextSettings
 from .wire import (
     METHOD_FOR_OPERATION,
     CreateQueueAnswer,

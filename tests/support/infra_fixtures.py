@@ -1,4 +1,5 @@
-"""Shared fixtures for the repository-level tests.
+"""The servers every integration test runs on (loaded for the whole repository by the root
+conftest.py).
 
 ``infra`` provides a real Kafka broker and a MongoDB-protocol server for the whole session, via
 :func:`photochanger_devstack.local_infrastructure`: the servers named by

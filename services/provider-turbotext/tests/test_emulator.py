@@ -6,8 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
-from photochanger_emulators import create_turbotext_app, imaging, running
+from photochanger_emulators import imaging, running
 from photochanger_emulators.testing import sample_image, wait_until
+from photochanger_provider_turbotext.emulator import create_turbotext_app
 from PIL import Image
 
 TURBOTEXT_KEY = "test-turbotext-key"  # same as conftest

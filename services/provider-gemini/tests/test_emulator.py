@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from photochanger_emulators import create_gemini_app, imaging, running
+from photochanger_emulators import imaging, running
 from photochanger_emulators.testing import sample_image, wait_until
+from photochanger_provider_gemini.emulator import create_gemini_app
 from PIL import Image
 
 FLASH = "/v1beta/models/gemini-2.5-flash-image:generateContent"

@@ -1,4 +1,5 @@
-"""Shared fixtures: test images, in-process clients, a real media server for Turbotext."""
+"""Fixtures of the Turbotext emulator tests: an in-process client, and a real media server
+for the images Turbotext downloads."""
 
 from __future__ import annotations
 
@@ -7,33 +8,14 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from photochanger_emulators import create_gemini_app, create_turbotext_app, running
+from photochanger_emulators import running
+from photochanger_provider_turbotext.emulator import create_turbotext_app
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-GEMINI_KEY = "test-gemini-key"
 TURBOTEXT_KEY = "test-turbotext-key"
-
-
-@pytest.fixture
-async def gemini() -> AsyncIterator[httpx.AsyncClient]:
-    """A client bound in-process to a fresh Gemini emulator."""
-    app = create_gemini_app(GEMINI_KEY)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gemini.test") as client:
-        yield client
-
-
-@pytest.fixture
-async def gemini_live() -> AsyncIterator[httpx.AsyncClient]:
-    """A client talking to a fresh Gemini emulator over a real loopback socket."""
-    async with (
-        running(create_gemini_app(GEMINI_KEY)) as base_url,
-        httpx.AsyncClient(base_url=base_url, trust_env=False) as client,
-    ):
-        yield client
 
 
 @dataclass

@@ -18,8 +18,10 @@ from photochanger_emulators.directives import (
     FailureGate,
 )
 from photochanger_emulators.downloads import DownloadError, fetch
-from photochanger_emulators.stats import QueueRecord, TurbotextStats, now
-from photochanger_emulators.turbotext_forms import CreateRequest
+from photochanger_emulators.stats import now
+
+from .forms import CreateRequest
+from .stats import QueueRecord, TurbotextStats
 
 logger = logging.getLogger("photochanger_emulators.turbotext")
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from photochanger_emulators import imaging
-from photochanger_emulators.gemini_errors import GeminiError, invalid_argument
-from photochanger_emulators.gemini_models import IMAGE_SIZES, ModelSpec
+
+from .errors import GeminiError, invalid_argument
+from .models import IMAGE_SIZES, ModelSpec
 
 ALLOWED_INLINE_MIME = frozenset(
     {imaging.PNG, imaging.JPEG, imaging.WEBP, imaging.HEIC, imaging.HEIF}

@@ -7,6 +7,8 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from photochanger_emulators.accesslog import AccessLogMiddleware
+from photochanger_emulators.stats import RequestRecord, now, redact_headers
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -14,10 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from photochanger_emulators.accesslog import AccessLogMiddleware
-from photochanger_emulators.stats import RequestRecord, now, redact_headers
-from photochanger_emulators.turbotext_engine import CreateRejected, EngineSettings, TurbotextEngine
-from photochanger_emulators.turbotext_forms import (
+from .engine import CreateRejected, EngineSettings, TurbotextEngine
+from .forms import (
     METHODS,
     FormError,
     parse_create,

@@ -7,7 +7,8 @@ import sys
 
 import httpx
 import pytest
-from photochanger_emulators.__main__ import build_parser, main
+from photochanger_emulators import emulator_ids
+from photochanger_emulators.__main__ import build_parser, default_port, main
 from photochanger_emulators.serving import require_loopback
 from photochanger_emulators.testing import wait_until
 
@@ -19,10 +20,13 @@ def free_port() -> int:
         return port
 
 
-def test_parser_defaults() -> None:
+def test_parser_knows_every_declared_emulator_and_its_catalogue_port() -> None:
+    assert set(emulator_ids()) >= {"gemini", "turbotext"}
     args = build_parser().parse_args(["turbotext"])
-    assert (args.host, args.port, args.default_polls) == ("127.0.0.1", 8091, 2)
-    assert build_parser().parse_args(["gemini"]).port == 8090
+    assert (args.host, args.port) == ("127.0.0.1", None)
+    assert default_port("gemini") == 8090 and default_port("turbotext") == 8091
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["no-such-provider"])
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "example.org"])  # noqa: S104

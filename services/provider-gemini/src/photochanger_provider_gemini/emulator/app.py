@@ -10,19 +10,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from photochanger_emulators import directives as directive_rules
+from photochanger_emulators import imaging
+from photochanger_emulators.accesslog import AccessLogMiddleware
+from photochanger_emulators.directives import DirectiveError, Directives, FailureGate
+from photochanger_emulators.stats import RequestRecord, now, redact_headers
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from photochanger_emulators import directives as directive_rules
-from photochanger_emulators import gemini_errors as errors
-from photochanger_emulators import gemini_request, imaging
-from photochanger_emulators.accesslog import AccessLogMiddleware
-from photochanger_emulators.directives import DirectiveError, Directives, FailureGate
-from photochanger_emulators.gemini_models import IMAGE_SIZES, MODELS, ModelSpec
-from photochanger_emulators.stats import GeminiStats, RequestRecord, now, redact_headers
+from . import errors
+from . import request as gemini_request
+from .models import IMAGE_SIZES, MODELS, ModelSpec
+from .stats import GeminiStats
 
 #: Default cap on a request body, as the public API documents for inline data.
 DEFAULT_MAX_REQUEST_BYTES = 20 * 1024 * 1024

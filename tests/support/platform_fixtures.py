@@ -1,8 +1,10 @@
-"""The whole platform as real processes (five services + provider emulators) on the real
-Kafka broker and MongoDB-protocol server of the `infra` fixture."""
+"""The whole platform as real processes (the services of photochanger_devstack.topology and
+the provider emulators) on the real Kafka broker and MongoDB-protocol server of the `infra`
+fixture. Loaded for the whole repository by the root conftest.py."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -70,8 +72,11 @@ async def media(stack: Stack) -> AsyncIterator[MediaStore]:
 
 @pytest.fixture
 async def emulators(stack: Stack) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    async with (
-        httpx.AsyncClient(base_url=stack.url("emulator-gemini"), timeout=10) as gemini,
-        httpx.AsyncClient(base_url=stack.url("emulator-turbotext"), timeout=10) as turbotext,
-    ):
-        yield {"gemini": gemini, "turbotext": turbotext}
+    """A client of each provider's emulator (every provider of configs/providers.json)."""
+    async with contextlib.AsyncExitStack() as clients:
+        yield {
+            provider: await clients.enter_async_context(
+                httpx.AsyncClient(base_url=stack.url(f"emulator-{provider}"), timeout=10)
+            )
+            for provider in stack.emulated
+        }
