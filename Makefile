@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV ?= uv
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint unit integration e2e bench install deps smoke-live
+.PHONY: up down test lint unit integration e2e bench install deps smoke-live manifests images
 
 deps:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
@@ -47,3 +47,16 @@ bench: install
 
 smoke-live: deps
 	$(UV) run python -m photochanger_devstack.smoke_live
+
+# deploy/generated/: each provider's Kubernetes and Compose service, from configs/providers.json
+manifests: deps
+	$(UV) run photochanger-devstack manifests
+
+# one image per service (the core services and one per provider), all from ./Dockerfile
+IMAGE_PREFIX ?= photochanger
+IMAGE_TAG ?= dev
+images: deps
+	$(UV) run --frozen photochanger-devstack services | while read -r service port; do \
+	  docker build --build-arg SERVICE=$$service --build-arg PORT=$$port \
+	    -t $(IMAGE_PREFIX)/$$service:$(IMAGE_TAG) . || exit 1; \
+	done
