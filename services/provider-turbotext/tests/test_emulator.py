@@ -116,19 +116,62 @@ async def test_image2image_full_cycle(turbotext: httpx.AsyncClient, media: Any) 
 
 
 @pytest.mark.parametrize(
-    ("method", "extra"),
-    [("mix_images", {"content": "van gogh"}), ("deepfake_photo", {"face_restore": "1"})],
-)
-async def test_two_image_methods_download_both(
-    turbotext: httpx.AsyncClient, media: Any, method: str, extra: dict[str, str]
+    ("method", "extra", "roles", "canvas", "photo"),
+    [
+        # mix_images: url_image_target = the photo to process, url = the style source
+        ("mix_images", {"content": "van gogh"},
+         {"style": "url", "target": "url_image_target"}, "url_image_target", "url_image_target"),
+        # deepfake_photo: url = the picture whose face is replaced, url_image_target = the face
+        ("deepfake_photo", {"face_restore": "1"},
+         {"base": "url", "face": "url_image_target"}, "url", "url_image_target"),
+    ],
+)  # fmt: skip
+async def test_two_image_methods_treat_each_field_as_turbotext_describes_it(
+    turbotext: httpx.AsyncClient,
+    media: Any,
+    method: str,
+    extra: dict[str, str],
+    roles: dict[str, str],
+    canvas: str,
+    photo: str,
 ) -> None:
-    url = media.add(f"{method}-photo.png", sample_image())
-    target = media.add(f"{method}-target.webp", sample_image("WEBP", color=(200, 0, 0)))
-    queueid = await create_ok(turbotext, method, url=url, url_image_target=target, **extra)
+    images = {
+        "url": sample_image(size=(96, 64)),
+        "url_image_target": sample_image("WEBP", size=(50, 70), color=(200, 0, 0)),
+    }
+    links = {name: media.add(f"{method}-{name}", data) for name, data in images.items()}
+    queueid = await create_ok(turbotext, method, **links, **extra)
     answer, _ = await poll_to_end(turbotext, queueid, method)
     assert answer["success"] is True
-    assert media.hits[f"{method}-photo.png"] == 1
-    assert media.hits[f"{method}-target.webp"] == 1
+    assert all(media.hits[f"{method}-{name}"] == 1 for name in images)
+
+    record = (await stats(turbotext))["queues"][str(queueid)]
+    assert record["inputs"] == {
+        role: {"field": name, "sha256": imaging.sha256_hex(images[name])}
+        for role, name in roles.items()
+    }
+    assert record["image_sha256"] == imaging.sha256_hex(images[photo])
+    # the result is drawn from the processed picture (its size), the other input is a thumbnail
+    link = answer.get("uploaded_image") or answer["data"]["image"][0]
+    result = Image.open(io.BytesIO((await turbotext.get(link)).content))
+    assert result.size == Image.open(io.BytesIO(images[canvas])).size
+
+
+async def test_each_method_puts_the_result_link_where_the_documentation_says(
+    turbotext: httpx.AsyncClient, media: Any
+) -> None:
+    """Every place a client must read: top-level `uploaded_image` (Turbotext's samples),
+    `data.uploaded_image` (what production clients read), `data.image[]` (deepfake_photo)."""
+    photo = media.add("places.png", sample_image())
+    i2i = await create_ok(turbotext, url=photo, content="x")
+    mix = await create_ok(turbotext, "mix_images", url=photo, url_image_target=photo, content="x")
+    swap = await create_ok(turbotext, "deepfake_photo", url=photo, url_image_target=photo)
+    i2i_answer = (await poll_to_end(turbotext, i2i))[0]
+    mix_answer = (await poll_to_end(turbotext, mix, "mix_images"))[0]
+    swap_answer = (await poll_to_end(turbotext, swap, "deepfake_photo"))[0]
+    assert i2i_answer["uploaded_image"] == i2i_answer["data"]["uploaded_image"]
+    assert set(mix_answer["data"]) == set() and mix_answer["uploaded_image"]
+    assert "uploaded_image" not in swap_answer and swap_answer["data"]["image"][0]
 
 
 async def test_real_server_and_relative_result_url(media: Any) -> None:

@@ -32,6 +32,21 @@ ACCEPTED_SOURCE_TYPES = frozenset({imaging.JPEG, imaging.PNG, imaging.WEBP})
 GENERATED_PREFIX = "/generated/"
 
 
+def result_answer(places: tuple[str, ...], link: str) -> dict[str, Any]:
+    """A finished `get_result` answer with the link at each of `places`."""
+    answer: dict[str, Any] = {"success": True, "data": {}}
+    for place in places:
+        if place == "uploaded_image":
+            answer["uploaded_image"] = link
+        elif place == "data.uploaded_image":
+            answer["data"]["uploaded_image"] = link
+        elif place == "data.image":
+            answer["data"]["image"] = [link]
+        else:
+            raise ValueError(f"unknown result place {place!r}")
+    return answer
+
+
 class CreateRejected(Exception):
     """``create_queue`` refused: answered with ``status`` and ``{"success": false}``."""
 
@@ -169,18 +184,28 @@ class TurbotextEngine:
             self._fail(queue, "Internal error of the emulator")
 
     async def _work_unguarded(self, queue: Queue) -> None:
-        sources: list[bytes] = []
-        for url in queue.request.image_urls:
-            data = await self._download(queue, url)
+        method = queue.request.method
+        sources: dict[str, bytes] = {}
+        for name in method.image_fields:
+            if name not in queue.request.fields:
+                continue
+            data = await self._download(queue, queue.request.fields[name])
             if data is None:
                 return
-            sources.append(data)
-        primary = sources[0]
-        sha = imaging.sha256_hex(primary)
+            sources[name] = data
+        roles = dict(method.inputs)
+        # which picture the method treated as what: a client that swaps two fields is visible
+        queue.record.inputs = {
+            roles[name]: {"field": name, "sha256": imaging.sha256_hex(data)}
+            for name, data in sources.items()
+        }
+        photo = sources[method.photo]
+        sha = imaging.sha256_hex(photo)
         queue.record.image_sha256 = sha
         self.stats.submissions.add_image(sha)
+        ordered = [photo, *(data for name, data in sources.items() if name != method.photo)]
         image_text = next(
-            (t for t in (imaging.png_text(s, "emulate") for s in sources) if t is not None), None
+            (t for t in (imaging.png_text(s, "emulate") for s in ordered) if t is not None), None
         )
         try:
             wanted = directive_rules.collect(image_text, [queue.request.prompt])
@@ -204,14 +229,13 @@ class TurbotextEngine:
         if effective.no_image:
             queue.set_status("ready", {"success": True, "data": {}})
             return
-        look = queue.request.method.look
-        secondary = sources[1] if len(sources) > 1 else None
-        png = await asyncio.to_thread(imaging.render, primary, look, secondary=secondary)
+        # the processed picture is the canvas; the other input shows as a thumbnail
+        canvas = sources[method.canvas]
+        other = next((d for n, d in sources.items() if n != method.canvas), None)
+        png = await asyncio.to_thread(imaging.render, canvas, method.look, secondary=other)
         name = secrets.token_hex(16) + ".png"
         self._keep(name, png)
-        queue.set_status(
-            "ready", {"success": True, "data": {"uploaded_image": GENERATED_PREFIX + name}}
-        )
+        queue.set_status("ready", result_answer(method.result_at, GENERATED_PREFIX + name))
 
     def _effective(self, wanted: Directives, sha: str) -> Directives:
         if wanted.at == "create":

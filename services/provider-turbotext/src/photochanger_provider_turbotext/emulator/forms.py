@@ -21,9 +21,20 @@ class MethodSpec:
     name: str
     required: tuple[str, ...]
     optional: tuple[str, ...]
-    #: URL fields in the order the emulator uses them; the first is the "photo".
-    image_fields: tuple[str, ...]
+    #: image URL field → what Turbotext's method description says it holds, in download order
+    inputs: tuple[tuple[str, str], ...]
+    #: the input whose picture is processed (the result is drawn from it)
+    canvas: str
+    #: the input holding the client's own photo (fail-times key, `image_sha256`)
+    photo: str
+    #: where the finished image's link is put in the `get_result` answer (each place the
+    #: documentation names: top-level `uploaded_image`, `data.uploaded_image`, `data.image[]`)
+    result_at: tuple[str, ...]
     look: Look
+
+    @property
+    def image_fields(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.inputs)
 
 
 METHODS: dict[str, MethodSpec] = {
@@ -33,21 +44,32 @@ METHODS: dict[str, MethodSpec] = {
             name="generate_image2image",
             required=("url", "content"),
             optional=("strength", "seed", "scale", "negative_prompt", "original_language"),
-            image_fields=("url",),
+            inputs=(("url", "photo"),),
+            canvas="url",
+            photo="url",
+            result_at=("uploaded_image", "data.uploaded_image"),
             look=Look(effect="posterize", color=(0, 190, 0), label="turbotext image2image"),
         ),
         MethodSpec(
+            # "url_image_target: the photo to process; url: the image whose style is taken"
             name="mix_images",
             required=("url_image_target", "url", "content"),
             optional=(),
-            image_fields=("url", "url_image_target"),
+            inputs=(("url", "style"), ("url_image_target", "target")),
+            canvas="url_image_target",
+            photo="url_image_target",
+            result_at=("uploaded_image",),
             look=Look(effect="posterize", color=(0, 90, 255), label="turbotext mix_images"),
         ),
         MethodSpec(
+            # "url: the picture whose face is replaced; url_image_target: the face to put in"
             name="deepfake_photo",
             required=("url", "url_image_target"),
             optional=("face_restore",),
-            image_fields=("url", "url_image_target"),
+            inputs=(("url", "base"), ("url_image_target", "face")),
+            canvas="url",
+            photo="url_image_target",
+            result_at=("data.image",),
             look=Look(effect="mirror", color=(230, 0, 0), label="turbotext deepfake_photo"),
         ),
     )

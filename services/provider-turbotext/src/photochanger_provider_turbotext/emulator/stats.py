@@ -19,6 +19,8 @@ class QueueRecord:
     fields: dict[str, str] = field(default_factory=dict)
     state: str = "working"
     image_sha256: str | None = None
+    #: role (target, style, base, face, photo) → {field, sha256} of each downloaded input
+    inputs: dict[str, dict[str, str]] = field(default_factory=dict)
     source_downloads: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     ready_at: float | None = None
@@ -38,6 +40,7 @@ class QueueRecord:
             "state": self.state,
             "created_at": self.created_at,
             "image_sha256": self.image_sha256,
+            "inputs": self.inputs,
             "source_downloads": self.source_downloads,
             "error": self.error,
             "ready_at": self.ready_at,
