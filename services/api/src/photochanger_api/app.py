@@ -94,6 +94,7 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         routes_settings, routes_templates, routes_stats,
     ):  # fmt: skip
         app.include_router(admin_routes.router)
+    routes_providers.document_settings_models(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
