@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV ?= uv
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint unit integration e2e bench chaos install deps smoke-live browser
+.PHONY: up down test lint unit integration e2e bench chaos install deps smoke-live browser manifests images
 
 deps:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
@@ -33,10 +33,15 @@ up: install
 down:
 	@command -v $(UV) >/dev/null 2>&1 && $(UV) run --frozen photochanger-devstack stop || true
 
+# every package's source root: a new provider folder is type-checked without editing this
+SOURCE_ROOTS := $(wildcard libs/*/src services/*/src tools/devstack/src)
+empty :=
+space := $(empty) $(empty)
+
 lint: deps
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy libs/*/src services/*/src tools/devstack/src tools/emulators/src
+	MYPYPATH=$(subst $(space),:,$(SOURCE_ROOTS)) $(UV) run mypy $(SOURCE_ROOTS)
 
 test: lint install browser
 	$(UV) run pytest $(PYTEST_ARGS)
@@ -59,3 +64,16 @@ chaos: install
 
 smoke-live: deps
 	$(UV) run python -m photochanger_devstack.smoke_live
+
+# deploy/generated/: each provider's Kubernetes and Compose service, from configs/providers.json
+manifests: deps
+	$(UV) run photochanger-devstack manifests
+
+# one image per service (the core services and one per provider), all from ./Dockerfile
+IMAGE_PREFIX ?= photochanger
+IMAGE_TAG ?= dev
+images: deps
+	$(UV) run --frozen photochanger-devstack services | while read -r service port; do \
+	  docker build --build-arg SERVICE=$$service --build-arg PORT=$$port \
+	    -t $(IMAGE_PREFIX)/$$service:$(IMAGE_TAG) . || exit 1; \
+	done

@@ -1,10 +1,15 @@
-"""Markers for every test in the repository: a test that needs no server is a `unit` test
-(marked here, so `pytest -m unit` selects exactly those); `integration`, `e2e` and
-`contract` are set by the tests themselves."""
+"""Fixtures and markers for every test in the repository. A test that needs no server is a
+`unit` test (marked here, so `pytest -m unit` selects exactly those); `integration`, `e2e`
+and `contract` are set by the tests themselves."""
 
 from __future__ import annotations
 
 import pytest
+
+# The servers (`infra`, `s3_server`) and the running platform (`stack`, `api`, `db`, `media`,
+# `emulators`) for every test of the repository, so that a provider's own end-to-end tests in
+# services/provider-<id>/tests share the session's one platform with tests/e2e.
+pytest_plugins = ("tests.support.infra_fixtures", "tests.support.platform_fixtures")
 
 _NEEDS_MORE = ("integration", "e2e", "contract")
 

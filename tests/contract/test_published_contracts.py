@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from photochanger_api.openapi import openapi_document, render
+from photochanger_devstack import topology
 from photochanger_devstack.contracts import ASYNCAPI_DIR, SERVICES, asyncapi_documents
 from photochanger_devstack.contracts import render as render_json
 
@@ -49,6 +50,18 @@ def test_each_services_asyncapi_is_what_its_broker_declares(
         assert path.read_text() == render_json(document)
 
 
+def test_the_openapi_document_shows_every_providers_slot_settings() -> None:
+    from photochanger_contracts.slots import SETTINGS_MODELS
+
+    document = openapi_document()
+    schemas = document["components"]["schemas"]
+    by_provider = schemas["SlotUpdate"]["properties"]["settings"]["x-settings-by-provider"]
+    assert set(by_provider) == set(topology.provider_ids()) == set(SETTINGS_MODELS)
+    for provider, ref in by_provider.items():
+        schema = schemas[ref["$ref"].rsplit("/", 1)[-1]]
+        assert set(schema["properties"]) == set(SETTINGS_MODELS[provider].model_fields)
+
+
 def test_every_admin_operation_documents_its_errors_in_the_envelope() -> None:
     document = openapi_document()
     envelope = "#/components/schemas/ErrorEnvelope"
@@ -79,7 +92,7 @@ def test_every_kafka_topic_is_consumed_and_produced_by_some_service(
             address = channels[operation["channel"]["$ref"].rsplit("/", 1)[-1]]["address"]
             (sent if operation["action"] == "send" else received).add(address)
 
-    every = set(topics.all_topics(("gemini", "turbotext")))
+    every = set(topics.all_topics(topology.provider_ids()))
     assert sent == every
     # the dead-letter topic is for operators; every other topic has a consumer
     assert received == every - {topics.DEAD_LETTER}

@@ -3,6 +3,7 @@ of photochanger_runtime.observability.metrics and a small PromQL scanner."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from photochanger_devstack import topology
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -25,20 +27,17 @@ RULES = DEPLOY / "prometheus" / "rules.yaml"
 RULE_TESTS = DEPLOY / "prometheus" / "rules.test.yaml"
 COMPOSE = REPO / "docker-compose.yml"
 
-#: service directory -> the port of its HTTP endpoint (api) or of /healthz /readyz /metrics
-SERVICES: dict[str, int] = {
-    "api": 8000,
-    "dispatcher": 8101,
-    "provider-gemini": 8102,
-    "provider-turbotext": 8103,
-    "ttl-reaper": 8104,
-}
-PROVIDER_SERVICES = ("provider-gemini", "provider-turbotext")
+#: service -> the port of its HTTP endpoint (api) or of /healthz /readyz /metrics: the core
+#: services and one per provider of configs/providers.json
+SERVICES: dict[str, int] = topology.service_ports()
+PROVIDER_SERVICES = tuple(s.name for s in topology.services() if s.provider_id is not None)
 #: Kafka consumer groups of the services that KEDA scales on lag, and their topics
 SCALED_CONSUMERS: dict[str, tuple[str, str]] = {
     "dispatcher": ("dispatcher", "jobs.created"),
-    "provider-gemini": ("provider-gemini", "provider.gemini.requests"),
-    "provider-turbotext": ("provider-turbotext", "provider.turbotext.requests"),
+    **{
+        f"provider-{p}": (f"provider-{p}", f"provider.{p}.requests")
+        for p in topology.provider_ids()
+    },
 }
 #: secrets each service reads (Secret keys are the variable names)
 SECRETS: dict[str, set[str]] = {
@@ -49,8 +48,10 @@ SECRETS: dict[str, set[str]] = {
         "PHOTOCHANGER_JWT_SECRET",
     },
     "dispatcher": {"PHOTOCHANGER_MONGODB_URI"},
-    "provider-gemini": {"PHOTOCHANGER_MONGODB_URI", "PHOTOCHANGER_GEMINI_API_KEY"},
-    "provider-turbotext": {"PHOTOCHANGER_MONGODB_URI", "PHOTOCHANGER_TURBOTEXT_API_KEY"},
+    **{
+        f"provider-{p}": {"PHOTOCHANGER_MONGODB_URI", f"PHOTOCHANGER_{p.upper()}_API_KEY"}
+        for p in topology.provider_ids()
+    },
     "ttl-reaper": {"PHOTOCHANGER_MONGODB_URI"},
 }
 #: every service reads the media bucket's credentials
@@ -179,8 +180,6 @@ def settings_env_names() -> dict[str, frozenset[str]]:
     configs/providers.json)."""
     from photochanger_api.settings import ApiSettings
     from photochanger_dispatcher.app import Settings as DispatcherSettings
-    from photochanger_provider_gemini.app import Settings as GeminiSettings
-    from photochanger_provider_turbotext.app import Settings as TurbotextSettings
     from photochanger_runtime.providers.catalog import ProviderConfig
     from photochanger_ttl_reaper.app import Settings as ReaperSettings
 
@@ -191,12 +190,15 @@ def settings_env_names() -> dict[str, frozenset[str]]:
         for field in ProviderConfig.model_fields
         if field not in ("provider_id", "operations")
     }
-    classes = {
+    classes: dict[str, Any] = {
         "api": ApiSettings,
         "dispatcher": DispatcherSettings,
-        "provider-gemini": GeminiSettings,
-        "provider-turbotext": TurbotextSettings,
         "ttl-reaper": ReaperSettings,
+        **{
+            service.name: importlib.import_module(f"{service.module}.app").Settings
+            for service in topology.services()
+            if service.provider_id is not None
+        },
     }
     from photochanger_runtime.media.s3 import S3MediaStore
 

@@ -1,10 +1,12 @@
-"""services/*/Dockerfile and docker-compose.yml, without a Docker engine:
+"""The shared Dockerfile (one image per service, by build arguments) and docker-compose.yml
+(with the provider services `make manifests` generates), without a Docker engine:
 
 - BuildKit's own Dockerfile linter (what `docker build --check` runs) and compose-go (what
   `docker compose config` runs), both inside tools/deploycheck;
-- the shape every Dockerfile must have (stages, non-root user, port, health check, command);
-- the builder stage replayed with uv on this machine (same files copied, same `uv sync`
-  commands, same environment), then the runtime stage's venv + configs/ started on its own.
+- the shape each service's image has (stages, non-root user, port, health check, command);
+- the builder stage replayed with uv on this machine for each service (same files copied, same
+  `uv sync` commands, same environment and build arguments), then the runtime stage's venv +
+  configs/ started on its own.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from typing import Any
 
 import pytest
 import yaml
+from photochanger_devstack import topology
 
 from tests.deploy.support import (
     ALL_INTERFACES,
     COMPOSE,
+    PROVIDER_SERVICES,
     REPO,
     SECRETS,
     SERVICES,
@@ -38,7 +42,19 @@ from tests.deploy.support import (
     settings_env_names,
 )
 
-DOCKERFILES = {service: REPO / "services" / service / "Dockerfile" for service in SERVICES}
+DOCKERFILE = REPO / "Dockerfile"
+
+
+def build_args(service: str) -> dict[str, str]:
+    """What `make images` passes for a service (`photochanger-devstack services`)."""
+    return {"SERVICE": service, "PORT": str(SERVICES[service])}
+
+
+def expand(text: str, values: dict[str, str]) -> str:
+    """`${NAME}` as the Dockerfile frontend substitutes build arguments."""
+    return re.sub(r"\$\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
 COMPOSE_ENV = {"PHOTOCHANGER_INGEST_PASSWORD": "test-ingest-password"}
 
 
@@ -61,12 +77,12 @@ class Stage:
     def all(self, keyword: str) -> list[Instruction]:
         return [i for i in self.instructions if i.keyword == keyword]
 
-    def env(self) -> dict[str, str]:
+    def env(self, args: dict[str, str] | None = None) -> dict[str, str]:
         values: dict[str, str] = {}
         for instruction in self.all("ENV"):
             for token in shlex.split(instruction.args):
                 key, _, value = token.partition("=")
-                values[key] = value
+                values[key] = expand(value, args or {})
         return values
 
 
@@ -119,7 +135,7 @@ def _stage(stages: list[Stage], name: str) -> Stage:
 
 
 def test_dockerfiles_pass_the_buildkit_checks(deploycheck: Path) -> None:
-    done = run_tool(deploycheck, "dockerfile", *map(str, DOCKERFILES.values()))
+    done = run_tool(deploycheck, "dockerfile", str(DOCKERFILE))
     reports = json.loads(done.stdout or "[]")
     problems = [r for r in reports if r["warnings"] or r.get("error")]
     assert done.returncode == 0 and not problems, json.dumps(problems, indent=2) + done.stderr
@@ -137,11 +153,15 @@ def test_the_buildkit_checks_catch_mistakes(deploycheck: Path, tmp_path: Path) -
     assert done.returncode == 1 and "unknown instruction" in json.loads(done.stdout)[0]["error"]
 
 
+def test_there_is_one_dockerfile() -> None:
+    assert not list((REPO / "services").glob("*/Dockerfile")), "services build from ./Dockerfile"
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_dockerfile_shape(service: str) -> None:
     port = SERVICES[service]
-    module = "photochanger_" + service.replace("-", "_")
-    args, stages = parse_dockerfile(DOCKERFILES[service])
+    args, stages = parse_dockerfile(DOCKERFILE)
+    given = {**args, **build_args(service)}
     builder, runtime = _stage(stages, "builder"), stages[-1]
     assert args["PYTHON_IMAGE"] == "python:3.11-slim"
     assert builder.base == runtime.base == "python:3.11-slim", "same Python in both stages"
@@ -152,7 +172,8 @@ def test_dockerfile_shape(service: str) -> None:
     for command in syncs:
         words = shlex.split(command)
         assert {"--frozen", "--no-dev"} <= set(words)
-        assert words[words.index("--package") + 1] == f"photochanger-{service}"
+        package = words[words.index("--package") + 1]
+        assert re.sub(r"\$\{SERVICE[^}]*\}", service, package) == f"photochanger-{service}"
     assert "--no-editable" in shlex.split(syncs[-1]), "the venv must not point into /src"
 
     # runtime: only the venv from the builder, plus configs/
@@ -164,17 +185,17 @@ def test_dockerfile_shape(service: str) -> None:
     (user,) = runtime.all("USER")
     uid = user.args.split(":")[0]
     assert uid.isdigit() and int(uid) > 0, "numeric non-root user (runAsNonRoot can verify it)"
-    assert [i.args for i in runtime.all("EXPOSE")] == [str(port)]
-    env = runtime.env()
+    assert [expand(i.args, given) for i in runtime.all("EXPOSE")] == [str(port)]
+    env = runtime.env(given)
     assert env["PHOTOCHANGER_HTTP_PORT"] == str(port)
+    assert env["PHOTOCHANGER_SERVICE_NAME"] == service
     assert env["PHOTOCHANGER_HTTP_HOST"] == ALL_INTERFACES
     assert env["PATH"].startswith("/app/.venv/bin:")
     (cmd,) = runtime.all("CMD")
-    assert json.loads(cmd.args) == ["python", "-m", module]
+    assert json.loads(cmd.args) == ["python", "-m", "photochanger_runtime.launch"]
     (check,) = runtime.all("HEALTHCHECK")
     probe = json.loads(check.args.removeprefix("CMD").strip())
     assert probe[:2] == ["python", "-c"] and "urllib" in probe[2] and "/healthz" in probe[2]
-    assert f"build -f services/{service}/Dockerfile" in DOCKERFILES[service].read_text()
 
 
 def _base_python() -> str:
@@ -191,8 +212,9 @@ class ImageReplay:
     """The two stages of a Dockerfile replayed in a directory: container paths live under
     `root / builder` and `root / runtime`; only `uv sync` commands are run."""
 
-    def __init__(self, dockerfile: Path, root: Path) -> None:
-        _, self.stages = parse_dockerfile(dockerfile)
+    def __init__(self, dockerfile: Path, root: Path, args: dict[str, str]) -> None:
+        defaults, self.stages = parse_dockerfile(dockerfile)
+        self.args = {**defaults, **args}
         self.builder_root = root / "builder"
         self.runtime_root = root / "runtime"
 
@@ -211,7 +233,7 @@ class ImageReplay:
 
     def _mapped_env(self, stage: Stage, root: Path) -> dict[str, str]:
         mapped = {}
-        for key, value in stage.env().items():
+        for key, value in stage.env(self.args).items():
             value = value.replace("$PATH", os.environ.get("PATH", ""))
             mapped[key] = re.sub(r"(?<![\w.])/(app|src)\b", lambda m: f"{root}/{m.group(1)}", value)
         return mapped
@@ -221,6 +243,7 @@ class ImageReplay:
         workdir = "/"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
         env.update(self._mapped_env(builder, self.builder_root))
+        env.update(self.args)  # build arguments are in the environment of RUN
         env["UV_PYTHON"] = _base_python()
         for step in builder.instructions:
             if step.keyword == "WORKDIR":
@@ -235,11 +258,10 @@ class ImageReplay:
                         into_directory=target.endswith("/"),
                     )
             elif step.keyword == "RUN":
-                words = shlex.split(step.args)
-                assert words[:2] == ["uv", "sync"], f"cannot replay RUN {step.args!r}"
+                assert step.args.startswith("uv sync"), f"cannot replay RUN {step.args!r}"
                 done = subprocess.run(
-                    words, cwd=self._inside(self.builder_root, "", workdir), env=env,
-                    capture_output=True, text=True, timeout=100, check=False,
+                    ["sh", "-c", step.args], cwd=self._inside(self.builder_root, "", workdir),
+                    env=env, capture_output=True, text=True, timeout=150, check=False,
                 )  # fmt: skip
                 assert done.returncode == 0, f"{step.args}\n{done.stderr}"
         runtime = self.stages[-1]
@@ -274,7 +296,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], ImageR
 
     def get(service: str) -> ImageReplay:
         if service not in built:
-            replay = ImageReplay(DOCKERFILES[service], tmp_path_factory.mktemp(service))
+            replay = ImageReplay(DOCKERFILE, tmp_path_factory.mktemp(service), build_args(service))
             replay.build()
             built[service] = replay
         return built[service]
@@ -290,18 +312,20 @@ def test_the_image_contents_run_on_their_own(
     configs/), and import the service from there with isolated Python: nothing may come from
     the repository checkout."""
     replay = replayed(service)
-    module = "photochanger_" + service.replace("-", "_")
     probe = textwrap.dedent(f"""
         import importlib, json, os, sys
         from pathlib import Path
-        importlib.import_module("{module}.__main__")
+        from photochanger_contracts.slots import SETTINGS_MODELS
+        from photochanger_runtime.providers.plugins import service_entry
+        service_entry(os.environ["PHOTOCHANGER_SERVICE_NAME"])
+        assert os.environ["PHOTOCHANGER_SERVICE_NAME"] == "{service}"
         from photochanger_runtime.config import repository_root
         from photochanger_runtime.providers.catalog import load_catalog
         catalog = load_catalog(Path(os.environ["PHOTOCHANGER_PROVIDERS_CONFIG"]))
         ours = {{m.__file__ for m in list(sys.modules.values())
                 if getattr(m, "__file__", None) and "photochanger" in m.__name__}}
         print(json.dumps({{"root": str(repository_root()), "providers": list(catalog.ids()),
-                          "files": sorted(ours)}}))
+                          "settings": sorted(SETTINGS_MODELS), "files": sorted(ours)}}))
     """)
     done = subprocess.run(
         [str(replay.python), "-I", "-c", probe], cwd=replay.app_dir, env=replay.runtime_env(),
@@ -310,7 +334,9 @@ def test_the_image_contents_run_on_their_own(
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert Path(found["root"]) == replay.app_dir, "configs/ must be found next to the venv"
-    assert found["providers"] == ["gemini", "turbotext"]
+    assert found["providers"] == list(topology.provider_ids())
+    # every image can validate a slot of any provider (the api, the dispatcher, fallbacks)
+    assert found["settings"] == sorted(topology.provider_ids())
     for path in found["files"]:
         assert Path(path).is_relative_to(replay.runtime_root / "app" / ".venv"), path
     assert not (replay.runtime_root / "src").exists()
@@ -393,7 +419,8 @@ def test_compose_builds_and_configures_each_service(
 ) -> None:
     spec = compose_project["services"][service]
     assert Path(spec["build"]["context"]) == REPO
-    assert spec["build"]["dockerfile"] == f"services/{service}/Dockerfile"
+    assert spec["build"]["dockerfile"] == "Dockerfile"
+    assert spec["build"]["args"] == build_args(service)
     env = spec["environment"]
     assert env["PHOTOCHANGER_HTTP_PORT"] == str(SERVICES[service])
     assert env["PHOTOCHANGER_HTTP_HOST"] == ALL_INTERFACES
@@ -416,7 +443,11 @@ def test_compose_builds_and_configures_each_service(
 
 def test_compose_takes_secrets_from_the_environment(deploycheck: Path) -> None:
     raw = yaml.safe_load(COMPOSE.read_text())
-    for service, spec in raw["services"].items():
+    generated = yaml.safe_load(
+        (REPO / "deploy" / "generated" / "compose.providers.yml").read_text()
+    )
+    assert set(generated["services"]) == set(PROVIDER_SERVICES)
+    for service, spec in {**raw["services"], **generated["services"]}.items():
         for name, value in (spec.get("environment") or {}).items():
             if name in SECRETS.get(service, set()) - {"PHOTOCHANGER_MONGODB_URI"}:
                 # `${NAME...}` interpolation, or no value: passed through from the shell
@@ -435,7 +466,7 @@ def test_compose_takes_secrets_from_the_environment(deploycheck: Path) -> None:
 def test_service_readme(service: str) -> None:
     text = (REPO / "services" / service / "README.md").read_text()
     assert str(SERVICES[service]) in text
-    assert f"docker build -f services/{service}/Dockerfile" in text
+    assert f"--build-arg SERVICE={service}" in text
     # whole names only (not patterns such as PHOTOCHANGER_GEMINI_<FIELD>)
     for name in set(re.findall(r"PHOTOCHANGER_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_<])", text)):
         assert name in settings_env_names()[service], f"README names {name}, not read by it"

@@ -5,12 +5,14 @@ alert rules pass
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 from photochanger_contracts import JobOutcome, ProviderErrorCode
+from photochanger_devstack import topology
 
 from tests.deploy.support import (
     EXTERNAL_METRICS,
@@ -181,9 +183,17 @@ def test_alert_rules_cover_the_operational_risks() -> None:
             assert rule["annotations"]["summary"], rule["alert"]
     lag = next(e for w, e in rules.items() if "kafka_consumergroup_lag" in metric_names(e))
     groups = re.search(r'consumergroup=~"([^"]+)"', lag)
-    assert groups and set(groups.group(1).split("|")) == {
-        group for group, _ in SCALED_CONSUMERS.values()
-    }
+    assert groups, "the lag alert selects the platform's consumer groups"
+    # the selection is a pattern, not a list of providers: it takes every scaled consumer group
+    # (any provider's `provider-<id>`, also one added later) and nobody else's
+    pattern = re.compile(f"^(?:{groups.group(1)})$")
+    for group, _ in SCALED_CONSUMERS.values():
+        assert pattern.match(group), group
+    assert pattern.match("provider-some-future-provider")
+    assert not pattern.match("someone-else") and not pattern.match("provider-")
+    for source in (RULES.read_text(), json.dumps(dashboard())):
+        for provider in topology.provider_ids():
+            assert f"provider-{provider}" not in source, "no provider names in queries"
     header = RULES.read_text().split("groups:")[0]
     assert "kafka-exporter" in header, "say where kafka_consumergroup_lag comes from"
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
-from photochanger_devstack.stack import Stack
+from photochanger_devstack.stack import SERVICES, Stack
 
 ALL_PERMISSIONS = (
     "slots:read", "slots:write", "settings:read", "settings:write",
@@ -53,8 +53,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def platform_logs(stack: Stack) -> str:
-    """Every log line of the five services so far (the emulators are not the platform)."""
-    services = ("api", "dispatcher", "provider-gemini", "provider-turbotext", "ttl-reaper")
+    """Every log line of the services so far (the emulators are not the platform)."""
+    services = tuple(SERVICES)
     return "\n".join(
         (stack.state_dir / "logs" / f"{name}.log").read_text(errors="replace") for name in services
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from photochanger_devstack import topology
 from photochanger_devstack.stack import Stack
 
 from tests.e2e.admin_session import admin_headers, platform_logs
@@ -43,7 +44,7 @@ async def restore_settings(
             "ingest_password": stack.ingest_password,
             "sync_response_seconds": 48,
             "result_ttl_hours": 72,
-            "provider_keys": {"gemini": None, "turbotext": None},
+            "provider_keys": dict.fromkeys(topology.provider_ids()),
         },
     )
     assert restored.status_code == 200, restored.text

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from photochanger_devstack import topology
 from photochanger_devstack.stack import Stack
 
 from tests.e2e.admin_session import admin_headers
@@ -45,7 +46,10 @@ async def test_providers_list_operations_and_their_settings_schema(
 
     assert response.status_code == 200
     providers = {p["id"]: p for p in response.json()["items"]}
-    assert set(providers) == {"gemini", "turbotext"}
+    assert set(providers) == set(topology.provider_ids())
+    for provider in providers.values():  # every provider shows its settings model
+        for operation in provider["operations"]:
+            assert operation["settings_schema"]["properties"]["prompt"], provider["id"]
     turbotext = {o["operation"]: o for o in providers["turbotext"]["operations"]}
     assert set(turbotext) == {"image_edit", "style_transfer", "identity_transfer"}
     schema = turbotext["image_edit"]["settings_schema"]

@@ -86,6 +86,9 @@ class ScriptedAdapter:
             raise step
         if step == "queued":
             return Submission(reference=f"ref-{self.submits}")
+        if step == "with-usage":
+            usage = {"input_tokens": 520, "output_tokens": 4160, "note": "text", "flag": True}
+            return Submission(result=ProviderResult(data=RESULT, usage=usage))  # type: ignore[arg-type]
         return Submission(result=ProviderResult(data=RESULT))
 
     async def poll_status(self, reference: str, *, timeout: float) -> PollResult:
@@ -200,6 +203,17 @@ async def test_success_stores_the_result_and_publishes_one_status() -> None:
         "submitted",
         "succeeded",
     ]
+
+
+async def test_the_usage_a_provider_reports_is_logged_with_the_call_numbers_only() -> None:
+    h = Harness(ScriptedAdapter("with-usage"))
+    request = await h.new_job()
+    await h.request(request)
+    job = await h.final(request.job.job_id)
+
+    (submitted,) = [e for e in job.log if e.event == "submitted"]
+    assert submitted.details is not None
+    assert submitted.details["usage"] == {"input_tokens": 520, "output_tokens": 4160}
 
 
 async def test_a_redelivered_request_does_not_submit_twice() -> None:

@@ -6,15 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 from photochanger_contracts import (
-    GeminiSettings,
     JobCreated,
     JobSpec,
     MediaRef,
     Operation,
     SlotSettingsError,
-    TurbotextSettings,
     validate_slot_settings,
 )
+from photochanger_provider_gemini.settings import GeminiSettings
+from photochanger_provider_turbotext.settings import TurbotextSettings
 from pydantic import ValidationError
 
 

@@ -304,6 +304,15 @@ async def test_first_inline_image_is_the_result(spelling: str) -> None:
     assert submission.result.mime_type == "image/png"
 
 
+async def test_usage_metadata_is_reported_with_the_result() -> None:
+    adapter = adapter_for(answering(200, image_answer(PNG)))
+    submission = await submit(adapter)
+    assert dict(submission.result.usage) == {
+        "prompt_token_count": 1290,
+        "candidates_token_count": 1290,
+    }
+
+
 async def test_result_mime_type_comes_from_the_bytes_not_the_label() -> None:
     answer = image_answer(JPEG)  # labelled image/png
     adapter = adapter_for(answering(200, answer))

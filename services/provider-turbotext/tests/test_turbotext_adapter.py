@@ -167,10 +167,11 @@ async def test_style_transfer_creates_a_mix_images_queue_with_the_style_template
     assert submission.reference == "mix_images:9"
     (request,) = script.requests
     assert str(request.url) == f"{BASE_URL}/api_ai/mix_images"
+    # url_image_target = the photo to process, url = the style source
     assert form_of(request) == [
         ("do", "create_queue"),
-        ("url_image_target", f"{PUBLIC}/tok-style"),
-        ("url", f"{PUBLIC}/tok-photo"),
+        ("url_image_target", f"{PUBLIC}/tok-photo"),
+        ("url", f"{PUBLIC}/tok-style"),
         ("content", "oil painting"),
     ]
 
@@ -192,10 +193,11 @@ async def test_identity_transfer_creates_a_deepfake_photo_queue(
     assert submission.reference == "deepfake_photo:314"
     (request,) = script.requests
     assert str(request.url) == f"{BASE_URL}/api_ai/deepfake_photo"
+    # url = the picture whose face is replaced, url_image_target = the face to put in
     expected = [
         ("do", "create_queue"),
-        ("url", f"{PUBLIC}/tok-photo"),
-        ("url_image_target", f"{PUBLIC}/tok-base"),
+        ("url", f"{PUBLIC}/tok-base"),
+        ("url_image_target", f"{PUBLIC}/tok-photo"),
     ]
     if sent is not None:
         expected.append(("face_restore", sent))
@@ -357,6 +359,28 @@ async def test_reconnect_then_success_downloads_the_relative_image_url_with_the_
     assert download.headers["authorization"] == f"Bearer {API_KEY}"
 
 
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"success": True, "uploaded_image": "/r/top.png", "data": {}}, "/r/top.png"),
+        ({"success": True, "data": {"uploaded_image": "/r/data.png"}}, "/r/data.png"),
+        ({"success": True, "data": {"image": ["/r/list.png", "/r/2.png"]}}, "/r/list.png"),
+        # several present: top level, then data.uploaded_image, then data.image[0]
+        ({"success": True, "uploaded_image": "/r/top.png",
+          "data": {"uploaded_image": "/r/data.png", "image": ["/r/list.png"]}}, "/r/top.png"),
+        ({"success": True, "uploaded_image": "",
+          "data": {"uploaded_image": "/r/data.png", "image": ["/r/list.png"]}}, "/r/data.png"),
+        ({"success": True, "data": {"uploaded_image": None, "image": ["/r/list.png"]}},
+         "/r/list.png"),
+    ],
+)  # fmt: skip
+async def test_every_documented_result_location_is_read(answer: Any, expected: str) -> None:
+    script = Script(httpx.Response(200, json=answer), httpx.Response(200, content=PNG))
+    result = await adapter_for(script).poll_status("deepfake_photo:5", timeout=10)
+    assert result.done and result.result is not None and result.result.data == PNG
+    assert str(script.requests[1].url) == f"{BASE_URL}{expected}"
+
+
 async def test_image_on_another_host_is_downloaded_without_the_key() -> None:
     script = Script(
         httpx.Response(
@@ -385,6 +409,7 @@ async def test_failed_job_is_job_failed_and_not_retryable() -> None:
     [
         {"success": True},
         {"success": True, "data": {"uploaded_image": ""}},
+        {"success": True, "uploaded_image": "", "data": {"image": []}},
         {"action": "wait"},
         {},
         ["reconnect"],
@@ -533,3 +558,69 @@ async def test_no_error_message_contains_the_api_key() -> None:
     for error in errors:
         for text in (str(error), repr(error), error.message):
             assert API_KEY not in text
+
+
+# -- against the emulator: the right picture in each field ----------------------------------
+
+
+async def _run_against_the_emulator(
+    media: Any, operation: Operation, photo: bytes, template: bytes, role: str
+) -> dict[str, Any]:
+    """prepare → submit → poll → download through the emulator (which really downloads the
+    public links); the emulator's record of which picture it took as what."""
+    from photochanger_emulators.testing import wait_until
+    from photochanger_provider_turbotext.emulator import create_turbotext_app
+
+    app = create_turbotext_app(API_KEY, default_polls=0)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
+    adapter = TurbotextAdapter(config(poll_interval=0), http)
+    images = (
+        InputImage("photo", photo, "image/png", media.add(f"{role}-photo.png", photo)),
+        InputImage(role, template, "image/png", media.add(f"{role}-template.png", template)),
+    )
+    settings = {"prompt": "x", "template_media": [{"role": role, "media_id": "m"}]}
+    prepared = await adapter.prepare_payload(
+        job(operation, settings=settings, photo=images[0], templates=(images[1],))
+    )
+    submission = await adapter.submit_job(prepared, timeout=10)
+    assert submission.reference is not None
+    done: list[PollResult] = []
+
+    async def finished() -> bool:
+        done.append(await adapter.poll_status(submission.reference or "", timeout=10))
+        return done[-1].done
+
+    try:
+        await wait_until(finished, timeout=10)
+        assert done[-1].result is not None and done[-1].result.data.startswith(b"\x89PNG")
+        stats = (await http.get("/_emulator/stats")).json()
+    finally:
+        await app.state.emulator.cancel_work()
+        await http.aclose()
+    (queue,) = stats["queues"].values()
+    record: dict[str, Any] = queue["inputs"]
+    return record
+
+
+async def test_style_transfer_sends_the_photo_as_target_and_the_template_as_style(
+    media: Any,
+) -> None:
+    from photochanger_emulators import imaging
+    from photochanger_emulators.testing import sample_image
+
+    photo, style = sample_image(color=(10, 200, 30)), sample_image(color=(250, 40, 40))
+    inputs = await _run_against_the_emulator(media, Operation.STYLE_TRANSFER, photo, style, "style")
+    assert inputs["target"]["sha256"] == imaging.sha256_hex(photo)
+    assert inputs["style"]["sha256"] == imaging.sha256_hex(style)
+
+
+async def test_face_swap_puts_the_photos_face_into_the_base_template(media: Any) -> None:
+    from photochanger_emulators import imaging
+    from photochanger_emulators.testing import sample_image
+
+    photo, base = sample_image(color=(10, 200, 30)), sample_image(color=(250, 40, 40))
+    inputs = await _run_against_the_emulator(
+        media, Operation.IDENTITY_TRANSFER, photo, base, "base"
+    )
+    assert inputs["base"]["sha256"] == imaging.sha256_hex(base)
+    assert inputs["face"]["sha256"] == imaging.sha256_hex(photo)

@@ -26,9 +26,7 @@ from .jobs import SLOT_IDS, JobOutcome, JobStatus, Operation, can_claim, can_fin
 from .media import ImageMime, sniff_image_mime
 from .slots import (
     BaseSlotSettings,
-    GeminiSettings,
     SlotSettingsError,
-    TurbotextSettings,
     validate_slot_settings,
 )
 
@@ -38,7 +36,6 @@ __all__ = [
     "DeadLetter",
     "ErrorCode",
     "Event",
-    "GeminiSettings",
     "ImageMime",
     "InputImage",
     "JobCancelRequested",
@@ -59,7 +56,6 @@ __all__ = [
     "SlotSettingsError",
     "Submission",
     "TemplateBinding",
-    "TurbotextSettings",
     "can_claim",
     "can_finalize",
     "deadlines",

@@ -43,6 +43,9 @@ class ProviderInput:
 class ProviderResult:
     data: bytes = field(repr=False)
     mime_type: str | None = None
+    #: what the provider reports the call used (token counts, images, ...): numbers only, by
+    #: the provider's own names; the runtime writes them into the processing log
+    usage: Mapping[str, int | float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,21 +2,19 @@
 
 The same models serve the dispatcher (is this slot runnable?), the admin API (422 with field
 details, and the JSON schema shown to admins) and the provider adapters (typed settings).
+Each provider package declares its own model (a `BaseSlotSettings` subclass) as an entry point;
+this module knows no provider by name.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from collections.abc import Iterator, Mapping
+from importlib.metadata import entry_points
+from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .jobs import Operation
-
-GEMINI_MODELS: Final = ("gemini-2.5-flash-image", "gemini-3-pro-image-preview")
-GEMINI_MODELS_WITH_IMAGE_SIZE: Final = frozenset({"gemini-3-pro-image-preview"})
-GEMINI_ASPECT_RATIOS: Final = (
-    "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9",
-)  # fmt: skip
 
 #: template roles an operation cannot run without
 REQUIRED_TEMPLATE_ROLES: Final[dict[Operation, tuple[str, ...]]] = {
@@ -57,50 +55,41 @@ class BaseSlotSettings(_Strict):
     fallback: FallbackTarget | None = None
 
 
-class GeminiOutput(_Strict):
-    mime_type: Literal["image/png", "image/jpeg"] = "image/png"
+#: the entry point group where each provider package declares its slot settings model:
+#: `[project.entry-points."photochanger.slot_settings"] <provider id> = "module:Model"`
+SETTINGS_ENTRY_POINTS: Final = "photochanger.slot_settings"
 
 
-class GeminiImageConfig(_Strict):
-    aspect_ratio: (
-        Literal["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"] | None
-    ) = None
-    image_size: Literal["1K", "2K", "4K"] | None = None
+class _SettingsModels(Mapping[str, type[BaseSlotSettings]]):
+    """Slot settings models by provider id, as the installed provider packages declare them.
+
+    Loaded on first use, not at import: a provider's model module imports this one."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, type[BaseSlotSettings]] | None = None
+
+    def _loaded(self) -> dict[str, type[BaseSlotSettings]]:
+        if self._models is None:
+            models: dict[str, type[BaseSlotSettings]] = {}
+            for point in entry_points(group=SETTINGS_ENTRY_POINTS):
+                model = point.load()
+                if not (isinstance(model, type) and issubclass(model, BaseSlotSettings)):
+                    raise TypeError(f"{point.value} is not a BaseSlotSettings subclass")
+                models[point.name] = model
+            self._models = models
+        return self._models
+
+    def __getitem__(self, provider: str) -> type[BaseSlotSettings]:
+        return self._loaded()[provider]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
 
 
-class GeminiSafetySetting(_Strict):
-    category: str
-    threshold: str
-
-
-class GeminiSettings(BaseSlotSettings):
-    model: Literal["gemini-2.5-flash-image", "gemini-3-pro-image-preview"] = (
-        "gemini-2.5-flash-image"
-    )
-    output: GeminiOutput = GeminiOutput()
-    image_config: GeminiImageConfig = GeminiImageConfig()
-    safety_settings: tuple[GeminiSafetySetting, ...] = ()
-
-    @model_validator(mode="after")
-    def _image_size_needs_a_model_that_takes_it(self) -> GeminiSettings:
-        if self.image_config.image_size and self.model not in GEMINI_MODELS_WITH_IMAGE_SIZE:
-            raise ValueError(f"image_config.image_size is not accepted by model {self.model}")
-        return self
-
-
-class TurbotextSettings(BaseSlotSettings):
-    strength: int = Field(default=40, ge=0, le=80)
-    scale: float | None = Field(default=None, ge=0.1, le=20)
-    seed: int | None = Field(default=None, ge=0)
-    negative_prompt: str | None = Field(default=None, max_length=2000)
-    original_language: str | None = Field(default=None, max_length=8)
-    face_restore: bool | None = None
-
-
-SETTINGS_MODELS: Final[dict[str, type[BaseSlotSettings]]] = {
-    "gemini": GeminiSettings,
-    "turbotext": TurbotextSettings,
-}
+SETTINGS_MODELS: Final[Mapping[str, type[BaseSlotSettings]]] = _SettingsModels()
 
 
 class FieldProblem(_Strict):

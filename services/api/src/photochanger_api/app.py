@@ -111,6 +111,7 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
     # the operator's console (ADR-0013) and the routes it needs
     for console_part in (routes_previews, routes_test_runs, routes_shared, console_routes):
         app.include_router(console_part.router)
+    routes_providers.document_settings_models(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -16,7 +16,6 @@ from typing import Any, Final
 
 import httpx
 from photochanger_contracts import (
-    GeminiSettings,
     InputImage,
     Operation,
     PollResult,
@@ -29,7 +28,7 @@ from photochanger_contracts import (
     sniff_image_mime,
     validate_slot_settings,
 )
-from photochanger_contracts.slots import GEMINI_MODELS_WITH_IMAGE_SIZE, REQUIRED_TEMPLATE_ROLES
+from photochanger_contracts.slots import REQUIRED_TEMPLATE_ROLES
 from photochanger_runtime.providers.catalog import ProviderConfig
 from photochanger_runtime.providers.http_exchange import (
     ProviderHttp,
@@ -39,6 +38,7 @@ from photochanger_runtime.providers.http_exchange import (
 )
 from pydantic import ValidationError
 
+from .settings import GEMINI_MODELS_WITH_IMAGE_SIZE, GeminiSettings
 from .wire import (
     Content,
     GenerateContentRequest,
@@ -239,7 +239,8 @@ class GeminiAdapter:
                 ProviderErrorCode.BAD_RESPONSE,
                 f"gemini sent bytes that are not an image (declared {blob.mime_type})",
             )
-        return ProviderResult(data=data, mime_type=mime.value)
+        usage = answer.usage_metadata.model_dump(exclude_none=True) if answer.usage_metadata else {}
+        return ProviderResult(data=data, mime_type=mime.value, usage=usage)
 
     def _decode_image(self, encoded: str) -> bytes:
         if len(encoded) // 4 * 3 > self._max_image_bytes + 3:

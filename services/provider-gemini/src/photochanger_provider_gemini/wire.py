@@ -114,8 +114,24 @@ class PromptFeedback(_Response):
     )
 
 
+class UsageMetadata(_Response):
+    prompt_token_count: int | None = Field(
+        default=None, validation_alias=AliasChoices("promptTokenCount", "prompt_token_count")
+    )
+    candidates_token_count: int | None = Field(
+        default=None,
+        validation_alias=AliasChoices("candidatesTokenCount", "candidates_token_count"),
+    )
+    total_token_count: int | None = Field(
+        default=None, validation_alias=AliasChoices("totalTokenCount", "total_token_count")
+    )
+
+
 class GenerateContentResponse(_Response):
     candidates: tuple[Candidate, ...] = ()
+    usage_metadata: UsageMetadata | None = Field(
+        default=None, validation_alias=AliasChoices("usageMetadata", "usage_metadata")
+    )
     prompt_feedback: PromptFeedback | None = Field(
         default=None, validation_alias=AliasChoices("promptFeedback", "prompt_feedback")
     )

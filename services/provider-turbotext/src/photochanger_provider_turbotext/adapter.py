@@ -24,7 +24,6 @@ from photochanger_contracts import (
     ProviderResult,
     SlotSettingsError,
     Submission,
-    TurbotextSettings,
     sniff_image_mime,
     validate_slot_settings,
 )
@@ -37,6 +36,7 @@ from photochanger_runtime.providers.http_exchange import (
 )
 from pydantic import BaseModel, ValidationError
 
+from .settings import TurbotextSettings
 from .wire import (
     METHOD_FOR_OPERATION,
     CreateQueueAnswer,
@@ -122,15 +122,17 @@ class TurbotextAdapter:
                 original_language=settings.original_language,
             )
         elif job.operation is Operation.STYLE_TRANSFER:
+            # mix_images restyles url_image_target after the picture at url
             form = MixImagesForm(
-                url_image_target=self._public_url(_template(job, "style")),
-                url=photo,
+                url_image_target=photo,
+                url=self._public_url(_template(job, "style")),
                 content=settings.prompt,
             )
         else:
+            # deepfake_photo puts the face of url_image_target into the picture at url
             form = DeepfakePhotoForm(
-                url=photo,
-                url_image_target=self._public_url(_template(job, "base")),
+                url=self._public_url(_template(job, "base")),
+                url_image_target=photo,
                 face_restore=settings.face_restore,
             )
         return TurbotextRequest(method=METHOD_FOR_OPERATION[job.operation], form=form.fields())
@@ -165,7 +167,7 @@ class TurbotextAdapter:
                 ProviderErrorCode.JOB_FAILED,
                 with_detail(f"turbotext {method} job {queueid} failed", answer.error),
             )
-        image_url = answer.data.uploaded_image if answer.data is not None else None
+        image_url = answer.image_url()
         if answer.success is not True or not image_url:
             raise ProviderError(
                 ProviderErrorCode.BAD_RESPONSE,

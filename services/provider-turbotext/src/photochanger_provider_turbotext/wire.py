@@ -42,17 +42,23 @@ class Image2ImageForm(_Form):
 
 
 class MixImagesForm(_Form):
-    #: the style reference
+    """`mix_images`, as Turbotext's method description has it: the picture to process in
+    `url_image_target`, the picture whose style is taken in `url`."""
+
+    #: the photo to restyle (the booth photo)
     url_image_target: str
-    #: the photo to restyle
+    #: the style source (the slot's style template)
     url: str
     content: str
 
 
 class DeepfakePhotoForm(_Form):
-    #: the photo whose face is used
+    """`deepfake_photo`: the picture whose face is replaced in `url`, the face to put in
+    `url_image_target`."""
+
+    #: the picture the face goes into (the slot's base template)
     url: str
-    #: the picture the face goes into
+    #: the face to put in (the booth photo)
     url_image_target: str
     face_restore: bool | None = None
 
@@ -78,6 +84,8 @@ class CreateQueueAnswer(_Answer):
 
 class ResultData(_Answer):
     uploaded_image: str | None = None
+    #: `deepfake_photo` lists its pictures here
+    image: list[str] | None = None
 
 
 class GetResultAnswer(_Answer):
@@ -85,8 +93,17 @@ class GetResultAnswer(_Answer):
 
     action: str | None = None
     success: bool | None = None
+    #: where Turbotext's own samples put the link
+    uploaded_image: str | None = None
     data: ResultData | None = None
     error: Any = None
+
+    def image_url(self) -> str | None:
+        """The finished image's link: top-level `uploaded_image`, `data.uploaded_image` or
+        `data.image[0]`, whichever is present, in that order."""
+        data = self.data or ResultData()
+        candidates = (self.uploaded_image, data.uploaded_image, *(data.image or ())[:1])
+        return next((url for url in candidates if url and url.strip()), None)
 
 
 class ErrorAnswer(_Answer):

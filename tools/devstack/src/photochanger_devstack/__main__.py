@@ -7,6 +7,8 @@
 - ``s3``: run versitygw (a local S3-compatible server) in the foreground, with state under
   ``./.state/s3``, printing the ``PHOTOCHANGER_MEDIA_URL`` and ``AWS_*`` variables to use it;
 - ``contracts``: write each service's AsyncAPI document (generated from its broker);
+- ``manifests``: generate each provider's Kubernetes and Compose files into deploy/generated;
+- ``services``: print each service and its port (the build arguments of its image);
 - ``stop``: stop whatever ``infra`` left running according to the pid files (``make down``).
 """
 
@@ -185,6 +187,22 @@ def _cmd_contracts(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_manifests(_: argparse.Namespace) -> int:
+    from photochanger_devstack.manifests import write_manifests
+
+    _say(f"wrote {write_manifests()} (one Kubernetes and Compose service per provider)")
+    return 0
+
+
+def _cmd_services(_: argparse.Namespace) -> int:
+    """`NAME PORT` per line: what `make images` builds (the shared Dockerfile's build args)."""
+    from photochanger_devstack import topology
+
+    for service in topology.services():
+        print(f"{service.name} {service.port}")
+    return 0
+
+
 def _cmd_stop(args: argparse.Namespace) -> int:
     layout = StateLayout(Path(args.state_dir).resolve())
     supervisor = layout.root / _SUPERVISOR_PID
@@ -207,6 +225,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Local Kafka + FerretDB for PhotoChanger (no Docker needed).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+
+    manifests = commands.add_parser(
+        "manifests",
+        help="generate each provider's Kubernetes and Compose files into deploy/generated",
+    )
+    manifests.set_defaults(handler=_cmd_manifests)
+
+    services = commands.add_parser(
+        "services", help="print every service and its port (configs/providers.json included)"
+    )
+    services.set_defaults(handler=_cmd_services)
 
     install = commands.add_parser(
         "install",

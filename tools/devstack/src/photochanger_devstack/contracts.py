@@ -17,6 +17,8 @@ from photochanger_runtime.clock import SystemClock
 from photochanger_runtime.config import repository_root
 from photochanger_runtime.messaging.asyncapi import describe
 
+from photochanger_devstack import topology
+
 ASYNCAPI_DIR = Path("spec") / "contracts" / "asyncapi"
 
 
@@ -48,21 +50,23 @@ def _reaper(media_dir: str) -> KafkaBroker:
     return build(_offline(Settings, media_dir), SystemClock())[1]
 
 
-def _provider(module: str) -> Callable[[str], KafkaBroker]:
+def _provider(provider_id: str) -> Callable[[str], KafkaBroker]:
     def build(media_dir: str) -> KafkaBroker:
-        import importlib
+        from photochanger_runtime.providers.plugins import adapter_factory
+        from photochanger_runtime.providers.service import (
+            ProviderServiceSettings,
+            build_registry,
+        )
 
-        from photochanger_runtime.providers.service import build_registry
-
-        app = importlib.import_module(f"{module}.app")
-        settings = _offline(app.Settings, media_dir)
-        return build_registry(app.PROVIDER_ID, settings, app.build_adapter, SystemClock())[1]
+        settings = _offline(ProviderServiceSettings, media_dir)
+        settings.service_name = f"provider-{provider_id}"
+        factory = adapter_factory(provider_id)
+        return build_registry(provider_id, settings, factory, SystemClock())[1]
 
     return build
 
 
-#: service → (what it does, how to build its broker offline)
-SERVICES: dict[str, tuple[str, Callable[[str], KafkaBroker]]] = {
+_CORE: dict[str, tuple[str, Callable[[str], KafkaBroker]]] = {
     "api": (
         "Creates jobs (`jobs.created`), reads every final status (`jobs.status`, no consumer "
         "group) to answer waiting requests, finalizes timeouts and cancels.",
@@ -72,16 +76,28 @@ SERVICES: dict[str, tuple[str, Callable[[str], KafkaBroker]]] = {
         "Routes each created job to its provider's request topic, or finalizes it.",
         _dispatcher,
     ),
-    "provider-gemini": (
-        "Runs Gemini jobs; hands a job to a fallback provider's topic when the slot says so.",
-        _provider("photochanger_provider_gemini"),
-    ),
-    "provider-turbotext": (
-        "Runs Turbotext jobs; hands a job to a fallback provider's topic when the slot says so.",
-        _provider("photochanger_provider_turbotext"),
-    ),
     "ttl-reaper": ("Finalizes jobs past their deadline.", _reaper),
 }
+
+
+def _services() -> dict[str, tuple[str, Callable[[str], KafkaBroker]]]:
+    described: dict[str, tuple[str, Callable[[str], KafkaBroker]]] = {}
+    for service in topology.services():
+        if service.provider_id is None:
+            described[service.name] = _CORE[service.name]
+            continue
+        name = topology.provider(service.provider_id).display_name or service.provider_id
+        described[service.name] = (
+            f"Runs jobs on {name}; hands a job to a fallback provider's topic when the slot "
+            "says so.",
+            _provider(service.provider_id),
+        )
+    return described
+
+
+#: service → (what it does, how to build its broker offline): the core services and one
+#: provider service per entry of configs/providers.json
+SERVICES: dict[str, tuple[str, Callable[[str], KafkaBroker]]] = _services()
 
 
 def asyncapi_documents() -> dict[str, dict[str, Any]]:

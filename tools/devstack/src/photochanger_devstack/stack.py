@@ -13,28 +13,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from photochanger_devstack import topology
 from photochanger_devstack.infra import Infrastructure
 from photochanger_devstack.ports import LOOPBACK, free_ports
 from photochanger_devstack.procs import BackgroundProcess, start_background
 from photochanger_devstack.waiting import wait_until_ready
 
-SERVICES: dict[str, str] = {
-    "api": "photochanger_api",
-    "dispatcher": "photochanger_dispatcher",
-    "provider-gemini": "photochanger_provider_gemini",
-    "provider-turbotext": "photochanger_provider_turbotext",
-    "ttl-reaper": "photochanger_ttl_reaper",
-}
-EMULATORS = ("gemini", "turbotext")
+#: service name → its module (api, dispatcher, one provider service per catalogue entry, reaper)
+SERVICES: dict[str, str] = {s.name: s.module for s in topology.services()}
+#: providers with a local emulator (all of them; `make up` starts those without a key)
+EMULATORS: tuple[str, ...] = topology.provider_ids()
 DEFAULT_PORTS: dict[str, int] = {
-    "api": 8000,
-    "dispatcher": 8101,
-    "provider-gemini": 8102,
-    "provider-turbotext": 8103,
-    "ttl-reaper": 8104,
-    "emulator-gemini": 8090,
-    "emulator-turbotext": 8091,
+    **topology.service_ports(),
+    **{f"emulator-{p}": port for p, port in topology.emulator_ports().items()},
 }
+
+
+def api_key_variable(provider_id: str) -> str:
+    return f"PHOTOCHANGER_{provider_id.upper()}_API_KEY"
 
 
 def _ready(url: str) -> bool:
@@ -56,8 +52,13 @@ class Stack:
     ingest_password: str
     admin_username: str
     admin_password: str
-    use_emulators: bool
+    #: providers served by their local emulator (the others by their real API)
+    emulated: tuple[str, ...]
     processes: dict[str, BackgroundProcess] = field(default_factory=dict)
+
+    @property
+    def use_emulators(self) -> bool:
+        return bool(self.emulated)
 
     @property
     def api_url(self) -> str:
@@ -73,12 +74,15 @@ class Stack:
                 sys.executable, "-m", "photochanger_emulators", provider,
                 "--host", LOOPBACK, "--port", str(self.ports[name]),
             ]  # fmt: skip
-        return [sys.executable, "-m", SERVICES[name]]
+        # the images' command: the service found by its entry point (photochanger.services)
+        return [sys.executable, "-m", "photochanger_runtime.launch", name]
 
     def _service_env(self, name: str) -> dict[str, str]:
         env = dict(self.env)
         env["PHOTOCHANGER_HTTP_PORT"] = str(self.ports[name])
         env["PHOTOCHANGER_HTTP_HOST"] = LOOPBACK
+        if name in SERVICES:
+            env["PHOTOCHANGER_SERVICE_NAME"] = name
         return env
 
     def start(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> None:
@@ -113,7 +117,7 @@ class Stack:
         self.stop(name, timeout=0.0)
 
     def names(self) -> list[str]:
-        emulators = [f"emulator-{p}" for p in EMULATORS] if self.use_emulators else []
+        emulators = [f"emulator-{p}" for p in self.emulated]
         return [*emulators, *SERVICES]
 
     def start_all(self) -> None:
@@ -142,15 +146,14 @@ def create_stack(
     environ: Mapping[str, str] | None = None,
 ) -> Stack:
     """Plan a stack (not started yet). `ports={}` picks free ports; None takes the defaults.
-    Emulators stand in for the providers unless real API keys are configured for both."""
+    An emulator stands in for each provider whose API key is not set."""
     import os
 
     base = dict(os.environ if environ is None else environ)
     chosen = dict(ports) if ports is not None else dict(DEFAULT_PORTS)
     if not chosen:
         chosen = dict(zip(DEFAULT_PORTS, free_ports(len(DEFAULT_PORTS)), strict=True))
-    real_keys = all(base.get(f"PHOTOCHANGER_{p.upper()}_API_KEY") for p in EMULATORS)
-    use_emulators = not real_keys
+    emulated = tuple(p for p in EMULATORS if not base.get(api_key_variable(p)))
     password = (
         ingest_password or base.get("PHOTOCHANGER_INGEST_PASSWORD") or secrets.token_urlsafe(12)
     )
@@ -172,13 +175,11 @@ def create_stack(
         or (state_dir / "media").resolve().as_uri(),
         "PYTHONUNBUFFERED": "1",
     }
-    if use_emulators:
-        for provider in EMULATORS:
-            key = base.get(f"PHOTOCHANGER_{provider.upper()}_API_KEY") or "emulator-key"
-            env[f"PHOTOCHANGER_{provider.upper()}_API_KEY"] = key
-            env[f"PHOTOCHANGER_{provider.upper()}_BASE_URL"] = (
-                f"http://{LOOPBACK}:{chosen[f'emulator-{provider}']}"
-            )
+    for provider in emulated:
+        env[api_key_variable(provider)] = "emulator-key"
+        env[f"PHOTOCHANGER_{provider.upper()}_BASE_URL"] = (
+            f"http://{LOOPBACK}:{chosen[f'emulator-{provider}']}"
+        )
     env.update(extra_env or {})
     return Stack(
         infra=infra,
@@ -188,7 +189,7 @@ def create_stack(
         ingest_password=password,
         admin_username=username,
         admin_password=admin_secret,
-        use_emulators=use_emulators,
+        emulated=emulated,
     )
 
 

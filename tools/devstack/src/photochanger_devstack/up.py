@@ -6,6 +6,7 @@ ingest `curl`. A process that dies is restarted (`supervisor`); Ctrl-C stops eve
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 import threading
@@ -15,7 +16,7 @@ from typing import NoReturn
 
 from photochanger_devstack import logview
 from photochanger_devstack.infra import Infrastructure
-from photochanger_devstack.stack import Stack, create_stack, ingest_curl
+from photochanger_devstack.stack import EMULATORS, Stack, create_stack, ingest_curl
 from photochanger_devstack.supervisor import Supervisor
 
 _COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93")
@@ -74,21 +75,37 @@ def run_stack(infra: Infrastructure, state_dir: Path) -> tuple[Stack, threading.
     return stack, stop
 
 
+def seeded_slots() -> list[tuple[str, str, str]]:
+    """(slot id, provider, name) of the active slots configs/slots.seed.json creates."""
+    from photochanger_runtime.config import repository_root
+
+    seed = json.loads((repository_root() / "configs" / "slots.seed.json").read_text())
+    return [
+        (slot_id, spec.get("provider", ""), spec.get("name", ""))
+        for slot_id, spec in sorted(seed.items())
+        if spec.get("is_active")
+    ]
+
+
 def banner(stack: Stack, sample: Path) -> str:
-    mode = "provider emulators" if stack.use_emulators else "real provider APIs"
+    providers = [f"{p} ({'emulator' if p in stack.emulated else 'real API'})" for p in EMULATORS]
+    slots = seeded_slots()
+    tries = [f"  {ingest_curl(stack, slot_id, str(sample))}" for slot_id, _, _ in slots]
     return "\n".join(
         [
             "",
             "PhotoChanger is up.",
             f"  api:            {stack.api_url}  (readiness: {stack.api_url}/readyz)",
             f"  console:        {stack.api_url}/admin/  (sign in with the admin login below)",
-            f"  providers:      {mode}",
+            f"  providers:      {', '.join(providers)}",
             f"  ingest password: {stack.ingest_password}",
             f"  admin login:    {stack.admin_username} / {stack.admin_password}"
             f"  (POST {stack.api_url}/api/login → bearer token for /api/*)",
             "",
-            "Try it (slot-001 = Gemini image edit, slot-002 = Turbotext image edit):",
-            f"  {ingest_curl(stack, 'slot-001', str(sample))}",
+            "Try it ("
+            + ", ".join(f"{slot_id} = {name} on {provider}" for slot_id, provider, name in slots)
+            + "):",
+            *tries,
             "",
             "A process that stops is restarted; Ctrl-C stops everything.",
             "",

@@ -148,10 +148,12 @@ class FilesystemMediaStore:
         return None
 
 
-def _create(path: Path, attempts: int = 5) -> BinaryIO:
+def _create(path: Path, attempts: int = 64) -> BinaryIO:
     """A new file, with its folder. A delete emptying that folder removes it (see
     `_remove_empty_parents`), which can happen between our mkdir and open, or in the middle
-    of mkdir (it then finds the name taken, yet no folder there): make it again."""
+    of mkdir (it then finds the name taken, yet no folder there): make it again. Several
+    writers and deleters of one expiry folder can win that race against us a few times in a
+    row on a loaded machine (5 attempts were seen to run out), hence the generous bound."""
     for _ in range(attempts - 1):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,7 @@
 """The provider catalog: `configs/providers.json` plus PHOTOCHANGER_<PROVIDER>_<FIELD>
-environment overrides. The one source of provider configuration for every service."""
+environment overrides. The one source of provider configuration for every service, and the one
+declaration of which providers the platform runs: the devstack, the topics, the published
+contracts, the deployment manifests and the tests all take the provider list from it."""
 
 from __future__ import annotations
 
@@ -28,6 +30,10 @@ class ProviderConfig(BaseModel):
     accepts_heif: bool = False
     needs_public_urls: bool = False
     operations: tuple[Operation, ...] = ()
+    #: the provider service's HTTP port (/healthz /readyz /metrics) in images, manifests and
+    #: `make up`; its emulator's port in `make up`
+    service_port: int | None = Field(default=None, ge=1, le=65535)
+    emulator_port: int | None = Field(default=None, ge=1, le=65535)
 
     @property
     def configured(self) -> bool:

@@ -233,9 +233,10 @@ class ProviderJobRunner:
             metrics.PROVIDER_CALL_LATENCY.labels(provider=self.provider_id, call="submit").observe(
                 time.monotonic() - started
             )
-        self._log(
-            attempt, "submitted", started=started, details={"reference": submission.reference}
-        )
+        details: dict[str, Any] = {"reference": submission.reference}
+        if submission.result is not None and submission.result.usage:
+            details["usage"] = _usage(submission.result)
+        self._log(attempt, "submitted", started=started, details=details)
         if submission.reference is not None:
             # recorded before the first poll: a worker that takes over resumes, never resubmits
             attempt.job = await _persistently(
@@ -286,7 +287,10 @@ class ProviderJobRunner:
                     ).observe(time.monotonic() - started)
                 failures_in_a_row = 0
                 pause = self._adapter.poll_interval_seconds
-                self._log(attempt, "polled", started=started, details={"done": status.done})
+                polled: dict[str, Any] = {"done": status.done}
+                if status.result is not None and status.result.usage:
+                    polled["usage"] = _usage(status.result)
+                self._log(attempt, "polled", started=started, details=polled)
                 if status.done:
                     if status.result is None:
                         raise ProviderError(
@@ -498,6 +502,15 @@ class ProviderJobRunner:
                 details=details,
             )
         )
+
+
+def _usage(result: ProviderResult) -> dict[str, int | float]:
+    """The provider's usage figures as the log keeps them: a few numbers, never more."""
+    return {
+        str(name)[:64]: value
+        for name, value in list(result.usage.items())[:16]
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
 
 
 def transition_code(transition: Transition) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import httpx
 import svcs
@@ -37,11 +37,10 @@ from ..wiring import core_services
 from .catalog import ProviderConfig, load_catalog
 from .lifecycle import LifecycleDeps, ProviderJobRunner
 from .limits import RateLimiter
+from .plugins import AdapterFactory
 from .worker import ProviderWorker
 
 log = logging.getLogger(__name__)
-
-AdapterFactory = Callable[[ProviderConfig, httpx.AsyncClient], ProviderAdapter]
 
 
 class ProviderServiceSettings(ServiceSettings):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from photochanger_contracts import Operation
-from photochanger_contracts.slots import REQUIRED_TEMPLATE_ROLES, settings_json_schema
+from photochanger_contracts.slots import (
+    REQUIRED_TEMPLATE_ROLES,
+    SETTINGS_MODELS,
+    settings_json_schema,
+)
 from photochanger_runtime.configuration.platform_settings import PlatformSettingsRepository
 from photochanger_runtime.providers.catalog import ProviderCatalog
 
@@ -52,3 +56,36 @@ async def list_providers(
             )
         )
     return ProviderList(items=items)
+
+
+def document_settings_models(app: FastAPI) -> None:
+    """Show every provider's slot settings model in the app's OpenAPI document: a component
+    `SlotSettings_<provider>` each, named by the slot edit's `settings` field
+    (`x-settings-by-provider`). The models are the installed providers' (entry points), so
+    the contract grows with the catalogue."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = build()
+        schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+        by_provider: dict[str, dict[str, str]] = {}
+        for provider in sorted(SETTINGS_MODELS):
+            schema = SETTINGS_MODELS[provider].model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            for name, definition in schema.pop("$defs", {}).items():
+                schemas.setdefault(name, definition)
+            schemas[f"SlotSettings_{provider}"] = schema
+            by_provider[provider] = {"$ref": f"#/components/schemas/SlotSettings_{provider}"}
+        settings = schemas["SlotUpdate"]["properties"]["settings"]
+        settings["description"] = (
+            "The provider's slot settings (validated by its model; 422 names each field at "
+            "fault). `x-settings-by-provider` names the schema of each provider."
+        )
+        settings["x-settings-by-provider"] = by_provider
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
