@@ -29,11 +29,9 @@ def test_parser_knows_every_declared_emulator_and_its_catalogue_port() -> None:
         build_parser().parse_args(["no-such-provider"])
 
 
-def test_render_mode_option_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert build_parser().parse_args(["gemini"]).render is None  # then $env, then "full"
-    assert build_parser().parse_args(["gemini", "--render", "fixed"]).render == "fixed"
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["gemini", "--render", "lazy"])
+def test_an_emulator_refusing_its_settings_exits_with_status_2(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("PHOTOCHANGER_EMULATOR_RENDER", "lazy")
     assert main(["gemini", "--port", "1"]) == 2
 

@@ -529,6 +529,20 @@ def test_unknown_render_mode_is_refused() -> None:
         create_gemini_app(GEMINI_KEY, render="lazy")  # type: ignore[arg-type]
 
 
+def test_declared_factory_takes_the_render_mode_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from photochanger_provider_gemini.emulator import create_app
+
+    monkeypatch.delenv("PHOTOCHANGER_EMULATOR_RENDER", raising=False)
+    assert create_app(GEMINI_KEY).state.emulator.render == "full"
+    monkeypatch.setenv("PHOTOCHANGER_EMULATOR_RENDER", " Fixed ")
+    assert create_app(GEMINI_KEY).state.emulator.render == "fixed"
+    monkeypatch.setenv("PHOTOCHANGER_EMULATOR_RENDER", "lazy")
+    with pytest.raises(ValueError, match="PHOTOCHANGER_EMULATOR_RENDER"):
+        create_app(GEMINI_KEY)
+
+
 async def test_directive_in_jpeg_comment(gemini: httpx.AsyncClient) -> None:
     photo = sample_image("JPEG", emulate="error=503")
     answer = await gemini.post(

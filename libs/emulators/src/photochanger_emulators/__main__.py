@@ -57,8 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     port: int = args.port if args.port is not None else default_port(provider)
     api_key: str = args.api_key or os.environ.get(key_env(provider)) or DEFAULT_KEY
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
-    app = emulator_factory(provider)(api_key)
     try:
+        # a factory refuses bad settings of its own (e.g. an unknown render mode) with ValueError
+        app = emulator_factory(provider)(api_key)
         config = uvicorn_config(app, args.host, port, log_level=args.log_level)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -21,7 +21,7 @@ def create_app(api_key: str) -> Starlette:
     render = os.environ.get(RENDER_ENV, "").strip().lower() or "full"
     if render not in RENDER_MODES:
         raise ValueError(f"{RENDER_ENV} must be one of {', '.join(RENDER_MODES)}, not {render!r}")
-    return create_gemini_app(api_key, render=render)  # type: ignore[arg-type]
+    return create_gemini_app(api_key, render=render)
 
 
 __all__ = [
