@@ -51,14 +51,23 @@ async def _folders(store: MediaStore, prefix: str) -> list[str]:
 
 
 class _CountingStream:
-    """Chunks of a payload, counting how many the store pulled."""
+    """Chunks of a payload, counting how many the store pulled; `before_last`, if given, is
+    awaited before the last chunk is handed over."""
 
-    def __init__(self, chunks: int, size: int) -> None:
+    def __init__(
+        self,
+        chunks: int,
+        size: int,
+        before_last: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.chunks = [os.urandom(size) for _ in range(chunks)]
         self.pulled = 0
+        self._before_last = before_last
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        for chunk in self.chunks:
+        for index, chunk in enumerate(self.chunks):
+            if index == len(self.chunks) - 1 and self._before_last is not None:
+                await self._before_last()
             self.pulled += 1
             yield chunk
 
@@ -278,14 +287,25 @@ async def test_folders_one_level_down(store: MediaStore) -> None:
     assert await _folders(store, "missing/") == []
 
 
-async def test_deleting_the_last_object_removes_its_folder(store: MediaStore) -> None:
+async def test_delete_folder_removes_its_objects_and_the_folder(store: MediaStore) -> None:
     await _put_layout(store)
-    assert await store.delete("payloads/2026113015/job-3") is True
-    assert await _folders(store, "payloads/") == ["payloads/2026113014/"]
-    for key in ("payloads/2026113014/job-1", "payloads/2026113014/job-2"):
-        assert await store.delete(key) is True
-    assert await _folders(store, "payloads/") == []
+    assert await store.delete_folder("payloads/2026113014/") == 2
+    assert await _folders(store, "payloads/") == ["payloads/2026113015/"]
+    assert await _keys(store, "payloads/") == ["payloads/2026113015/job-3"]
+    assert await store.delete_folder("templates") == 2  # at any depth; the slash is optional
+    assert await _folders(store, "templates/") == []
+    assert await store.delete_folder("missing/") == 0
+    assert await _keys(store, "results/") == ["results/2026113014/job-1"]  # others untouched
+
+
+async def test_a_folder_emptied_by_deletes_can_be_written_and_deleted(store: MediaStore) -> None:
+    await store.put(PAYLOAD, b"x", content_type="image/jpeg")
+    assert await store.delete(PAYLOAD) is True
     assert await _keys(store, "payloads/") == []
+    await store.put(PAYLOAD, b"y", content_type="image/jpeg")  # the bucket is in use again
+    assert await store.read(PAYLOAD) == b"y"
+    assert await store.delete_folder("payloads/2026113014/") == 1
+    assert await _folders(store, "payloads/") == []
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -391,17 +411,37 @@ async def test_s3_multipart_put_and_abort(s3_server: S3Server) -> None:
         assert (stored.size_bytes, stored.sha256) == (len(data), _sha(data))
         assert await store.read(RESULT) == data
 
-        source = _CountingStream(chunks=14, size=1024 * 1024)
+        uploads = (
+            None
+            if s3_server.data_dir is None
+            else s3_server.data_dir / s3_server.bucket / ".sgwtmp" / "multipart"
+        )
+
+        def stored_parts() -> list[Path]:
+            assert uploads is not None
+            return [p for p in uploads.rglob("*") if p.is_file()]
+
+        async def parts_landed() -> None:
+            # A part still in flight when an upload is aborted may land after the abort (S3
+            # documents this; a bucket lifecycle rule removes such leftovers): wait until both
+            # full parts are stored, so what is left afterwards is ours to clean up.
+            async def both() -> bool:
+                return sorted(p.stat().st_size for p in stored_parts()) == [5 * 1024 * 1024] * 2
+
+            await eventually(both, timeout=10, what="the first two parts to be stored")
+
+        source = _CountingStream(
+            chunks=12, size=1024 * 1024, before_last=None if uploads is None else parts_landed
+        )
         with pytest.raises(MediaTooLarge):
             await store.put(RESULT, source, content_type="image/png", max_bytes=11 * 1024 * 1024)
         assert source.pulled == 12  # the part uploads had begun when the limit was passed
         assert await store.read(RESULT) == data  # the earlier object is untouched
         assert await _keys(store, "results/") == [RESULT]
-        if s3_server.data_dir is not None:  # our versitygw: no upload left half-done
-            uploads = s3_server.data_dir / s3_server.bucket / ".sgwtmp" / "multipart"
+        if uploads is not None:  # our versitygw: no upload left half-done
 
             async def aborted() -> bool:  # the abort request may still be on its way
-                return not [p for p in uploads.rglob("*") if p.is_file()]
+                return not stored_parts()
 
             await eventually(aborted, timeout=10, what="the multipart upload to be aborted")
     finally:
@@ -426,9 +466,9 @@ async def test_s3_ping_fails_for_a_missing_bucket_or_wrong_credentials(
 
 
 @pytest.mark.unit
-def test_filesystem_writes_survive_deletes_emptying_their_folder(tmp_path: Path) -> None:
-    """Deleting the last object of a folder removes the folder; writers into that folder at
-    the same moment — other processes on the host, threads here — must still succeed."""
+def test_filesystem_writers_and_deleters_of_one_bucket_never_collide(tmp_path: Path) -> None:
+    """Other processes on the host (threads here) write and delete jobs of the same bucket
+    at once: every write succeeds, and the bucket's folder stays until the expiry sweep."""
     import threading
 
     root = tmp_path / "media"
@@ -454,6 +494,7 @@ def test_filesystem_writes_survive_deletes_emptying_their_folder(tmp_path: Path)
     for thread in threads:
         thread.join(timeout=60)
     assert failures == []
-    assert not (root / "payloads" / "202611301400").exists() or not any(
-        (root / "payloads" / "202611301400").iterdir()
-    )
+    bucket = root / "payloads" / "202611301400"
+    assert bucket.is_dir() and not any(bucket.iterdir())
+    assert asyncio.run(FilesystemMediaStore(root).delete_folder("payloads/202611301400/")) == 0
+    assert not bucket.exists()

@@ -98,9 +98,7 @@ class MediaExpiry:
         for kind in EXPIRING_KINDS:
             deleted = 0
             for folder in await self.expired_buckets(kind, now):
-                async for item in self.media.list(folder):
-                    if await self.media.delete(item.key):
-                        deleted += 1
+                deleted += await self.media.delete_folder(folder)
             counts[kind] = deleted
         metrics.REAPER_DELETED.labels(kind="payloads").inc(counts["payloads"])
         metrics.REAPER_DELETED.labels(kind="results").inc(counts["results"])

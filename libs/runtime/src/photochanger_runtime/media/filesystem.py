@@ -114,8 +114,24 @@ class FilesystemMediaStore:
             path.unlink()
         except (FileNotFoundError, NotADirectoryError):
             return False
-        _remove_empty_parents(path.parent, self._root)
+        # the folder stays (writers of its bucket keep using it): `delete_folder` removes it
         return True
+
+    async def delete_folder(self, prefix: str) -> int:
+        base = self._root / validate_key(prefix.rstrip("/"))
+        deleted = 0
+        for dirpath, dirnames, filenames in os.walk(base, topdown=False):
+            for name in filenames:
+                with contextlib.suppress(FileNotFoundError):
+                    (Path(dirpath) / name).unlink()
+                    if not name.endswith(_TEMP_SUFFIX):
+                        deleted += 1
+            for name in dirnames:
+                with contextlib.suppress(OSError):  # gone, or a late writer's file in it
+                    (Path(dirpath) / name).rmdir()
+        with contextlib.suppress(OSError):
+            base.rmdir()
+        return deleted
 
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         base = self._root / validate_key(prefix.rstrip("/"))
@@ -148,33 +164,11 @@ class FilesystemMediaStore:
         return None
 
 
-def _create(path: Path, attempts: int = 64) -> BinaryIO:
-    """A new file, with its folder. A delete emptying that folder removes it (see
-    `_remove_empty_parents`), which can happen between our mkdir and open, or in the middle
-    of mkdir (it then finds the name taken, yet no folder there): make it again. Several
-    writers and deleters of one expiry folder can win that race against us a few times in a
-    row on a loaded machine (5 attempts were seen to run out), hence the generous bound."""
-    for _ in range(attempts - 1):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return path.open("xb")
-        except (FileNotFoundError, FileExistsError):
-            if path.exists():  # not the race: the temporary name itself is taken
-                raise
-            continue
+def _create(path: Path) -> BinaryIO:
+    """A new file, with its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.open("xb")
 
 
 def _mtime(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def _remove_empty_parents(directory: Path, root: Path) -> None:
-    """Drop folders emptied by a delete (expiry buckets), never the root itself."""
-    while directory != root and root in directory.parents:
-        try:
-            directory.rmdir()
-        except OSError:  # not empty, or already gone
-            return
-        directory = directory.parent

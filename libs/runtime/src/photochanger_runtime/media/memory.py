@@ -76,6 +76,13 @@ class InMemoryMediaStore:
     async def delete(self, key: str) -> bool:
         return self.objects.pop(validate_key(key), None) is not None
 
+    async def delete_folder(self, prefix: str) -> int:
+        folder = validate_key(prefix.rstrip("/")) + "/"
+        keys = [key for key in self.objects if key.startswith(folder)]
+        for key in keys:
+            del self.objects[key]
+        return len(keys)
+
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         folder = prefix.rstrip("/") + "/"
         for key, (data, modified) in list(self.objects.items()):

@@ -269,6 +269,17 @@ class S3MediaStore:
         await obstore.delete_async(self._store, key)
         return True
 
+    async def delete_folder(self, prefix: str) -> int:
+        # S3 has no folders: deleting the last object under a prefix removes it from listings.
+        # The count is of what was listed (two replicas purging at once may both count a key).
+        folder = validate_key(prefix.rstrip("/")) + "/"
+        deleted = 0
+        async for batch in obstore.list(self._store, folder, chunk_size=_LIST_CHUNK):
+            keys = [meta["path"] for meta in batch]
+            await obstore.delete_async(self._store, keys)  # one DeleteObjects per 1000 keys
+            deleted += len(keys)
+        return deleted
+
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         folder = validate_key(prefix.rstrip("/")) + "/"
         # obstore follows S3's continuation tokens; each chunk is one batch of results.

@@ -82,7 +82,13 @@ class MediaStore(Protocol):
         ...
 
     def folders(self, prefix: str) -> AsyncIterator[str]:
-        """The folders one level below `prefix` (each ending in "/"), e.g. expiry buckets."""
+        """The folders one level below `prefix` (each ending in "/"), e.g. expiry buckets. A
+        folder whose objects were all deleted may still be listed until `delete_folder`."""
+        ...
+
+    async def delete_folder(self, prefix: str) -> int:
+        """Delete every object under the folder `prefix`, and the folder; how many objects
+        were deleted (an expired bucket). Writers must not be adding to it any more."""
         ...
 
     async def ping(self) -> None:
