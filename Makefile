@@ -41,7 +41,7 @@ space := $(empty) $(empty)
 lint: deps
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	MYPYPATH=$(subst $(space),:,$(SOURCE_ROOTS)) $(UV) run mypy $(SOURCE_ROOTS)
+	MYPYPATH=$(subst $(space),:,$(SOURCE_ROOTS)) $(UV) run mypy $(SOURCE_ROOTS) bench
 
 test: lint install browser
 	$(UV) run pytest $(PYTEST_ARGS)

@@ -32,15 +32,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from photochanger_devstack import up
+from photochanger_devstack import topology, up
 from photochanger_devstack.infra import Infrastructure, local_infrastructure
 from photochanger_devstack.stack import Stack, create_stack
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from pymongo import MongoClient
 
-SERVICES = ("api", "dispatcher", "provider-gemini", "provider-turbotext", "ttl-reaper")
-SLOTS = {"slot-001": "gemini", "slot-002": "turbotext"}
+SERVICES = tuple(service.name for service in topology.services())
+PROVIDERS = topology.provider_ids()
+#: seeded slot → its provider: the load goes round them, so every provider is exercised
+SLOTS = {slot_id: provider for slot_id, provider, _ in up.seeded_slots()}
+#: providers that poll for a result hold a reference to the work they started: a successor
+#: resumes it, so a crash must never submit a photo twice there. A synchronous call cut by a
+#: crash is repeated (at most once per call in flight at the kill).
+RESUMABLE = frozenset(p for p in PROVIDERS if topology.provider(p).poll_interval_seconds > 0)
 #: targets of the issue: answers while a dependency is down, and recovery after it returns
 OUTAGE_ANSWER_SECONDS = 2.0
 RECOVERY_SECONDS = 10.0
@@ -203,7 +209,7 @@ def _pid_of(stack: Stack, infra: Infrastructure, target: str) -> int:
 
 def _in_flight(stack: Stack) -> dict[str, float]:
     out = {}
-    for provider in ("gemini", "turbotext"):
+    for provider in PROVIDERS:
         try:
             text = httpx.get(f"{stack.url(f'provider-{provider}')}/metrics", timeout=2).text
         except httpx.HTTPError:
@@ -242,7 +248,9 @@ def outage(
 
 def plan(short: bool) -> list[Fault]:
     if short:
-        kills = ["api", "provider-turbotext", "dispatcher", "kafka"]
+        # a provider that resumes its work after a crash: the strictest duplicate check
+        resuming = next((p for p in PROVIDERS if p in RESUMABLE), PROVIDERS[0])
+        kills = ["api", f"provider-{resuming}", "dispatcher", "kafka"]
         outages = ["ferretdb"]
     else:
         kills = [*SERVICES, "kafka", "postgres", "ferretdb"]
@@ -266,9 +274,43 @@ def final_records(stack: Stack) -> tuple[dict[str, dict[str, Any]], dict[str, di
     return final, live
 
 
+def story(stack: Stack, job_ids: list[str]) -> list[dict[str, Any]]:
+    """The processing logs of jobs that did not succeed: what to look at first."""
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.infra.mongodb_uri, tz_aware=True)
+    try:
+        db = client[stack.env["PHOTOCHANGER_MONGODB_DATABASE"]]
+        found = db.jobs.find(
+            {"_id": {"$in": job_ids}}, {"slot_id": 1, "outcome": 1, "created_at": 1, "log": 1}
+        )
+        return [
+            {
+                "job_id": doc["_id"],
+                "slot_id": doc.get("slot_id"),
+                "outcome": doc.get("outcome"),
+                "created_at": doc.get("created_at"),
+                "log": [
+                    " ".join(
+                        str(part)
+                        for part in (
+                            entry.get("at"),
+                            entry.get("event"),
+                            entry.get("attempt"),
+                            entry.get("error_code") or "",
+                            entry.get("error_message") or "",
+                        )
+                    )
+                    for entry in doc.get("log", [])
+                ],
+            }
+            for doc in found
+        ]
+    finally:
+        client.close()
+
+
 def emulator_submissions(stack: Stack) -> dict[str, Counter[str]]:
     out = {}
-    for provider in ("gemini", "turbotext"):
+    for provider in PROVIDERS:
         stats = httpx.get(f"{stack.url(f'emulator-{provider}')}/_emulator/stats", timeout=5).json()
         out[provider] = Counter(stats["submissions"]["by_image_sha256"])
     return out
@@ -285,7 +327,7 @@ def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) 
     submissions = emulator_submissions(stack)
     windows: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"accepted": 0, "outcomes": Counter(), "answers": Counter(), "lost": 0,
-                 "duplicates": {"gemini": 0, "turbotext": 0}}
+                 "duplicates": dict.fromkeys(PROVIDERS, 0)}
     )  # fmt: skip
     for answer in load.answers:
         window = windows[answer.window]
@@ -300,12 +342,16 @@ def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) 
             window["lost"] += 1
         for provider, seen in submissions.items():
             window["duplicates"][provider] += max(0, seen[answer.sha256] - 1)
-    report = {
+    report: dict[str, Any] = {
         "started_at": datetime.fromtimestamp(started_wall, UTC).isoformat(),
         "rate": load.rate,
         "requests": len(load.answers),
         "lost": len(lost_ids),
         "faults": [],
+        "not_succeeded": story(
+            stack,
+            sorted(j for j, d in final.items() if d.get("outcome") != "succeeded")[:20],
+        ),
     }
     for fault in faults:
         window = windows[fault.name]
@@ -334,13 +380,15 @@ def problems(report: dict[str, Any]) -> list[str]:
         found.append(f"{report['lost']} job(s) lost")
     for fault in report["faults"]:
         name = fault["fault"]
-        if fault["duplicate_submissions"]["turbotext"]:
-            found.append(f"{name}: duplicate Turbotext submissions")
-        allowed = (
-            fault["in_flight_at_kill"].get("gemini", 0) if name == "kill provider-gemini" else 0
-        )
-        if fault["duplicate_submissions"]["gemini"] > allowed:
-            found.append(f"{name}: more Gemini duplicates than calls in flight at the kill")
+        for provider, duplicates in fault["duplicate_submissions"].items():
+            killed = name == f"kill provider-{provider}"
+            allowed = (
+                fault["in_flight_at_kill"].get(provider, 0)
+                if killed and provider not in RESUMABLE
+                else 0
+            )
+            if duplicates > allowed:
+                found.append(f"{name}: {duplicates} duplicate {provider} submission(s)")
         if fault["recovery_s"] is None:
             found.append(f"{name}: never served again")
         elif name.startswith("kill") and fault["recovery_s"] > KILL_RECOVERY_SECONDS:
@@ -353,7 +401,7 @@ def problems(report: dict[str, Any]) -> list[str]:
 
 
 def table(report: dict[str, Any]) -> str:
-    rows = ["| fault | accepted | outcomes | lost | dup. submissions (gemini/turbotext) "
+    rows = [f"| fault | accepted | outcomes | lost | dup. submissions ({'/'.join(PROVIDERS)}) "
             "| answers | recovery |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for f in report["faults"]:
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(f["outcomes"].items()))
@@ -363,7 +411,8 @@ def table(report: dict[str, Any]) -> str:
         dup = f["duplicate_submissions"]
         rows.append(
             f"| {f['fault']} | {f['accepted']} | {outcomes} | {f['lost']} | "
-            f"{dup['gemini']}/{dup['turbotext']} (in flight {f['in_flight_at_kill'] or '-'}) "
+            f"{'/'.join(str(dup[p]) for p in PROVIDERS)} "
+            f"(in flight {f['in_flight_at_kill'] or '-'}) "
             f"| {answers} | {f['recovery_s']} s |"
         )
     return "\n".join(rows)
@@ -379,9 +428,10 @@ def run(args: argparse.Namespace) -> int:
                               log=say) as infra:  # fmt: skip
         stack = create_stack(
             infra, state / "stack", ports={}, database="chaos",
-            extra_env={"PHOTOCHANGER_GEMINI_REQUESTS_PER_MINUTE": "100000",
-                       "PHOTOCHANGER_TURBOTEXT_REQUESTS_PER_MINUTE": "100000",
-                       "PHOTOCHANGER_TURBOTEXT_POLL_INTERVAL_SECONDS": "1"},
+            extra_env={**{f"PHOTOCHANGER_{p.upper()}_REQUESTS_PER_MINUTE": "100000"
+                          for p in PROVIDERS},
+                       **{f"PHOTOCHANGER_{p.upper()}_POLL_INTERVAL_SECONDS": "1"
+                          for p in RESUMABLE}},
             environ={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
         )  # fmt: skip
         stack.start_all()

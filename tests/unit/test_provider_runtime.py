@@ -43,6 +43,8 @@ from photochanger_runtime.providers.lifecycle import LifecycleDeps, ProviderJobR
 from photochanger_runtime.providers.limits import RateLimiter
 from photochanger_runtime.providers.worker import ProviderWorker
 
+from pymongo.errors import AutoReconnect
+
 from tests.support.images import png_photo
 from tests.support.jobs import RecordingBus, spec
 from tests.support.waiting import eventually
@@ -120,6 +122,7 @@ class Harness:
         bus: RecordingBus | None = None,
         on_request: Callable[[ProviderJobRequested], Awaitable[None]] | None = None,
         config: ProviderConfig | None = None,
+        links: InMemoryMediaLinks | None = None,
     ) -> None:
         self.adapter = adapter
         self.store = store or InMemoryJobStore()
@@ -129,7 +132,7 @@ class Harness:
         clock = SystemClock()
         self.transitions = JobTransitions(store=self.store, bus=self, media=self.media, clock=clock)
         self.deps = LifecycleDeps(
-            transitions=self.transitions, media=self.media, links=InMemoryMediaLinks(),
+            transitions=self.transitions, media=self.media, links=links or InMemoryMediaLinks(),
             templates=None,  # type: ignore[arg-type]  # no fallback with templates here
             platform_settings=Settings(),  # type: ignore[arg-type]
             clock=clock, public_base_url="http://127.0.0.1:1",
@@ -503,6 +506,31 @@ async def test_a_crash_in_the_runtime_ends_the_job_at_once_and_frees_its_capacit
     assert job.outcome is Outcome.PROVIDER_ERROR and job.error is not None
     assert job.error.code == "internal_error"
     assert h.worker._capacity._value == 4
+
+
+async def test_a_database_outage_while_preparing_the_input_delays_the_job_only() -> None:
+    class Away(InMemoryMediaLinks):
+        """The database is away for the first two link writes."""
+
+        failures = 2
+
+        async def create(self, *args: Any, **kwargs: Any) -> Any:
+            if self.failures:
+                self.failures -= 1
+                raise AutoReconnect("connection closed")
+            return await super().create(*args, **kwargs)
+
+    class Linking(ScriptedAdapter):
+        needs_public_urls = True
+
+    links = Away()
+    h = Harness(Linking("ok"), links=links)
+    request = await h.new_job()
+    await h.request(request)
+    job = await h.final(request.job.job_id)
+    assert job.outcome is Outcome.SUCCEEDED
+    assert links.failures == 0
+    assert h.adapter.submits == 1  # one submission, after the database came back
 
 
 async def test_a_database_error_while_claiming_gives_the_capacity_back() -> None:

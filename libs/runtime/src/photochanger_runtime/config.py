@@ -26,6 +26,9 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     mongodb_uri: str = "mongodb://127.0.0.1:27017/"
     mongodb_database: str = "photochanger"
+    #: longest a database operation may take, retries included (MongoDB's `timeoutMS`); the
+    #: api uses a short one so that a database outage answers 503 within two seconds
+    database_timeout_seconds: float = Field(default=10.0, gt=0)
     #: address of the health/metrics HTTP endpoint of worker services
     http_host: str = "127.0.0.1"
     http_port: int = 0

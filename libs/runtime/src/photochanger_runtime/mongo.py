@@ -15,17 +15,20 @@ from .observability.dbcommands import CommandCounter
 Document = dict[str, Any]
 
 
-def create_client(uri: str, *, app_name: str) -> AsyncMongoClient[Document]:
+def create_client(
+    uri: str, *, app_name: str, timeout_seconds: float = 10.0
+) -> AsyncMongoClient[Document]:
+    """`timeout_seconds` bounds every operation, retries included (`timeoutMS`): pymongo
+    retries a read or write cut by a lost connection until it runs out, so this, not the
+    server selection timeout, is how long a caller waits for a database that went away.
+    `pymongo.timeout(seconds)` overrides it for a block (the api's admin requests)."""
     return AsyncMongoClient(
         uri,
         tz_aware=True,
         appname=app_name,
-        # A database that is down answers in 1.5 s, not in a minute: the api's ingest says
-        # 503 within two seconds (and workers retry where they must).
-        serverSelectionTimeoutMS=1500,
+        serverSelectionTimeoutMS=min(1500, int(timeout_seconds * 1000 * 2 / 3)),
         connectTimeoutMS=3000,
-        # Fail fast when the database is down: the api answers 503 instead of hanging.
-        timeoutMS=10000,
+        timeoutMS=int(timeout_seconds * 1000),
         event_listeners=[CommandCounter()],
     )
 

@@ -45,7 +45,11 @@ def core_services(
     for each topic in `publishes`, the media store (pinged), the job store and
     `JobTransitions`; the caller registers its own services on top. `registry` is the one a
     framework already made (the api's FastAPI lifespan)."""
-    client = mongo.create_client(settings.mongodb_uri, app_name=settings.service_name)
+    client = mongo.create_client(
+        settings.mongodb_uri,
+        app_name=settings.service_name,
+        timeout_seconds=settings.database_timeout_seconds,
+    )
     db = mongo.database(client, settings.mongodb_database)
     broker = create_broker(
         settings.kafka_bootstrap_servers, client_id=client_id or settings.service_name

@@ -48,6 +48,7 @@ from .admin.login_throttle import LoginThrottle, ThrottleRule
 from .admin.overview import StatsOverview
 from .admin.stats import JobStats
 from .console import routes as console_routes
+from .database_deadlines import patient
 from .errors import install_error_handlers
 from .ingest import IngestDeps
 from .live_config import LiveConfig
@@ -72,9 +73,14 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         broker, prepare = wire(settings, clock, registry)
         # the server's stop signal drains the waiting requests (see __main__)
         app.state.waiters = svcs.Container(registry).get(JobWaiters)
+
         # Start even when Kafka or MongoDB is down: /readyz says so, ingest answers 503, and
         # the connections are retried until they work.
-        starting = asyncio.create_task(_retry_until_done("database", prepare))
+        async def prepare_patiently() -> None:  # indexes and seeds: not an ingest's budget
+            with patient():
+                await prepare()
+
+        starting = asyncio.create_task(_retry_until_done("database", prepare_patiently))
         broker_starting = asyncio.create_task(
             _retry_until_done("broker", lambda: start_broker(broker, settings))
         )

@@ -12,6 +12,8 @@ from pydantic import Field, SecretStr
 class ApiSettings(ServiceSettings):
     service_name: str = "api"
     http_port: int = 8000
+    #: longest one database operation may take, retries included (see database_deadlines)
+    database_timeout_seconds: float = Field(default=1.0, gt=0)
     #: largest accepted photo; reading stops at this many bytes
     max_upload_bytes: int = 20 * 1024 * 1024
     #: local/bootstrap ingest password; stored only as an argon2 hash

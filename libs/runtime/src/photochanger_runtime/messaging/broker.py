@@ -135,8 +135,10 @@ def consumer(
         # to commit (fan-out readers start at the end of the log).
         "ack_policy": AckPolicy.ACK if group_id else AckPolicy.ACK_FIRST,
         "max_poll_interval_ms": 120_000,
-        "session_timeout_ms": 10_000,
-        "heartbeat_interval_ms": 3_000,
+        # a member that died without leaving holds its partitions this long: the shortest
+        # session brokers allow by default (group.min.session.timeout.ms)
+        "session_timeout_ms": 6_000,
+        "heartbeat_interval_ms": 2_000,
         # a fetch returns as soon as a message arrives; this only paces idle consumers
         "fetch_max_wait_ms": 500,
     }

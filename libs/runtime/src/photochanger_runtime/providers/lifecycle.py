@@ -89,7 +89,8 @@ T = TypeVar("T")
 
 
 async def _persistently(operation: Callable[[], Awaitable[T]]) -> T:
-    """Retry a write on transient database errors; the job's deadline cancels the wait."""
+    """Retry an idempotent step on transient database errors; the job's deadline cancels
+    the wait."""
     delay = 0.1
     while True:
         try:
@@ -97,7 +98,7 @@ async def _persistently(operation: Callable[[], Awaitable[T]]) -> T:
         except PyMongoError as exc:
             if not (isinstance(exc, ConnectionFailure) or exc.timeout):
                 raise
-            log.warning("database write failed, retrying", extra={"error": type(exc).__name__})
+            log.warning("database unavailable, retrying", extra={"error": type(exc).__name__})
         await asyncio.sleep(delay)  # back-off between retries, bounded by the deadline
         delay = min(delay * 2, 2.0)
 
@@ -135,7 +136,10 @@ class ProviderJobRunner:
         if self._adapter.needs_public_urls:
             # the work is over (not merely interrupted by a shutdown, which skips this): the
             # links must not outlive it; the reaper removes them at their expiry otherwise
-            await self._deps.links.delete_for_job(attempt.job.id)
+            try:
+                await self._deps.links.delete_for_job(attempt.job.id)
+            except PyMongoError as exc:
+                log.warning("public links not deleted", extra={"error": type(exc).__name__})
 
     async def _run(self, attempt: Attempt) -> None:
         left = seconds_left(self._deps.clock.now(), attempt.job.expires_at)
@@ -162,7 +166,9 @@ class ProviderJobRunner:
             if job.cancel_requested:
                 attempt.cancel_requested.set()
                 await asyncio.Event().wait()  # the supervisor finalizes as cancelled
-            provider_input = await self._load_input(attempt)
+            # reads the photo and templates, and makes their public links: a database that
+            # is away for a while delays the job, it does not fail it
+            provider_input = await _persistently(lambda: self._load_input(attempt))
             policy = RetryPolicy.model_validate(job.settings.get("retry_policy", {}))
             result = await self._obtain_result(attempt, provider_input, policy)
             await self._succeed(attempt, result)

@@ -21,6 +21,8 @@ from photochanger_runtime.mongo import Document
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..database_deadlines import patiently
+
 _SUMMARY_FIELDS = (
     "slot_id", "provider", "operation", "status", "outcome", "attempt", "error",
     "created_at", "expires_at", "finalized_at", "result_expires_at",
@@ -124,6 +126,7 @@ class JobQueries:
     async def ensure_indexes(self) -> None:
         return None  # the job store creates the indexes these queries use
 
+    @patiently
     async def page(self, where: JobFilter, *, limit: int, cursor: str | None) -> JobPage:
         """Newest first; `next_cursor` continues after the last item, None at the end."""
         query = where.query()
@@ -166,6 +169,7 @@ class JobQueries:
             attempt += 1
         return (JobStatus.PROCESSING.value if attempt else JobStatus.PENDING.value), attempt
 
+    @patiently
     async def recent_results(self, slot_id: str, limit: int = 10) -> Sequence[JobSummary]:
         """The slot's last `limit` succeeded jobs, newest finalization first."""
         found = self._final.find(

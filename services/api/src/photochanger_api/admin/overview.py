@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..database_deadlines import patiently
 from .stats import Counts, Latency, percentile
 
 MAX_WINDOW_MINUTES = 30 * 24 * 60
@@ -202,6 +203,7 @@ class StatsOverview:
             )
         return last_success, last_error
 
+    @patiently
     async def compute(
         self,
         slots: Sequence[Slot],

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..database_deadlines import patiently
+
 
 class StatsWindow(StrEnum):
     HOUR = "1h"
@@ -120,6 +122,7 @@ class JobStats:
         doc = await self._resets.find_one({"_id": slot_id})
         return doc["reset_at"] if doc else None
 
+    @patiently
     async def window(
         self, name: StatsWindow, *, now: datetime, slot_id: str | None = None
     ) -> WindowStats:
