@@ -42,7 +42,6 @@ from photochanger_runtime.providers.catalog import ProviderConfig
 from photochanger_runtime.providers.lifecycle import LifecycleDeps, ProviderJobRunner
 from photochanger_runtime.providers.limits import RateLimiter
 from photochanger_runtime.providers.worker import ProviderWorker
-
 from pymongo.errors import AutoReconnect
 
 from tests.support.images import png_photo
