@@ -369,12 +369,16 @@ def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) 
                 "recovery_s": round(fault.recovery_s, 1) if fault.recovery_s else None,
                 "outage_probe_answers": dict(codes),
                 "outage_answers_slower_than_2s": len(slow),
+                "outage_unanswered": sum(1 for status, _ in fault.outage_answers if status is None),
             }
         )
     return report
 
 
-def problems(report: dict[str, Any]) -> list[str]:
+def problems(report: dict[str, Any], *, time_targets: bool = True) -> list[str]:
+    """What went wrong. Without `time_targets` only what must hold on any machine, however
+    loaded: nothing lost or submitted twice, every fault recovered from, every request
+    answered while a dependency was down (the times are reported all the same)."""
     found = []
     if report["lost"]:
         found.append(f"{report['lost']} job(s) lost")
@@ -391,7 +395,11 @@ def problems(report: dict[str, Any]) -> list[str]:
                 found.append(f"{name}: {duplicates} duplicate {provider} submission(s)")
         if fault["recovery_s"] is None:
             found.append(f"{name}: never served again")
-        elif name.startswith("kill") and fault["recovery_s"] > KILL_RECOVERY_SECONDS:
+        if fault["outage_unanswered"]:
+            found.append(f"{name}: {fault['outage_unanswered']} request(s) got no answer")
+        if not time_targets or fault["recovery_s"] is None:
+            continue
+        if name.startswith("kill") and fault["recovery_s"] > KILL_RECOVERY_SECONDS:
             found.append(f"{name}: serving again only after {fault['recovery_s']} s")
         elif name.endswith("down") and fault["recovery_s"] > RECOVERY_SECONDS:
             found.append(f"{name}: recovered only after {fault['recovery_s']} s")
@@ -466,7 +474,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             load.stop()
             stack.stop_all()
-    report["problems"] = problems(report)
+    report["problems"] = problems(report, time_targets=args.time_targets)
     print(table(report))
     for problem in report["problems"]:
         print(f"PROBLEM: {problem}")
@@ -493,6 +501,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--side", type=int, default=640, help="photo edge in pixels")
     p.add_argument("--short", action="store_true", help="the variant `make test` runs")
     p.add_argument("--json", help="write the report here")
+    p.add_argument(
+        "--no-time-targets",
+        dest="time_targets",
+        action="store_false",
+        help="fail only on lost or duplicated work, a fault never recovered from or a request "
+        "left unanswered, not on missed times (how `make test` runs it)",
+    )
     return p.parse_args(argv)
 
 
