@@ -10,6 +10,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from tests.support.waiting import eventually
+
 pytestmark = pytest.mark.integration
 
 TIMEOUT = 30.0
@@ -64,10 +66,13 @@ async def test_admin_client_creates_topic(kafka_bootstrap: str) -> None:
             admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)]),
             TIMEOUT,
         )
-        topics = await asyncio.wait_for(admin.list_topics(), TIMEOUT)
+
+        async def listed() -> bool:  # the broker's metadata catches up a moment later
+            return topic in await asyncio.wait_for(admin.list_topics(), TIMEOUT)
+
+        await eventually(listed, timeout=TIMEOUT, what=f"{topic} to be listed")
     finally:
         await admin.close()
-    assert topic in topics
 
 
 async def test_message_round_trip_with_key_headers_and_group_commit(
