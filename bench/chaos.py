@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -34,6 +36,7 @@ from typing import Any
 import httpx
 from photochanger_devstack import topology, up
 from photochanger_devstack.infra import Infrastructure, local_infrastructure
+from photochanger_devstack.s3 import local_s3
 from photochanger_devstack.stack import Stack, create_stack
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
@@ -246,14 +249,14 @@ def outage(
     say(f"{fault.target} back; serving after {fault.recovery_s} s")
 
 
-def plan(short: bool) -> list[Fault]:
+def plan(short: bool, *, s3: bool = False) -> list[Fault]:
     if short:
         # a provider that resumes its work after a crash: the strictest duplicate check
         resuming = next((p for p in PROVIDERS if p in RESUMABLE), PROVIDERS[0])
         kills = ["api", f"provider-{resuming}", "dispatcher", "kafka"]
         outages = ["ferretdb"]
     else:
-        kills = [*SERVICES, "kafka", "postgres", "ferretdb"]
+        kills = [*SERVICES, "kafka", "postgres", "ferretdb", *(["versitygw"] if s3 else [])]
         outages = ["kafka", "ferretdb"]
     return [Fault(f"kill {t}", "kill", t) for t in kills] + [
         Fault(f"{t} down", "outage", t) for t in outages
@@ -432,48 +435,66 @@ def table(report: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     state = Path(tempfile.mkdtemp(prefix="photochanger-chaos-"))
     say(f"state and logs: {state}")
-    with local_infrastructure(use_env=False, use_testcontainers=False, state_dir=state / "infra",
-                              log=say) as infra:  # fmt: skip
-        stack = create_stack(
-            infra, state / "stack", ports={}, database="chaos",
-            extra_env={**{f"PHOTOCHANGER_{p.upper()}_REQUESTS_PER_MINUTE": "100000"
-                          for p in PROVIDERS},
-                       **{f"PHOTOCHANGER_{p.upper()}_POLL_INTERVAL_SECONDS": "1"
-                          for p in RESUMABLE}},
-            environ={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
-        )  # fmt: skip
-        stack.start_all()
-        supervisor = up.supervise(stack, infra, say)
-        load = Load(stack, args.rate, args.side)
-        faults = plan(args.short)
-        started_wall = time.time()
+    with contextlib.ExitStack() as running:
+        infra = running.enter_context(local_infrastructure(
+            use_env=False, use_testcontainers=False, state_dir=state / "infra", log=say
+        ))  # fmt: skip
+        media_env: dict[str, str] = {}
+        if args.media == "s3":  # the media store's server is one more process to kill
+            bucket = running.enter_context(local_s3(use_env=False, state_dir=state / "s3"))
+            assert bucket.running is not None
+            infra = dataclasses.replace(infra, servers=(*infra.servers, bucket.running))
+            media_env = {"PHOTOCHANGER_MEDIA_URL": bucket.media_url("chaos"), **bucket.aws_env}
+        return _run(args, state, infra, media_env)
 
-        def inflict() -> None:
-            """The faults, one after the other, while the main thread supervises."""
-            load.start()
-            time.sleep(args.settle)  # steady load before the first fault
-            for fault in faults:
-                load.window = fault.name
-                if fault.kind == "kill":
-                    kill(fault, stack, infra)
-                else:
-                    outage(fault, stack, infra, supervisor, args.outage_seconds)
-                time.sleep(args.settle)  # steady load between faults
-            load.window = "after"
-            load.stop()
-            drain(stack)
 
-        worker = threading.Thread(target=inflict, daemon=True)
-        try:
-            worker.start()
-            # restarts happen here, in the thread that started every process
-            while worker.is_alive():
-                supervisor.check()
-                worker.join(timeout=0.2)
-            report = verdict(stack, load, faults, started_wall)
-        finally:
-            load.stop()
-            stack.stop_all()
+def _run(
+    args: argparse.Namespace, state: Path, infra: Infrastructure, media_env: dict[str, str]
+) -> int:
+    stack = create_stack(
+        infra, state / "stack", ports={}, database="chaos",
+        extra_env={**{f"PHOTOCHANGER_{p.upper()}_REQUESTS_PER_MINUTE": "100000"
+                      for p in PROVIDERS},
+                   **{f"PHOTOCHANGER_{p.upper()}_POLL_INTERVAL_SECONDS": "1"
+                      for p in RESUMABLE},
+                   **media_env},
+        environ={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
+    )  # fmt: skip
+    stack.start_all()
+    supervisor = up.supervise(stack, infra, say)
+    load = Load(stack, args.rate, args.side)
+    faults = plan(args.short, s3=args.media == "s3")
+    if args.faults:
+        wanted = [name.strip() for name in args.faults.split(",")]
+        faults = [f for f in faults if f.name in wanted]
+    started_wall = time.time()
+
+    def inflict() -> None:
+        """The faults, one after the other, while the main thread supervises."""
+        load.start()
+        time.sleep(args.settle)  # steady load before the first fault
+        for fault in faults:
+            load.window = fault.name
+            if fault.kind == "kill":
+                kill(fault, stack, infra)
+            else:
+                outage(fault, stack, infra, supervisor, args.outage_seconds)
+            time.sleep(args.settle)  # steady load between faults
+        load.window = "after"
+        load.stop()
+        drain(stack)
+
+    worker = threading.Thread(target=inflict, daemon=True)
+    try:
+        worker.start()
+        # restarts happen here, in the thread that started every process
+        while worker.is_alive():
+            supervisor.check()
+            worker.join(timeout=0.2)
+        report = verdict(stack, load, faults, started_wall)
+    finally:
+        load.stop()
+        stack.stop_all()
     report["problems"] = problems(report, time_targets=args.time_targets)
     print(table(report))
     for problem in report["problems"]:
@@ -500,6 +521,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=10.0, help="steady load between faults (s)")
     p.add_argument("--side", type=int, default=640, help="photo edge in pixels")
     p.add_argument("--short", action="store_true", help="the variant `make test` runs")
+    p.add_argument(
+        "--media",
+        choices=("file", "s3"),
+        default="file",
+        help="media store: a directory, or a local S3 server (versitygw, killed like the rest)",
+    )
+    p.add_argument(
+        "--faults", help='only these faults, e.g. "kill versitygw,ferretdb down" (comma-separated)'
+    )
     p.add_argument("--json", help="write the report here")
     p.add_argument(
         "--no-time-targets",

@@ -21,6 +21,7 @@ from photochanger_runtime.media import (
     MediaNotFound,
     MediaStore,
     MediaTooLarge,
+    MediaUnavailable,
     open_media_store,
 )
 from photochanger_runtime.media.s3 import S3MediaStore
@@ -454,14 +455,15 @@ async def test_s3_ping_fails_for_a_missing_bucket_or_wrong_credentials(
 ) -> None:
     bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
     missing = S3MediaStore.from_url(f"s3://{bucket}", env=s3_server.aws_env)
-    with pytest.raises(obstore.exceptions.BaseError):
+    with pytest.raises(MediaUnavailable):
         await missing.ping()
     wrong = S3MediaStore.from_url(
         s3_server.media_url(), env={**s3_server.aws_env, "AWS_SECRET_ACCESS_KEY": "wrong"}
     )
-    with pytest.raises(obstore.exceptions.PermissionDeniedError):
+    with pytest.raises(MediaUnavailable) as refused:
         await wrong.put(PAYLOAD, b"x", content_type="image/jpeg")
-    with pytest.raises(obstore.exceptions.BaseError):
+    assert isinstance(refused.value.__cause__, obstore.exceptions.PermissionDeniedError)
+    with pytest.raises(MediaUnavailable):
         await wrong.ping()
 
 

@@ -36,6 +36,7 @@ from photochanger_runtime.jobs import (
     WorkerPresence,
 )
 from photochanger_runtime.jobs.memory_store import InMemoryJobStore
+from photochanger_runtime.media import MediaUnavailable
 from photochanger_runtime.media.links import InMemoryMediaLinks
 from photochanger_runtime.media.memory import InMemoryMediaStore
 from photochanger_runtime.providers.catalog import ProviderConfig
@@ -530,6 +531,28 @@ async def test_a_database_outage_while_preparing_the_input_delays_the_job_only()
     assert job.outcome is Outcome.SUCCEEDED
     assert links.failures == 0
     assert h.adapter.submits == 1  # one submission, after the database came back
+
+
+async def test_a_media_store_outage_while_storing_the_result_is_waited_out() -> None:
+    class Away(InMemoryMediaStore):
+        """The store refuses the first two result writes."""
+
+        failures = 2
+
+        async def put(self, key: str, data: Any, **kwargs: Any) -> Any:
+            if key.startswith("results/") and self.failures:
+                self.failures -= 1
+                raise MediaUnavailable("the S3 store failed: GenericError")
+            return await super().put(key, data, **kwargs)
+
+    media = Away()
+    h = Harness(ScriptedAdapter("ok"), media=media)
+    request = await h.new_job()
+    await h.request(request)
+    job = await h.final(request.job.job_id)
+    assert job.outcome is Outcome.SUCCEEDED and job.result is not None
+    assert media.failures == 0 and await media.read(job.result.key) == RESULT
+    assert h.adapter.submits == 1  # the result was kept, not asked for again
 
 
 async def test_a_database_error_while_claiming_gives_the_capacity_back() -> None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from photochanger_contracts import ErrorCode
+from photochanger_runtime.media import MediaUnavailable
 from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -46,7 +47,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 
 
 def dependency_of(exc: Exception) -> str:
-    return "database" if isinstance(exc, PyMongoError) else "broker"
+    if isinstance(exc, PyMongoError):
+        return "database"
+    return "media" if isinstance(exc, MediaUnavailable) else "broker"
 
 
 class ApiError(Exception):
@@ -119,5 +122,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(PyMongoError, on_dependency_down)
     app.add_exception_handler(KafkaError, on_dependency_down)
+    app.add_exception_handler(MediaUnavailable, on_dependency_down)
+
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # a bug: the client still gets the envelope; the server logs the traceback
+        return error_response(ErrorCode.INTERNAL, "internal error", {})
+
+    app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

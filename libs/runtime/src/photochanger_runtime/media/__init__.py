@@ -13,6 +13,7 @@ from .store import (
     MediaReader,
     MediaStore,
     MediaTooLarge,
+    MediaUnavailable,
     ObjectInfo,
     StoredObject,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "MediaReader",
     "MediaStore",
     "MediaTooLarge",
+    "MediaUnavailable",
     "ObjectInfo",
     "StoredObject",
     "bucket_of",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .keys import validate_key
-from .store import MediaNotFound, MediaTooLarge, ObjectInfo, StoredObject
+from .store import MediaNotFound, MediaTooLarge, MediaUnavailable, ObjectInfo, StoredObject
 
 _READ_CHUNK = 256 * 1024
 _TEMP_SUFFIX = ".part"
@@ -82,9 +82,11 @@ class FilesystemMediaStore:
                         out.write(chunk)
                         digest.update(chunk)
             temp.replace(target)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
+            if isinstance(exc, OSError):  # out of space, read-only, permissions
+                raise MediaUnavailable(f"the media directory failed: {exc.strerror}") from exc
             raise
         return StoredObject(key=key, size_bytes=size, sha256=digest.hexdigest())
 

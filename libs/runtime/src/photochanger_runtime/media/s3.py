@@ -12,19 +12,21 @@ are sent."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import obstore
+import obstore.exceptions
 from obstore.store import S3Store
 
 from .keys import validate_key
-from .store import MediaNotFound, MediaTooLarge, ObjectInfo, StoredObject
+from .store import MediaNotFound, MediaTooLarge, MediaUnavailable, ObjectInfo, StoredObject
 
 if TYPE_CHECKING:
     from obstore import ObjectMeta
@@ -39,14 +41,42 @@ _PING_PREFIX: Final = "photochanger-ping/"
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _unavailable(exc: obstore.exceptions.BaseError) -> MediaUnavailable:
+    # the type names the failure; the text (URLs, retry details) stays in the chained cause
+    return MediaUnavailable(f"the S3 store failed: {type(exc).__name__}")
+
+
+def _reachable(
+    method: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    """A store method whose S3 failures surface as MediaUnavailable (not-found and
+    too-large keep their own meaning)."""
+
+    @functools.wraps(method)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except obstore.exceptions.BaseError as exc:
+            raise _unavailable(exc) from exc
+
+    return run
+
+
 class _S3Reader:
     def __init__(self, stream: AsyncIterator[bytes], size: int) -> None:
         self._stream = stream
         self.size_bytes = size
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
+        try:
+            async for chunk in self._stream:
+                yield chunk
+        except obstore.exceptions.BaseError as exc:
+            raise _unavailable(exc) from exc
 
     async def aclose(self) -> None:
         # The response body is released when the stream is dropped; nothing to flush.
@@ -173,6 +203,7 @@ class S3MediaStore:
     def prefix(self) -> str:
         return self._prefix
 
+    @_reachable
     async def put(
         self,
         key: str,
@@ -237,6 +268,7 @@ class S3MediaStore:
         )
         return StoredObject(key=key, size_bytes=size, sha256=digest.hexdigest())
 
+    @_reachable
     async def open(self, key: str) -> _S3Reader:
         validate_key(key)
         try:
@@ -245,6 +277,7 @@ class S3MediaStore:
             raise MediaNotFound(key) from exc
         return _S3Reader(result.stream(min_chunk_size=_READ_CHUNK), result.meta["size"])
 
+    @_reachable
     async def read(self, key: str) -> bytes:
         validate_key(key)
         try:
@@ -253,6 +286,7 @@ class S3MediaStore:
         except FileNotFoundError as exc:
             raise MediaNotFound(key) from exc
 
+    @_reachable
     async def stat(self, key: str) -> ObjectInfo | None:
         validate_key(key)
         try:
@@ -261,6 +295,7 @@ class S3MediaStore:
             return None
         return _info(meta)
 
+    @_reachable
     async def delete(self, key: str) -> bool:
         # S3's DeleteObject succeeds whether or not the object was there: ask first. Two
         # concurrent deletes of one key may both answer True; the object is gone either way.
@@ -269,6 +304,7 @@ class S3MediaStore:
         await obstore.delete_async(self._store, key)
         return True
 
+    @_reachable
     async def delete_folder(self, prefix: str) -> int:
         # S3 has no folders: deleting the last object under a prefix removes it from listings.
         # The count is of what was listed (two replicas purging at once may both count a key).
@@ -283,16 +319,23 @@ class S3MediaStore:
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         folder = validate_key(prefix.rstrip("/")) + "/"
         # obstore follows S3's continuation tokens; each chunk is one batch of results.
-        async for batch in obstore.list(self._store, folder, chunk_size=_LIST_CHUNK):
-            for meta in batch:
-                yield _info(meta)
+        try:
+            async for batch in obstore.list(self._store, folder, chunk_size=_LIST_CHUNK):
+                for meta in batch:
+                    yield _info(meta)
+        except obstore.exceptions.BaseError as exc:
+            raise _unavailable(exc) from exc
 
     async def folders(self, prefix: str) -> AsyncIterator[str]:
         folder = validate_key(prefix.rstrip("/")) + "/"
-        listing = await obstore.list_with_delimiter_async(self._store, folder)
+        try:
+            listing = await obstore.list_with_delimiter_async(self._store, folder)
+        except obstore.exceptions.BaseError as exc:
+            raise _unavailable(exc) from exc
         for common in sorted(listing["common_prefixes"]):
             yield f"{common.rstrip('/')}/"
 
+    @_reachable
     async def ping(self) -> None:
         """One signed ListObjectsV2 on the bucket: checks address, credentials and bucket."""
         await obstore.list_with_delimiter_async(self._store, _PING_PREFIX)

@@ -16,6 +16,11 @@ class MediaNotFound(LookupError):
     """No object under that key (never stored, or deleted)."""
 
 
+class MediaUnavailable(RuntimeError):
+    """The store could not do it now (unreachable, refusing, out of space): try again later.
+    The message names the failure, never a key's bytes or a credential."""
+
+
 class MediaTooLarge(ValueError):
     """A streamed put passed its `max_bytes`; nothing was stored."""
 

@@ -43,7 +43,7 @@ from ..clock import Clock
 from ..configuration.platform_settings import RecentPlatformSettings
 from ..configuration.template_media import TemplateMediaCatalog
 from ..jobs import Job, JobError, JobTransitions, LogEntry, Transition
-from ..media import MediaNotFound, MediaStore, result_key
+from ..media import MediaNotFound, MediaStore, MediaUnavailable, result_key
 from ..media.links import MediaLinks
 from ..observability import metrics
 from .catalog import ProviderConfig
@@ -89,8 +89,8 @@ T = TypeVar("T")
 
 
 async def _persistently(operation: Callable[[], Awaitable[T]]) -> T:
-    """Retry an idempotent step on transient database errors; the job's deadline cancels
-    the wait."""
+    """Retry an idempotent step on transient database or media store errors; the job's
+    deadline cancels the wait."""
     delay = 0.1
     while True:
         try:
@@ -99,6 +99,8 @@ async def _persistently(operation: Callable[[], Awaitable[T]]) -> T:
             if not (isinstance(exc, ConnectionFailure) or exc.timeout):
                 raise
             log.warning("database unavailable, retrying", extra={"error": type(exc).__name__})
+        except MediaUnavailable as exc:
+            log.warning("media store unavailable, retrying", extra={"error": str(exc)})
         await asyncio.sleep(delay)  # back-off between retries, bounded by the deadline
         delay = min(delay * 2, 2.0)
 
