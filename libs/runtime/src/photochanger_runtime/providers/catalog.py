@@ -1,5 +1,6 @@
 """The provider catalog: `configs/providers.json` plus PHOTOCHANGER_<PROVIDER>_<FIELD>
-environment overrides. The one source of provider configuration for every service."""
+environment overrides (or `..._FILE`, e.g. a mounted API key). The one source of provider
+configuration for every service."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from photochanger_contracts import Operation
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from ..secrets import with_file_variables
 
 
 class ProviderConfig(BaseModel):
@@ -28,6 +31,19 @@ class ProviderConfig(BaseModel):
     accepts_heif: bool = False
     needs_public_urls: bool = False
     operations: tuple[Operation, ...] = ()
+    #: hosts (`name` or `*.domain`) that URLs named in the provider's answers may point at;
+    #: fetched over https only, and only when they resolve to public addresses
+    result_hosts: tuple[str, ...] = ()
+    #: origins (`scheme://host:port`) fetched even though plain http or private: a local
+    #: emulator, set explicitly (`make up` and the tests do); empty in production
+    trusted_local_origins: tuple[str, ...] = ()
+
+    @field_validator("result_hosts", "trusted_local_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @property
     def configured(self) -> bool:
@@ -50,7 +66,7 @@ class ProviderCatalog:
 
 
 def load_catalog(path: Path, environ: Mapping[str, str] | None = None) -> ProviderCatalog:
-    env = os.environ if environ is None else environ
+    env = with_file_variables(os.environ if environ is None else environ)
     raw: dict[str, dict[str, object]] = json.loads(path.read_text())
     providers: dict[str, ProviderConfig] = {}
     for provider_id, fields in raw.items():
