@@ -43,10 +43,13 @@ from .admin.auth import AdminAccounts, AdminTokens, signing_key
 from .admin.job_queries import JobQueries
 from .admin.login_throttle import LoginThrottle, ThrottleRule
 from .admin.stats import JobStats
+from .client_address import ClientAddresses
 from .errors import install_error_handlers
+from .http_surface import HttpSurface, docs_page
 from .ingest import IngestDeps
+from .ingest_guard import FailureThrottle, UploadSlots
 from .live_config import LiveConfig
-from .passwords import IngestPasswordVerifier
+from .passwords import IngestPasswordVerifier, PasswordChecks
 from .settings import ApiSettings
 from .waiters import JobWaiters
 
@@ -85,8 +88,13 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         version="1.0.0",
         summary="Photo in, processed photo out, before the deadline.",
         lifespan=lifespan,
+        # our own /docs: Swagger UI with a content security policy made for it
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
+    # /metrics, /readyz and the OpenAPI pages only on the internal port when there is one
+    app.add_middleware(HttpSurface, internal_port=settings.internal_http_port)
     app.include_router(routes_ingest.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_public.router)
@@ -113,6 +121,10 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
     async def metrics(request: Request) -> Response:
         return await metrics_endpoint(request)
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return docs_page(app.openapi_url or "/openapi.json", f"{app.title} - Swagger UI")
+
     return app
 
 
@@ -137,7 +149,11 @@ def wire(
     subscribe(broker, waiters)
     slots, platform, links = SlotRepository(db), PlatformSettingsRepository(db), MediaLinks(db)
     catalog = load_catalog(settings.providers_config)
-    verifier = IngestPasswordVerifier()
+    checks = PasswordChecks(
+        concurrent=settings.password_checks_concurrent, waiting=settings.password_checks_waiting
+    )
+    verifier = IngestPasswordVerifier(checks)
+    addresses = ClientAddresses(settings.trusted_proxies)
     templates, job_queries = TemplateMediaCatalog(db, media), JobQueries(db)
     config = LiveConfig(
         platform, slots, templates, catalog, max_age_seconds=settings.config_max_age_seconds
@@ -158,7 +174,8 @@ def wire(
     registry.register_value(LiveConfig, config)
     registry.register_value(JobWaiters, waiters)
     registry.register_value(IngestPasswordVerifier, verifier)
-    registry.register_value(AdminAccounts, AdminAccounts.from_settings(settings))
+    registry.register_value(ClientAddresses, addresses)
+    registry.register_value(AdminAccounts, AdminAccounts.from_settings(settings, checks))
     registry.register_value(
         AdminTokens,
         AdminTokens(signing_key(settings), ttl_seconds=settings.jwt_ttl_seconds, clock=clock),
@@ -172,7 +189,15 @@ def wire(
         IngestDeps(
             settings=settings, config=config, transitions=core.transitions, jobs=core.jobs,
             media=media, links=links, clock=clock, catalog=catalog, waiters=waiters,
-            verifier=verifier,
+            verifier=verifier, addresses=addresses,
+            uploads=UploadSlots(
+                total=settings.max_concurrent_uploads,
+                per_address=settings.max_concurrent_uploads_per_address,
+            ),
+            throttle=FailureThrottle(
+                limit=settings.ingest_max_failures_per_address,
+                window_seconds=settings.ingest_failure_window_seconds,
+            ),
         ),
     )  # fmt: skip
     seed_path = Path(settings.slots_seed) if settings.slots_seed else (
