@@ -176,9 +176,10 @@ def create_stack(
         for provider in EMULATORS:
             key = base.get(f"PHOTOCHANGER_{provider.upper()}_API_KEY") or "emulator-key"
             env[f"PHOTOCHANGER_{provider.upper()}_API_KEY"] = key
-            env[f"PHOTOCHANGER_{provider.upper()}_BASE_URL"] = (
-                f"http://{LOOPBACK}:{chosen[f'emulator-{provider}']}"
-            )
+            origin = f"http://{LOOPBACK}:{chosen[f'emulator-{provider}']}"
+            env[f"PHOTOCHANGER_{provider.upper()}_BASE_URL"] = origin
+            # results named by the emulator's answers are fetched from it, over plain http
+            env[f"PHOTOCHANGER_{provider.upper()}_TRUSTED_LOCAL_ORIGINS"] = origin
     env.update(extra_env or {})
     return Stack(
         infra=infra,
