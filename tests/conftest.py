@@ -7,6 +7,10 @@ Docker and testcontainers are available, else local Kafka and FerretDB on free l
 (installed into ``~/.cache/photochanger`` on first use). The addresses are shown in the
 terminal when the servers start and again in the summary.
 
+``stack`` is the whole platform as real processes (five services + provider emulators) on
+those servers, shared by the end-to-end and the security tests; ``spans`` holds what its
+services export.
+
 ``s3_server`` provides an S3-compatible bucket the same way, started only by the tests that ask
 for it: ``PHOTOCHANGER_TEST_S3_URL=s3://bucket/prefix`` (endpoint and credentials from the
 standard ``AWS_*`` variables) if set, else a local versitygw on a free loopback port.
@@ -27,6 +31,10 @@ from photochanger_devstack.infra import (
 )
 from photochanger_devstack.paths import ENV_CACHE_DIR
 from photochanger_devstack.s3 import ENV_TEST_S3_URL, S3Server, local_s3
+from photochanger_devstack.stack import Stack
+
+from tests.e2e import platforms
+from tests.support.otlp import SpanStore, start_receiver
 
 _INFRA = pytest.StashKey[Infrastructure]()
 
@@ -113,6 +121,30 @@ def s3_server(
     with local_s3(state_dir=tmp_path_factory.mktemp("s3")) as server:
         _say(config, server.describe())
         yield server
+
+
+@pytest.fixture(scope="session")
+def spans() -> Iterator[SpanStore]:
+    """Every span the services of the stack export (OTLP/HTTP, kept in memory)."""
+    server, store = start_receiver()
+    platforms.RECEIVER["endpoint"] = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield store
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory, spans: SpanStore
+) -> Iterator[Stack]:
+    """The platform with its media in a directory (the embedded default)."""
+    del spans  # started first so the services export to it
+    platform = platforms.start_stack(infra, tmp_path_factory.mktemp("stack"))
+    try:
+        yield platform
+    finally:
+        platform.stop_all()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

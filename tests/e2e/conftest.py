@@ -1,44 +1,16 @@
-"""The whole platform as real processes (five services + provider emulators) on the real
-Kafka broker and MongoDB-protocol server of the `infra` fixture."""
+"""Clients of the whole platform (`stack`, in tests/conftest.py: five services + provider
+emulators as real processes on the real Kafka broker and MongoDB-protocol server)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from photochanger_devstack.infra import Infrastructure
 from photochanger_devstack.stack import Stack
 from photochanger_runtime.media import MediaStore, open_media_store
 from pymongo import AsyncMongoClient
-
-from tests.e2e import platforms
-from tests.support.otlp import SpanStore, start_receiver
-
-
-@pytest.fixture(scope="session")
-def spans() -> Iterator[SpanStore]:
-    """Every span the services of the stack export (OTLP/HTTP, kept in memory)."""
-    server, store = start_receiver()
-    platforms.RECEIVER["endpoint"] = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield store
-    finally:
-        server.shutdown()
-
-
-@pytest.fixture(scope="session")
-def stack(
-    infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory, spans: SpanStore
-) -> Iterator[Stack]:
-    """The platform with its media in a directory (the embedded default)."""
-    del spans  # started first so the services export to it
-    platform = platforms.start_stack(infra, tmp_path_factory.mktemp("stack"))
-    try:
-        yield platform
-    finally:
-        platform.stop_all()
 
 
 @pytest.fixture
