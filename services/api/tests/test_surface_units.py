@@ -3,6 +3,7 @@ result tokens, content negotiation."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 
 import pytest
@@ -11,6 +12,7 @@ from photochanger_api.client_address import ClientAddresses
 from photochanger_api.errors import ApiError
 from photochanger_api.http_surface import _acceptable
 from photochanger_api.ingest_guard import FailureThrottle, UploadSlots
+from photochanger_api.passwords import PasswordChecks
 from starlette.requests import Request
 
 PROXY = ipaddress.ip_network("10.0.0.0/8")
@@ -101,3 +103,15 @@ def test_a_result_token_names_its_job_and_only_its_hash_is_kept() -> None:
 )
 def test_accept_headers(accept: str, images: bool, ok: bool) -> None:
     assert _acceptable(accept, images) is ok
+
+
+async def test_a_cancelled_password_check_keeps_its_slot_until_argon2_is_done() -> None:
+    checks = PasswordChecks(concurrent=1, waiting=0)
+    stored = checks.hash("right")
+    waiting = asyncio.ensure_future(checks.verify(stored, "wrong", purpose="test"))
+    await asyncio.sleep(0)  # let it start its thread
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert checks._slots.locked()  # argon2 still runs: no second check may start beside it
+    assert await checks.verify(stored, "right", purpose="test")  # waits its turn, then runs

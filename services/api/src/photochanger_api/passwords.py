@@ -52,9 +52,15 @@ class PasswordChecks:
             raise PasswordChecksBusy
         self._admitted += 1
         try:
-            async with self._slots:
-                metrics.PASSWORD_VERIFICATIONS.labels(purpose=purpose).inc()
-                await asyncio.to_thread(self._hasher.verify, stored_hash, password)
+            await self._slots.acquire()
+            metrics.PASSWORD_VERIFICATIONS.labels(purpose=purpose).inc()
+            running = asyncio.get_running_loop().run_in_executor(
+                None, self._hasher.verify, stored_hash, password
+            )
+            # The slot is the thread's until argon2 is done, even when the request waiting for
+            # it goes away: a cancelled check must not let another one start beside it.
+            running.add_done_callback(lambda _: self._slots.release())
+            await asyncio.shield(running)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
         finally:
