@@ -204,13 +204,29 @@ def wire(
         repository_root() / "configs" / "slots.seed.json"
     )  # fmt: skip
 
+    prepared = Prepared()
+    # not ready before the slots are seeded and the ingest password is stored: a booth sent
+    # here earlier would be told 401 for the right password
+    registry.register_value(Prepared, prepared, ping=Prepared.check)
+
     async def prepare() -> None:
         for repo in (core.jobs, links, templates, job_queries, login_throttle):
             await repo.ensure_indexes()
         await slots.seed(load_seed(seed_path), clock.now())
         await _bootstrap_ingest_password(settings, platform, verifier, clock)
+        prepared.done = True
 
     return broker, prepare
+
+
+class Prepared:
+    """Whether the database start-up step (indexes, slot seed, ingest password) has run."""
+
+    done = False
+
+    def check(self) -> None:
+        if not self.done:
+            raise RuntimeError("the database start-up step has not run yet")
 
 
 def subscribe(broker: KafkaBroker, waiters: JobWaiters) -> None:
