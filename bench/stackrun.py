@@ -24,6 +24,9 @@ BENCH_ENV: dict[str, str] = {
     # let one api process hold the 1,000+ waiting requests of the connections scenario
     "PHOTOCHANGER_MAX_WAITING_REQUESTS": "4000",
     "PHOTOCHANGER_MAX_WAITING_PER_PROVIDER": "3000",
+    # every simulated booth posts from 127.0.0.1: one address may upload as many as them all
+    "PHOTOCHANGER_MAX_CONCURRENT_UPLOADS": "1024",
+    "PHOTOCHANGER_MAX_CONCURRENT_UPLOADS_PER_ADDRESS": "1024",
 }
 GEMINI_CONCURRENCY_ENV = "PHOTOCHANGER_GEMINI_MAX_CONCURRENT_JOBS"
 #: how the Gemini emulator makes its answers (`--emulator-render`); the stack passes its

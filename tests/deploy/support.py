@@ -31,6 +31,8 @@ COMPOSE = REPO / "docker-compose.yml"
 #: services and one per provider of configs/providers.json
 SERVICES: dict[str, int] = topology.service_ports()
 PROVIDER_SERVICES = tuple(s.name for s in topology.services() if s.provider_id is not None)
+#: services with a second, internal port: /metrics, /readyz and the OpenAPI pages live there
+INTERNAL_PORTS: dict[str, int] = {"api": 8001}
 #: Kafka consumer groups of the services that KEDA scales on lag, and their topics
 SCALED_CONSUMERS: dict[str, tuple[str, str]] = {
     "dispatcher": ("dispatcher", "jobs.created"),
@@ -58,6 +60,8 @@ SECRETS: dict[str, set[str]] = {
 for _names in SECRETS.values():
     _names |= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 ALL_SECRETS = set().union(*SECRETS.values())
+#: where each pod mounts its Secret (one file per key; the services read <NAME>_FILE)
+SECRET_DIR = "/var/run/secrets/photochanger"
 #: the address the containers listen on (all interfaces, inside their network namespace)
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104
 
@@ -203,12 +207,12 @@ def settings_env_names() -> dict[str, frozenset[str]]:
     from photochanger_runtime.media.s3 import S3MediaStore
 
     media = set(S3MediaStore.ENV_NAMES)  # every service opens the media store
-    return {
-        service: frozenset(
-            {f"PHOTOCHANGER_{f.upper()}" for f in cls.model_fields} | overrides | media
-        )
+    names = {
+        service: {f"PHOTOCHANGER_{f.upper()}" for f in cls.model_fields} | overrides | media
         for service, cls in classes.items()
     }
+    # any of them may come from a file instead (photochanger_runtime.secrets)
+    return {service: frozenset(n | {f"{v}_FILE" for v in n}) for service, n in names.items()}
 
 
 # -- metrics ----------------------------------------------------------------------------------

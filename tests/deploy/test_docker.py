@@ -33,6 +33,7 @@ from photochanger_devstack import topology
 from tests.deploy.support import (
     ALL_INTERFACES,
     COMPOSE,
+    INTERNAL_PORTS,
     PROVIDER_SERVICES,
     REPO,
     SECRETS,
@@ -435,7 +436,11 @@ def test_compose_builds_and_configures_each_service(
     assert SECRETS[service] - {"PHOTOCHANGER_MONGODB_URI"} - media_keys <= set(env)
     assert env["PHOTOCHANGER_MEDIA_URL"] == "file:///media"
     assert {"source": "media", "target": "/media"}.items() <= spec["volumes"][0].items()
-    assert [p["target"] for p in spec["ports"]] == [SERVICES[service]]
+    internal = [INTERNAL_PORTS[service]] if service in INTERNAL_PORTS else []
+    assert [p["target"] for p in spec["ports"]] == [SERVICES[service], *internal]
+    for port in spec["ports"]:  # only the api's public port leaves the host
+        if service != "api" or port["target"] != SERVICES[service]:
+            assert port.get("host_ip") == "127.0.0.1", port
     for dependency in ("kafka", "mongodb"):
         assert spec["depends_on"][dependency]["condition"] == "service_healthy"
     assert spec["read_only"] is True and spec["cap_drop"] == ["ALL"]

@@ -19,12 +19,14 @@ from photochanger_runtime.providers.catalog import load_catalog
 from tests.deploy.support import (
     ALL_INTERFACES,
     ALL_SECRETS,
+    INTERNAL_PORTS,
     K8S,
     KUBERNETES_VERSION,
     OVERLAYS,
     PROVIDER_SERVICES,
     REPO,
     SCALED_CONSUMERS,
+    SECRET_DIR,
     SECRETS,
     SERVICES,
     container,
@@ -40,6 +42,13 @@ Docs = list[dict[str, Any]]
 CUSTOM_KINDS = {
     ("keda.sh/v1alpha1", "ScaledObject"),
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"),
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"),
+    ("keda.sh/v1alpha1", "TriggerAuthentication"),
+}
+#: custom kinds only the prod overlay uses (Kafka over SASL/SCRAM and TLS)
+PROD_ONLY_KINDS = {
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"),
+    ("keda.sh/v1alpha1", "TriggerAuthentication"),
 }
 SCHEMAS = Path(__file__).parent / "schemas"
 NAMESPACES = {"dev": "photochanger-dev", "prod": "photochanger"}
@@ -107,7 +116,7 @@ def test_custom_resources_match_their_crd_schemas(rendered: dict[str, Docs], ove
         seen.add(key)
         for error in _crd_validator(*key).iter_errors(doc):
             errors.append(f"{doc['kind']}/{doc['metadata']['name']}: {error.message}")
-    assert seen == CUSTOM_KINDS
+    assert seen == (CUSTOM_KINDS if overlay == "prod" else CUSTOM_KINDS - PROD_ONLY_KINDS)
     assert not errors, "\n".join(errors)
 
 
@@ -148,14 +157,18 @@ def test_deployment_ports_probes_and_scrape_annotations(
     rendered: dict[str, Docs], overlay: str, service: str
 ) -> None:
     port = SERVICES[service]
+    internal = INTERNAL_PORTS.get(service)
     deployment = _deployment(rendered[overlay], service)
     template = deployment["spec"]["template"]
     c = container(deployment)
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    assert ports == {"http": port}
+    assert ports == ({"http": port, "internal": internal} if internal else {"http": port})
     env = env_of(c)
     assert env["PHOTOCHANGER_HTTP_PORT"]["value"] == str(port)
     assert env["PHOTOCHANGER_HTTP_HOST"]["value"] == ALL_INTERFACES
+    if internal:  # /metrics, /readyz and the OpenAPI pages off the public port
+        assert env["PHOTOCHANGER_INTERNAL_HTTP_PORT"]["value"] == str(internal)
+    operator_port = internal or port
 
     def probe_port(probe: dict[str, Any]) -> int:
         value = probe["httpGet"]["port"]
@@ -164,14 +177,14 @@ def test_deployment_ports_probes_and_scrape_annotations(
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert probe_port(c["livenessProbe"]) == port
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert probe_port(c["readinessProbe"]) == port
+    assert probe_port(c["readinessProbe"]) == operator_port
     if "startupProbe" in c:
         assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
         assert probe_port(c["startupProbe"]) == port
 
     annotations = template["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
-    assert annotations["prometheus.io/port"] == str(port)
+    assert annotations["prometheus.io/port"] == str(operator_port)
     assert annotations["prometheus.io/path"] == "/metrics"
 
     image = c["image"]
@@ -196,10 +209,15 @@ def test_pods_run_unprivileged_with_a_read_only_root(
     assert sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"]["drop"] == ["ALL"]
     assert not sc["capabilities"].get("add")
-    # the only writable path is an emptyDir on /tmp
+    # the only writable path is an emptyDir on /tmp; secrets are read-only files
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     for mount in c.get("volumeMounts", []):
-        assert "emptyDir" in volumes[mount["name"]], mount
+        volume = volumes[mount["name"]]
+        if "secret" in volume:
+            assert mount.get("readOnly") is True, mount
+            assert volume["secret"]["defaultMode"] & 0o007 == 0 or mount["name"] == "kafka-ca"
+        else:
+            assert "emptyDir" in volume, mount
     for kind in ("requests", "limits"):
         assert {"cpu", "memory"} <= set(c["resources"][kind]), f"{service}: {kind}"
 
@@ -248,55 +266,76 @@ def test_config_map_holds_known_shared_settings(rendered: dict[str, Docs], overl
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 @pytest.mark.parametrize("service", SERVICES)
-def test_deployment_env_config_and_secret_refs(
+def test_deployment_env_config_and_secret_files(
     rendered: dict[str, Docs], overlay: str, service: str
 ) -> None:
     docs = rendered[overlay]
-    c = container(_deployment(docs, service))
+    deployment = _deployment(docs, service)
+    c = container(deployment)
     config_name = one(docs, "ConfigMap", "photochanger-config")["metadata"]["name"]
     assert {"configMapRef": {"name": config_name}} in c["envFrom"]
 
     env = env_of(c)
     for name in env:
         assert name in settings_env_names()[service], f"{service} does not read {name}"
-    secret_refs = {
-        name: e["valueFrom"]["secretKeyRef"]
-        for name, e in env.items()
-        if "secretKeyRef" in e.get("valueFrom", {})
-    }
-    assert set(secret_refs) == SECRETS[service]
-    for name, ref in secret_refs.items():
-        assert ref["key"] == name
-        assert ref["name"].startswith("photochanger-secrets")
-        assert not ref.get("optional", False)
-    # secrets never appear as literal values
+    # secrets are mounted files of the service's own Secret, never environment values
+    assert not [n for n, e in env.items() if "secretKeyRef" in e.get("valueFrom", {})]
     assert not {n for n, e in env.items() if "value" in e} & ALL_SECRETS
+    files = {n.removesuffix("_FILE"): e["value"] for n, e in env.items() if n.endswith("_FILE")}
+    app_secrets = {n: path for n, path in files.items() if path.startswith(SECRET_DIR + "/")}
+    assert app_secrets == {n: f"{SECRET_DIR}/{n}" for n in SECRETS[service]}
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    secret = volumes[mounts[SECRET_DIR]]["secret"]
+    assert secret["secretName"].startswith(f"photochanger-{service}-secrets")
+    assert "items" not in secret  # every key of its Secret, each a file named after it
 
 
-def test_dev_generates_a_placeholder_secret_and_prod_none(rendered: dict[str, Docs]) -> None:
+def test_dev_generates_placeholder_secrets_and_prod_none(rendered: dict[str, Docs]) -> None:
+    from photochanger_runtime.secrets import is_placeholder
+
     secrets = of_kind(rendered["dev"], "Secret")
-    (secret,) = secrets.values()
-    assert secret["metadata"]["name"].startswith("photochanger-secrets-")
-    assert set(secret["data"]) == ALL_SECRETS
-    names = {
-        ref["valueFrom"]["secretKeyRef"]["name"]
-        for service in SERVICES
-        for ref in env_of(container(_deployment(rendered["dev"], service))).values()
-        if "secretKeyRef" in ref.get("valueFrom", {})
-    }
-    assert names == {secret["metadata"]["name"]}
-
-    values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
-    for key, text in values.items():
-        if key == "PHOTOCHANGER_ADMIN_ACCOUNTS":
-            assert json.loads(text) == [], "no admin account in the repository"
-        elif key != "PHOTOCHANGER_MONGODB_URI":
-            assert "placeholder" in text, key
-        assert "@" not in text, f"{key}: no credentials in the dev placeholder"
-    # the api refuses signing keys shorter than 32 bytes
-    assert len(values["PHOTOCHANGER_JWT_SECRET"].encode()) >= 32
-    # prod: the Secret is created out of band, never rendered from the repository
+    assert len(secrets) == len(SERVICES)
+    for service in SERVICES:
+        (secret,) = [
+            s for n, s in secrets.items() if n.startswith(f"photochanger-{service}-secrets-")
+        ]
+        assert set(secret["data"]) == SECRETS[service], service
+        mounted = {
+            v["secret"]["secretName"]
+            for v in _deployment(rendered["dev"], service)["spec"]["template"]["spec"]["volumes"]
+            if "secret" in v
+        }
+        assert mounted == {secret["metadata"]["name"]}
+        values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+        for key, text in values.items():
+            if key == "PHOTOCHANGER_ADMIN_ACCOUNTS":
+                assert json.loads(text) == [], "no admin account in the repository"
+            elif key != "PHOTOCHANGER_MONGODB_URI":
+                assert "placeholder" in text and is_placeholder(text), key
+            assert "@" not in text, f"{key}: no credentials in the dev placeholder"
+        if "PHOTOCHANGER_JWT_SECRET" in values:  # the api refuses keys shorter than 32 bytes
+            assert len(values["PHOTOCHANGER_JWT_SECRET"].encode()) >= 32
+    # prod: the Secrets are created out of band, never rendered from the repository
     assert not of_kind(rendered["prod"], "Secret")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_environment_and_the_api_trusted_proxies(rendered: dict[str, Docs], overlay: str) -> None:
+    """prod runs with PHOTOCHANGER_ENVIRONMENT=prod (placeholders refused at start); the api
+    believes X-Forwarded-For from the ingress only, and the Service exposes only its public
+    port."""
+    from photochanger_api.settings import ApiSettings
+
+    docs = rendered[overlay]
+    assert _config_data(docs)["PHOTOCHANGER_ENVIRONMENT"] == overlay
+    env = env_of(container(_deployment(docs, "api")))
+    proxies = ApiSettings.model_validate(
+        {"trusted_proxies": env["PHOTOCHANGER_TRUSTED_PROXIES"]["value"]}
+    ).trusted_proxies
+    assert proxies and all(net.is_private for net in proxies)
+    (port,) = of_kind(docs, "Service")["photochanger-api"]["spec"]["ports"]
+    assert port["targetPort"] == "http"
 
 
 # -- autoscaling --------------------------------------------------------------------------------
@@ -431,14 +470,15 @@ def test_network_policies(rendered: dict[str, Docs], overlay: str, service: str)
 
     ingress = _rules(ingress_policies, "ingress")
     assert ingress, f"{service} accepts no traffic at all"
+    monitoring = [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "monitoring"}}}]  # fmt: skip
+    operator_port = INTERNAL_PORTS.get(service, port)
     for rule in ingress:
-        assert _ports(rule) == {port}, f"{service}: ingress only on its own port"
-        if service == "api":
-            assert "from" not in rule, "the api is reachable from anywhere"
-        else:
-            peers = rule["from"]
-            assert peers == [{"namespaceSelector": {"matchLabels": {
-                "kubernetes.io/metadata.name": "monitoring"}}}]  # fmt: skip
+        if service == "api" and _ports(rule) == {port}:
+            assert "from" not in rule, "the api's public port is reachable from anywhere"
+        else:  # metrics (and readiness): Prometheus only
+            assert _ports(rule) == {operator_port}, f"{service}: ingress only on its ports"
+            assert rule["from"] == monitoring
 
     egress = _rules(egress_policies, "egress")
     egress_ports = set().union(*(_ports(r) for r in egress))
@@ -462,3 +502,124 @@ def test_every_network_policy_selects_some_pods(rendered: dict[str, Docs], overl
     pod_labels = [_pod_labels(docs, s) for s in SERVICES]
     for name, policy in of_kind(docs, "NetworkPolicy").items():
         assert any(selects(policy["spec"]["podSelector"], labels) for labels in pod_labels), name
+
+
+# -- Kafka over SASL/SCRAM and TLS (prod) -------------------------------------------------------
+
+
+def _declared_topics() -> dict[str, dict[str, set[str]]]:
+    """What each service's broker sends to and receives from (spec/contracts/asyncapi)."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for service in SERVICES:
+        document = json.loads((REPO / "spec/contracts/asyncapi" / f"{service}.json").read_text())
+        channels = document["channels"]
+        actions: dict[str, set[str]] = {"send": set(), "receive": set()}
+        for operation in document["operations"].values():
+            name = operation["channel"]["$ref"].rsplit("/", 1)[-1]
+            actions[operation["action"]].add(channels[name]["address"])
+        found[service] = actions
+    return found
+
+
+def _acls(user: dict[str, Any]) -> set[tuple[str, str, str, str]]:
+    return {
+        (acl["resource"]["type"], acl["resource"].get("name", ""),
+         acl["resource"].get("patternType", "literal"), operation)
+        for acl in user["spec"]["authorization"]["acls"]
+        for operation in acl["operations"]
+    }  # fmt: skip
+
+
+def test_prod_talks_to_kafka_with_a_scram_user_per_service_over_tls(
+    rendered: dict[str, Docs],
+) -> None:
+    from photochanger_runtime.config import ServiceSettings
+
+    docs = rendered["prod"]
+    data = _config_data(docs)
+    settings = ServiceSettings.model_validate(
+        {k.removeprefix("PHOTOCHANGER_").lower(): v for k, v in data.items()
+         if k.startswith("PHOTOCHANGER_KAFKA_")}
+        | {"kafka_sasl_username": "x", "kafka_sasl_password": "y"}
+    )  # fmt: skip
+    assert settings.kafka_security_protocol == "SASL_SSL"
+    assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512"
+    assert data["PHOTOCHANGER_KAFKA_BOOTSTRAP_SERVERS"].endswith(":9093")  # the TLS listener
+    users = of_kind(docs, "KafkaUser")
+    for service in SERVICES:
+        deployment = _deployment(docs, service)
+        c = container(deployment)
+        env = env_of(c)
+        user = env["PHOTOCHANGER_KAFKA_SASL_USERNAME"]["value"]
+        assert user == f"photochanger-{service}" and user in users
+        assert users[user]["spec"]["authentication"]["type"] == "scram-sha-512"
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        password = env["PHOTOCHANGER_KAFKA_SASL_PASSWORD_FILE"]["value"]
+        folder, file = password.rsplit("/", 1)
+        secret = volumes[mounts[folder]]["secret"]
+        # the Secret the Strimzi User Operator writes for the user, key `password`
+        assert secret["secretName"] == user and secret["items"] == [
+            {"key": "password", "path": file}
+        ]
+        ca_folder, ca_file = data["PHOTOCHANGER_KAFKA_SSL_CA_FILE"].rsplit("/", 1)
+        ca = volumes[mounts[ca_folder]]["secret"]
+        assert ca["secretName"] == "photochanger-kafka-ca" and ca_file in {
+            i["path"] for i in ca["items"]
+        }
+    # KEDA reads the lag over the same listener, as a describe-only user
+    (auth,) = of_kind(docs, "TriggerAuthentication").values()
+    refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
+    assert set(refs) == {"username", "password", "ca"}
+    assert refs["password"]["name"] == "photochanger-keda" and "photochanger-keda" in users
+    assert {op for *_, op in _acls(users["photochanger-keda"])} == {"Describe"}
+    for scaled in of_kind(docs, "ScaledObject").values():
+        (trigger,) = scaled["spec"]["triggers"]
+        assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+        assert (
+            trigger["metadata"]["sasl"] == "scram_sha512" and trigger["metadata"]["tls"] == "enable"
+        )
+    # dev stays plaintext, but every Deployment already names its user
+    dev = _config_data(rendered["dev"])
+    assert dev.get("PHOTOCHANGER_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT") == "PLAINTEXT"
+
+
+def test_each_kafka_user_may_do_exactly_what_its_service_declares(
+    rendered: dict[str, Docs],
+) -> None:
+    users = of_kind(rendered["prod"], "KafkaUser")
+    declared = _declared_topics()
+    groups = {service: group for service, (group, _) in SCALED_CONSUMERS.items()}
+    for service in SERVICES:
+        acls = _acls(users[f"photochanger-{service}"])
+        expected = {
+            ("topic", "jobs.", "prefix", "Describe"),
+            ("topic", "provider.", "prefix", "Describe"),
+        }
+        expected |= {("topic", t, "literal", "Write") for t in declared[service]["send"]}
+        expected |= {("topic", t, "literal", "Read") for t in declared[service]["receive"]}
+        if service in groups:
+            expected.add(("group", groups[service], "literal", "Read"))
+        if declared[service]["send"]:
+            expected.add(("cluster", "", "literal", "IdempotentWrite"))
+        assert acls == expected, (service, acls ^ expected)
+
+
+def test_every_collection_the_code_uses_has_a_database_role() -> None:
+    """deploy/mongodb/roles.js grants each service's user only its collections; every
+    collection the code names must be granted to someone (or a service would fail)."""
+    import re as regex
+
+    roles = (REPO / "deploy" / "mongodb" / "roles.js").read_text()
+    granted = set(regex.findall(r"\b([a-z_]+): (?:RW|READ|\[)", roles))
+    named: set[str] = set()
+    for path in [*REPO.glob("libs/*/src/**/*.py"), *REPO.glob("services/*/src/**/*.py")]:
+        text = path.read_text()
+        named |= set(regex.findall(r'db\["([a-z_]+)"\]', text))
+        named |= set(
+            regex.findall(r'^(?:LIVE|FINAL|CLAIMS|WORKERS|LOGS) = "([a-z_]+)"', text, regex.M)
+        )
+    assert named, "no collection found in the code?"
+    assert named <= granted, sorted(named - granted)
+    for service in SERVICES:
+        assert f'"{service}": {{' in roles or f"  {service}: {{" in roles, service

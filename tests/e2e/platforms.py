@@ -26,6 +26,8 @@ E2E_ENV = {
     "PHOTOCHANGER_PROVIDER_KEY_REFRESH_SECONDS": "0",
     # tests change slots and settings in the database directly: the api reads them each time
     "PHOTOCHANGER_CONFIG_MAX_AGE_SECONDS": "0",
+    # the tests stand in for an ingress: their X-Forwarded-For names the client
+    "PHOTOCHANGER_TRUSTED_PROXIES": "127.0.0.1/32",
 }
 
 

@@ -218,10 +218,11 @@ async def test_new_settings_apply_to_the_next_job_without_restart(
         recent = view["recent_results"][0]
         assert recent["job_id"] == job["_id"]
         assert recent["mime_type"] == "image/png" and recent["expired"] is False
-        assert recent["download_url"].endswith(f"/public/results/{job['_id']}")
+        assert recent["download_url"].endswith(f"/api/jobs/{job['_id']}/result")
         assert recent["completed_at"] and recent["result_expires_at"]
-        download = await api.get(recent["download_url"])
+        download = await api.get(recent["download_url"], headers=admin)
         assert download.content == response.content
+        assert (await api.get(recent["download_url"])).status_code == 401
     finally:
         etag = (await api.get(f"/api/slots/{EDITED}", headers=admin)).headers["etag"]
         await api.put(f"/api/slots/{EDITED}", json=_edit(), headers={**admin, "If-Match": etag})
@@ -273,7 +274,11 @@ async def test_test_run_rejects_what_ingest_rejects(
         headers=admin,
     )
     assert not_an_image.status_code == 415
-    no_file = await api.post("/api/slots/slot-001/test-run", data={"x": "1"}, headers=admin)
+    not_multipart = await api.post("/api/slots/slot-001/test-run", data={"x": "1"}, headers=admin)
+    assert not_multipart.status_code == 415
+    no_file = await api.post(
+        "/api/slots/slot-001/test-run", files={"x": (None, b"1")}, headers=admin
+    )
     assert no_file.status_code == 400
     inactive = await api.post(
         "/api/slots/slot-015/test-run",

@@ -91,10 +91,12 @@ async def test_upload_over_the_limit_is_413(api: httpx.AsyncClient, admin: dict[
 
 
 async def test_upload_without_a_file_is_400(api: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    no_file = await api.post("/api/template-media/register", data={"a": "b"}, headers=admin)
+    no_file = await api.post(
+        "/api/template-media/register", files={"a": (None, b"b")}, headers=admin
+    )
     not_multipart = await api.post("/api/template-media/register", json={}, headers=admin)
 
-    assert no_file.status_code == 400 and not_multipart.status_code == 400
+    assert no_file.status_code == 400 and not_multipart.status_code == 415
 
 
 async def test_template_in_use_by_an_active_slot_is_409_unless_forced(

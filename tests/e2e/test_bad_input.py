@@ -92,8 +92,13 @@ async def test_malformed_multipart_is_400(api: httpx.AsyncClient) -> None:
         headers={"Content-Type": "multipart/form-data; boundary=abc"},
     )
     _error(response, 400, "malformed_request")
+
+
+@pytest.mark.usefixtures("nothing_left_behind")
+async def test_a_body_that_is_not_multipart_is_415(api: httpx.AsyncClient) -> None:
     response = await api.post("/ingest/slot-001", json={"password": "x"})
-    _error(response, 400, "malformed_request")
+    error = _error(response, 415, "unsupported_media_type")
+    assert error["details"]["accepted"] == ["multipart/form-data"]
 
 
 @pytest.mark.usefixtures("nothing_left_behind")

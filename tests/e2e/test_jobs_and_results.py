@@ -39,8 +39,10 @@ async def test_result_is_downloadable_until_retention_then_410(
 ) -> None:
     response = await ingest(api, stack, "slot-001", jpeg_photo(51))
     job_id = response.headers["x-job-id"]
+    link = response.headers["x-result-url"]
+    assert link.startswith(f"{stack.api_url}/public/results/") and job_id not in link
 
-    download = await api.get(f"/public/results/{job_id}")
+    download = await api.get(link)
     assert download.status_code == 200
     assert download.content == response.content
     assert download.headers["content-disposition"] == f'attachment; filename="{job_id}.png"'
@@ -50,7 +52,7 @@ async def test_result_is_downloadable_until_retention_then_410(
     await db.jobs.update_one(
         {"_id": job_id}, {"$set": {"result_expires_at": datetime.now(UTC) - timedelta(seconds=1)}}
     )
-    expired = await api.get(f"/public/results/{job_id}")
+    expired = await api.get(link)
     assert expired.status_code == 410
     assert expired.json()["error"]["code"] == "result_expired"
 

@@ -30,6 +30,11 @@ def test_collect_merges_image_and_prompt_and_the_prompt_wins() -> None:
     assert result == Directives(slow=2.0, error=429)
 
 
+def test_result_url_keeps_the_url_as_written() -> None:
+    result = collect("result-url=http://127.0.0.1:8080/Secret.png?a=b", [])
+    assert result.result_url == "http://127.0.0.1:8080/Secret.png?a=b"
+
+
 def test_no_directive_means_defaults() -> None:
     assert collect(None, ["just a prompt"]) == Directives()
 
@@ -47,6 +52,7 @@ def test_no_directive_means_defaults() -> None:
         "polls=-1",
         "fail-times=0",
         "at=later",
+        "result-url=ftp://x/y",
     ],
 )
 def test_bad_directives_are_refused(body: str) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
 from photochanger_api.errors import ApiError
 from photochanger_api.multipart import IngestForm, read_ingest_form
 from photochanger_api.passwords import IngestPasswordVerifier
+from photochanger_contracts import ErrorCode
 from photochanger_runtime.media.memory import InMemoryMediaStore
 
 BOUNDARY = "XyZ"
@@ -107,7 +108,6 @@ async def test_a_body_cut_inside_the_photo_leaves_nothing_stored() -> None:
 @pytest.mark.parametrize(
     ("ctype", "data"),
     [
-        ("application/json", b"{}"),
         ("multipart/form-data", b"--x--"),
         (CTYPE, b'--XyZ\r\nContent-Disposition: form-data; name="a"\r\n\r\ntruncated'),
         (CTYPE, b"garbage without boundaries"),
@@ -118,6 +118,33 @@ async def test_malformed_bodies_are_400(ctype: str, data: bytes) -> None:
     with pytest.raises(ApiError) as err:
         await read(data, store, ctype=ctype)
     assert err.value.status_code == 400
+    assert store.objects == {}
+
+
+async def test_a_body_that_is_not_multipart_is_415() -> None:
+    store = InMemoryMediaStore()
+    with pytest.raises(ApiError) as err:
+        await read(b"{}", store, ctype="application/json")
+    assert err.value.status_code == 415
+    assert store.objects == {}
+
+
+async def test_a_password_sent_first_is_seen_before_the_photo_is_stored() -> None:
+    """`before_photo` gets the fields read so far, and its refusal stores nothing."""
+    data = body(("password", b"wrong", None), ("fileToUpload", b"\xff\xd8\xff" * 100, "a.jpg"))
+    store = InMemoryMediaStore()
+    seen: list[dict[str, str]] = []
+
+    async def refuse(fields: Mapping[str, str]) -> None:
+        seen.append(dict(fields))
+        raise ApiError(ErrorCode.INVALID_PASSWORD, "no")
+
+    with pytest.raises(ApiError) as err:
+        await read_ingest_form(
+            CTYPE, chunks(data), max_file_bytes=1000, store=store, key=KEY, before_photo=refuse
+        )
+    assert err.value.status_code == 401
+    assert seen == [{"password": "wrong"}]
     assert store.objects == {}
 
 

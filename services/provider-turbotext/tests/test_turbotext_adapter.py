@@ -37,7 +37,17 @@ JPEG = b"\xff\xd8\xff\xe0" + b"\x02" * 40
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def config(*, api_key: str | None = API_KEY, poll_interval: float = 2.5) -> ProviderConfig:
+#: origins these tests fetch results from: none of them resolves (MockTransport answers), so
+#: they are trusted like a local emulator; the URL policy itself is tested below
+TRUSTED = (BASE_URL, "https://cdn.example")
+
+
+def config(
+    *,
+    api_key: str | None = API_KEY,
+    poll_interval: float = 2.5,
+    trusted: tuple[str, ...] = TRUSTED,
+) -> ProviderConfig:
     return ProviderConfig(
         provider_id="turbotext",
         base_url=BASE_URL,
@@ -45,6 +55,8 @@ def config(*, api_key: str | None = API_KEY, poll_interval: float = 2.5) -> Prov
         request_timeout_seconds=15,
         poll_interval_seconds=poll_interval,
         needs_public_urls=True,
+        result_hosts=("turbotext.test", "*.turbotext.test"),
+        trusted_local_origins=trusted,
     )
 
 
@@ -624,3 +636,48 @@ async def test_face_swap_puts_the_photos_face_into_the_base_template(media: Any)
     )
     assert inputs["base"]["sha256"] == imaging.sha256_hex(base)
     assert inputs["face"]["sha256"] == imaging.sha256_hex(photo)
+
+
+# -- result URLs we do not fetch (SSRF) ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("location", "why"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "only https"),
+        ("https://127.0.0.1/x.png", "not on the allow-list"),
+        ("https://evil.example/x.png", "not on the allow-list"),
+        ("https://user:pw@www.turbotext.test/x.png", "credentials"),
+        ("https://10.0.0.7/x.png", "not on the allow-list"),
+    ],
+)
+async def test_a_result_url_off_the_policy_is_refused_without_a_request(
+    location: str, why: str
+) -> None:
+    script = Script(
+        httpx.Response(200, json={"success": True, "data": {"uploaded_image": location}})
+    )
+    error = await poll_failure(adapter_for(script, config=config(trusted=(BASE_URL,))))
+    assert error.code is ProviderErrorCode.BAD_RESPONSE and not error.retryable
+    assert error.message.startswith("turbotext result URL refused") and why in error.message
+    assert len(script.requests) == 1  # the poll; nothing was fetched
+
+
+async def test_a_redirect_to_an_internal_address_is_refused_before_it_is_followed() -> None:
+    script = Script(
+        httpx.Response(200, json={"success": True, "data": {"uploaded_image": "/r/1.png"}}),
+        httpx.Response(302, headers={"location": "http://127.0.0.1:9092/"}),
+    )
+    error = await poll_failure(adapter_for(script, config=config(trusted=(BASE_URL,))))
+    assert "only https" in error.message
+    assert [str(r.url) for r in script.requests][1:] == [f"{BASE_URL}/r/1.png"]
+
+
+async def test_a_failed_download_echoes_nothing_of_what_it_read() -> None:
+    secret_page = "root:x:0:0:root:/root:/bin/bash"
+    script = Script(
+        httpx.Response(200, json={"success": True, "data": {"uploaded_image": "/r/1.png"}}),
+        httpx.Response(403, json={"error": secret_page}),
+    )
+    error = await poll_failure(adapter_for(script))
+    assert secret_page not in error.message and "403" in error.message

@@ -12,6 +12,9 @@ from enum import StrEnum
 class ErrorCode(StrEnum):
     # ingest and public HTTP surface
     MALFORMED_REQUEST = "malformed_request"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    NOT_ACCEPTABLE = "not_acceptable"
+    REQUEST_TIMEOUT = "request_timeout"
     FILE_MISSING = "file_missing"
     INVALID_PASSWORD = "invalid_password"  # noqa: S105 - an error code, not a secret
     UNAUTHORIZED = "unauthorized"

@@ -76,6 +76,9 @@ class JobSpec(BaseModel):
     client_hash: str | None = None
     #: W3C trace context of the ingest request: one trace per job, across restarts
     trace_parent: str | None = None
+    #: sha256 of the job's public result token (`/public/results/{token}`); the token itself
+    #: is only ever in the ingest answer, so the job id alone downloads nothing
+    result_token_sha256: str | None = None
 
 
 class JobCreated(Event):

@@ -25,7 +25,7 @@ _TOKEN = re.compile(r"\[\s*emulate\s*:(?P<body>[^\]]*)\]", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[,;\s]+")
 
 _FLAGS = frozenset({"no-image", "blocked", "hang"})
-_VALUED = frozenset({"slow", "error", "polls", "fail-times", "at"})
+_VALUED = frozenset({"slow", "error", "polls", "fail-times", "at", "result-url"})
 
 #: Error code implied by ``fail-times`` when no failure directive names one.
 DEFAULT_FAILURE_CODE = 503
@@ -50,6 +50,8 @@ class Directives:
     polls: int | None = None
     fail_times: int | None = None
     at: Stage | None = None
+    #: Turbotext: the result URL `get_result` names instead of the emulator's own
+    result_url: str | None = None
 
     @property
     def has_failure(self) -> bool:
@@ -79,6 +81,8 @@ class Directives:
             items.append(f"fail-times={self.fail_times}")
         if self.at is not None:
             items.append(f"at={self.at}")
+        if self.result_url is not None:
+            items.append(f"result-url={self.result_url}")
         return ",".join(items)
 
 
@@ -134,6 +138,10 @@ def build(items: Mapping[str, str | None]) -> Directives:
             result = replace(result, at="result")
         else:
             raise DirectiveError("directive 'at' must be 'create' or 'result'")
+    if (value := items.get("result-url")) is not None:
+        if not value.startswith(("http://", "https://", "/")) or len(value) > 2000:
+            raise DirectiveError("directive 'result-url' must be an http(s) URL or a path")
+        result = replace(result, result_url=value)
     return result
 
 

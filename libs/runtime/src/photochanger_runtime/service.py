@@ -43,6 +43,7 @@ async def start_broker(broker: KafkaBroker, settings: ServiceSettings) -> None:
         topics.all_topics(catalog.ids()),
         partitions=settings.kafka_topic_partitions,
         replication_factor=settings.kafka_replication_factor,
+        connection=settings.kafka_connection(),
     )
     await broker.start()
 

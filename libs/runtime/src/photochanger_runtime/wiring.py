@@ -18,7 +18,7 @@ from .config import ServiceSettings
 from .jobs import JobStore, JobTransitions
 from .jobs.mongo_store import MongoJobStore
 from .media import MediaStore, open_media_store
-from .messaging.broker import KafkaEventBus, create_broker
+from .messaging.broker import KafkaEventBus, broker_security, create_broker
 from .messaging.broker import ping as broker_ping
 
 
@@ -52,7 +52,9 @@ def core_services(
     )
     db = mongo.database(client, settings.mongodb_database)
     broker = create_broker(
-        settings.kafka_bootstrap_servers, client_id=client_id or settings.service_name
+        settings.kafka_bootstrap_servers,
+        client_id=client_id or settings.service_name,
+        security=broker_security(settings),
     )
     bus = KafkaEventBus(broker, {**publishes, topics.DEAD_LETTER: DeadLetter})
     media = open_media_store(settings.media_url)

@@ -1,5 +1,10 @@
 """`python -m photochanger_api`: serve the api with uvicorn.
 
+With `PHOTOCHANGER_INTERNAL_HTTP_PORT` one server listens on two sockets: the public port and
+the internal one, where alone `/metrics`, `/readyz` and the OpenAPI pages answer (see
+`http_surface`). uvicorn's own X-Forwarded-For handling is off: the client address is decided
+by `client_address` from `PHOTOCHANGER_TRUSTED_PROXIES`.
+
 On SIGTERM or SIGINT the api stops accepting connections, lets waiting ingest requests finish
 for up to `PHOTOCHANGER_SHUTDOWN_GRACE_SECONDS` (less a second to answer), then answers the rest
 `503` with `Retry-After` — their jobs go on — and stops."""
@@ -50,9 +55,17 @@ def main() -> None:
         port=settings.http_port,
         log_level="warning",
         access_log=False,
+        proxy_headers=False,
+        server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 1,
     )
-    DrainingServer(config, app, settings.shutdown_grace_seconds).run()
+    sockets = None
+    if settings.internal_http_port is not None:
+        internal = uvicorn.Config(
+            app, host=settings.http_host, port=settings.internal_http_port, log_config=None
+        )
+        sockets = [config.bind_socket(), internal.bind_socket()]
+    DrainingServer(config, app, settings.shutdown_grace_seconds).run(sockets=sockets)
 
 
 if __name__ == "__main__":

@@ -47,12 +47,15 @@ from .admin.job_queries import JobQueries
 from .admin.login_throttle import LoginThrottle, ThrottleRule
 from .admin.overview import StatsOverview
 from .admin.stats import JobStats
+from .client_address import ClientAddresses
 from .console import routes as console_routes
 from .database_deadlines import patient
 from .errors import install_error_handlers
+from .http_surface import HttpSurface, docs_page
 from .ingest import IngestDeps
+from .ingest_guard import FailureThrottle, UploadSlots
 from .live_config import LiveConfig
-from .passwords import IngestPasswordVerifier
+from .passwords import IngestPasswordVerifier, PasswordChecks
 from .settings import ApiSettings
 from .shared_results import RequestRate, ShareLinks
 from .waiters import JobWaiters
@@ -97,12 +100,14 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         version="1.0.0",
         summary="Photo in, processed photo out, before the deadline.",
         lifespan=lifespan,
-        # the Swagger UI and ReDoc pages load their code from a CDN: nothing that works
-        # offline; the contract is /openapi.json, operators have the console at /admin/
+        # our own /docs: Swagger UI with a content security policy made for it (the
+        # contract is /openapi.json; operators have the console at /admin/)
         docs_url=None,
         redoc_url=None,
     )
     install_error_handlers(app)
+    # /metrics, /readyz and the OpenAPI pages only on the internal port when there is one
+    app.add_middleware(HttpSurface, internal_port=settings.internal_http_port)
     app.include_router(routes_ingest.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_public.router)
@@ -135,6 +140,10 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
     async def metrics(request: Request) -> Response:
         return await metrics_endpoint(request)
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return docs_page(app.openapi_url or "/openapi.json", f"{app.title} - Swagger UI")
+
     return app
 
 
@@ -159,7 +168,11 @@ def wire(
     subscribe(broker, waiters)
     slots, platform, links = SlotRepository(db), PlatformSettingsRepository(db), MediaLinks(db)
     catalog = load_catalog(settings.providers_config)
-    verifier = IngestPasswordVerifier()
+    checks = PasswordChecks(
+        concurrent=settings.password_checks_concurrent, waiting=settings.password_checks_waiting
+    )
+    verifier = IngestPasswordVerifier(checks)
+    addresses = ClientAddresses(settings.trusted_proxies)
     templates, job_queries = TemplateMediaCatalog(db, media), JobQueries(db)
     config = LiveConfig(
         platform, slots, templates, catalog, max_age_seconds=settings.config_max_age_seconds
@@ -180,7 +193,8 @@ def wire(
     registry.register_value(LiveConfig, config)
     registry.register_value(JobWaiters, waiters)
     registry.register_value(IngestPasswordVerifier, verifier)
-    registry.register_value(AdminAccounts, AdminAccounts.from_settings(settings))
+    registry.register_value(ClientAddresses, addresses)
+    registry.register_value(AdminAccounts, AdminAccounts.from_settings(settings, checks))
     registry.register_value(
         AdminTokens,
         AdminTokens(signing_key(settings), ttl_seconds=settings.jwt_ttl_seconds, clock=clock),
@@ -198,20 +212,44 @@ def wire(
         IngestDeps(
             settings=settings, config=config, transitions=core.transitions, jobs=core.jobs,
             media=media, links=links, clock=clock, catalog=catalog, waiters=waiters,
-            verifier=verifier,
+            verifier=verifier, addresses=addresses,
+            uploads=UploadSlots(
+                total=settings.max_concurrent_uploads,
+                per_address=settings.max_concurrent_uploads_per_address,
+            ),
+            throttle=FailureThrottle(
+                limit=settings.ingest_max_failures_per_address,
+                window_seconds=settings.ingest_failure_window_seconds,
+            ),
         ),
     )  # fmt: skip
     seed_path = Path(settings.slots_seed) if settings.slots_seed else (
         repository_root() / "configs" / "slots.seed.json"
     )  # fmt: skip
 
+    prepared = Prepared()
+    # not ready before the slots are seeded and the ingest password is stored: a booth sent
+    # here earlier would be told 401 for the right password
+    registry.register_value(Prepared, prepared, ping=Prepared.check)
+
     async def prepare() -> None:
         for repo in (core.jobs, links, templates, job_queries, login_throttle, share_links):
             await repo.ensure_indexes()
         await slots.seed(load_seed(seed_path), clock.now())
         await _bootstrap_ingest_password(settings, platform, verifier, clock)
+        prepared.done = True
 
     return broker, prepare
+
+
+class Prepared:
+    """Whether the database start-up step (indexes, slot seed, ingest password) has run."""
+
+    done = False
+
+    def check(self) -> None:
+        if not self.done:
+            raise RuntimeError("the database start-up step has not run yet")
 
 
 def subscribe(broker: KafkaBroker, waiters: JobWaiters) -> None:

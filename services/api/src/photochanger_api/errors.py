@@ -23,6 +23,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_CREDENTIALS: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.SLOT_NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.NOT_ACCEPTABLE: 406,
+    ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.JOB_NOT_FOUND: 404,
     ErrorCode.RESULT_NOT_FOUND: 404,
     ErrorCode.MEDIA_NOT_FOUND: 404,
@@ -72,15 +75,29 @@ class ApiError(Exception):
         return HTTP_STATUS[self.code]
 
 
+#: statuses the framework raises itself (routing, body parsing), as error codes
+_FRAMEWORK_CODES: dict[int, ErrorCode] = {
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    406: ErrorCode.NOT_ACCEPTABLE,
+    408: ErrorCode.REQUEST_TIMEOUT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+}
+
+
 def error_response(
-    code: ErrorCode,
+    code: ErrorCode | str,
     message: str,
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    *,
+    status_code: int | None = None,
 ) -> JSONResponse:
     return JSONResponse(
-        {"error": {"code": code.value, "message": message, "details": details or {}}},
-        status_code=HTTP_STATUS[code],
+        {"error": {"code": str(code), "message": message, "details": details or {}}},
+        status_code=status_code or HTTP_STATUS[ErrorCode(code)],
         headers=headers,
     )
 
@@ -101,15 +118,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: ErrorCode.JOB_NOT_FOUND, 405: ErrorCode.MALFORMED_REQUEST}.get(
-            exc.status_code, ErrorCode.MALFORMED_REQUEST
-        )
-        if exc.status_code == 404:
-            return JSONResponse(
-                {"error": {"code": "not_found", "message": "no such route", "details": {}}},
-                status_code=404,
-            )
-        return error_response(code, str(exc.detail))
+        status = exc.status_code
+        headers = dict(exc.headers or {})  # e.g. Allow on a 405
+        if status == 404:
+            return error_response("not_found", "no such route", status_code=404, headers=headers)
+        code = _FRAMEWORK_CODES.get(status)
+        if code is None:
+            code = ErrorCode.MALFORMED_REQUEST if status < 500 else ErrorCode.INTERNAL
+        details = {"allowed": headers["Allow"].split(", ")} if "Allow" in headers else {}
+        return error_response(code, str(exc.detail), details, headers, status_code=status)
 
     async def on_dependency_down(_: Request, exc: Exception) -> JSONResponse:
         return error_response(

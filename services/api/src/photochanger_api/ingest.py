@@ -2,6 +2,10 @@
 create the job (`JobTransitions`) → wait for its status event → answer with the image, or 504
 at the deadline.
 
+The body is read within `ingest_body_seconds` and `max_request_bytes`; the password is checked
+before the photo is stored when the client sends it first, else right after the body. A wrong
+one counts against the client's address (`FailureThrottle`).
+
 Order of effects is the no-lost-jobs guarantee: the job is recorded before any event names
 it, and a job that cannot be queued is finalized instead of left pending. The waiting request
 is registered before the job exists, so the fastest status event still finds it; the answer
@@ -14,7 +18,7 @@ import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,15 +45,19 @@ from photochanger_runtime.jobs import (
 )
 from photochanger_runtime.media import MediaNotFound, MediaStore, payload_key
 from photochanger_runtime.media.links import MediaLinks
+from photochanger_runtime.observability import metrics
 from photochanger_runtime.observability.logs import job_id_var, slot_id_var
 from photochanger_runtime.observability.telemetry import inject_trace_parent
 from photochanger_runtime.providers.catalog import ProviderCatalog
 from pymongo.errors import PyMongoError
 
+from . import result_links
+from .client_address import ClientAddresses
 from .errors import ApiError
+from .ingest_guard import FailureThrottle, UploadSlots
 from .live_config import LiveConfig, SlotPlan
 from .multipart import IngestForm, read_ingest_form
-from .passwords import IngestPasswordVerifier
+from .passwords import IngestPasswordVerifier, PasswordChecksBusy
 from .settings import ApiSettings
 from .waiters import JobWaiters, ShuttingDown
 
@@ -71,6 +79,9 @@ class IngestDeps:
     catalog: ProviderCatalog
     waiters: JobWaiters
     verifier: IngestPasswordVerifier
+    addresses: ClientAddresses
+    uploads: UploadSlots
+    throttle: FailureThrottle
 
 
 def require_known_slot(slot_id: str) -> None:
@@ -84,6 +95,8 @@ class Waiting:
 
     job: Job
     outcome: asyncio.Future[JobStatusChanged]
+    #: the public result link's token (only its hash is stored)
+    result_token: str
 
 
 async def accept(
@@ -93,9 +106,11 @@ async def accept(
     deps: IngestDeps,
     *,
     tags: dict[str, str] | None = None,
+    client: str | None = None,
 ) -> Waiting:
     """Receive the photo, create the job and queue it; the job exists and is queued when this
-    returns. On any refusal nothing is left behind (no job, no stored photo)."""
+    returns. On any refusal nothing is left behind (no job, no stored photo). `client` is the
+    caller's address, charged for wrong passwords."""
     require_known_slot(slot_id)
     if deps.waiters.draining:
         raise _restarting(None)
@@ -106,29 +121,103 @@ async def accept(
     # bucketed by the deadline as of now: a slow upload moves the real one a little later,
     # well inside the expiry sweep's grace
     key = payload_key(job_id, job_expires_at(started, platform.sync_response_seconds))
-    form = await read_ingest_form(
-        content_type, body, max_file_bytes=deps.settings.max_upload_bytes, store=deps.media,
-        key=key,
-    )  # fmt: skip
+    stored_hash = platform.ingest_password.hash if platform.ingest_password else None
+    checked = False
+
+    async def password_first(fields: Mapping[str, str]) -> None:
+        nonlocal checked
+        if "password" in fields:
+            await _require_password(stored_hash, fields["password"], client, deps)
+            checked = True
+
+    form = await _read_form(content_type, body, key, password_first, deps)
     if tags:
         form = IngestForm(fields={**form.fields, **tags}, file=form.file)
     try:
-        stored_hash = platform.ingest_password.hash if platform.ingest_password else None
-        if not await deps.verifier.verify(stored_hash, form.fields.get("password")):
-            raise ApiError(ErrorCode.INVALID_PASSWORD, "wrong or missing ingest password")
+        if not checked:
+            await _require_password(stored_hash, form.fields.get("password"), client, deps)
         plan, payload = await _check(slot_id, form, deps)
         outcome = deps.waiters.register(job_id, plan.slot.provider)
     except BaseException:
         if form.file is not None:
             await deps.media.delete(key)
         raise
+    token = result_links.new_token(job_id)
     try:
-        job = await _create(job_id, plan, payload, form, platform.sync_response_seconds, deps)
+        job = await _create(
+            job_id, plan, payload, form, platform.sync_response_seconds, deps,
+            result_token_sha256=result_links.digest(token),
+        )  # fmt: skip
     except BaseException:
         deps.waiters.release(job_id)
         raise
     await _check_client_hash(job, form.fields.get("hash"), deps)
-    return Waiting(job=job, outcome=outcome)
+    return Waiting(job=job, outcome=outcome, result_token=token)
+
+
+async def _read_form(
+    content_type: str | None,
+    body: AsyncIterator[bytes],
+    key: str,
+    before_photo: Callable[[Mapping[str, str]], Awaitable[None]],
+    deps: IngestDeps,
+) -> IngestForm:
+    """The form within the body deadline and the request size cap."""
+    settings = deps.settings
+    try:
+        async with asyncio.timeout(settings.ingest_body_seconds) as deadline:
+            return await read_ingest_form(
+                content_type, _capped(body, settings.max_request_bytes),
+                max_file_bytes=settings.max_upload_bytes, store=deps.media, key=key,
+                before_photo=before_photo,
+            )  # fmt: skip
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        metrics.INGEST_REFUSED.labels(reason="body_timeout").inc()
+        raise ApiError(
+            ErrorCode.REQUEST_TIMEOUT,
+            "the request body did not arrive in time",
+            {"seconds": settings.ingest_body_seconds},
+        ) from None
+
+
+async def _capped(body: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    size = 0
+    async for chunk in body:
+        size += len(chunk)
+        if size > limit:
+            raise request_too_large(limit)
+        yield chunk
+
+
+def request_too_large(limit: int) -> ApiError:
+    metrics.INGEST_REFUSED.labels(reason="body_too_large").inc()
+    return ApiError(
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        "the request body is larger than the limit",
+        {"max_bytes": limit},
+    )
+
+
+async def _require_password(
+    stored_hash: str | None, password: str | None, client: str | None, deps: IngestDeps
+) -> None:
+    try:
+        ok = await deps.verifier.verify(stored_hash, password)
+    except PasswordChecksBusy:
+        metrics.INGEST_REFUSED.labels(reason="password_checks_busy").inc()
+        raise ApiError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "too many password checks in progress, try again shortly",
+            {},
+            headers={"Retry-After": "1"},
+        ) from None
+    if not ok:
+        metrics.INGEST_PASSWORD_FAILURES.inc()
+        if client is not None:
+            deps.throttle.record(client)
+        raise ApiError(ErrorCode.INVALID_PASSWORD, "wrong or missing ingest password")
 
 
 async def _check(slot_id: str, form: IngestForm, deps: IngestDeps) -> tuple[SlotPlan, MediaRef]:
@@ -190,6 +279,8 @@ async def _create(
     form: IngestForm,
     sync_response_seconds: float,
     deps: IngestDeps,
+    *,
+    result_token_sha256: str,
 ) -> Job:
     now = deps.clock.now()
     expires = job_expires_at(now, sync_response_seconds)
@@ -200,7 +291,7 @@ async def _create(
         templates=plan.templates, created_at=now, expires_at=expires,
         artifact_expires_at=artifact_expires_at(now, expires, sync_response_seconds),
         metadata=_client_metadata(form), client_hash=form.fields.get("hash"),
-        trace_parent=inject_trace_parent(),
+        trace_parent=inject_trace_parent(), result_token_sha256=result_token_sha256,
     )  # fmt: skip
     try:
         return await deps.transitions.create(spec)
@@ -252,7 +343,7 @@ async def await_outcome(waiting: Waiting, deps: IngestDeps) -> JobStatusChanged:
                     try:
                         return await asyncio.shield(waiting.outcome)
                     except ShuttingDown:
-                        raise _restarting(job.id) from None
+                        raise _restarting(job.id, waiting.result_token, deps) from None
             try:
                 final = await deps.jobs.final(job.id)
             except PyMongoError:
@@ -266,13 +357,20 @@ async def await_outcome(waiting: Waiting, deps: IngestDeps) -> JobStatusChanged:
         deps.waiters.release(job.id)
 
 
-def _restarting(job_id: str | None) -> ApiError:
-    """This api process is stopping. A job already created goes on: its result is fetched
-    from `/public/results/{job_id}` once it is ready."""
+def _restarting(
+    job_id: str | None, token: str | None = None, deps: IngestDeps | None = None
+) -> ApiError:
+    """This api process is stopping. A job already created goes on: its result can be fetched
+    from `details.result_url` once it is ready."""
+    details: dict[str, Any] = {}
+    if job_id:
+        details["job_id"] = job_id
+    if token and deps:
+        details["result_url"] = result_links.result_url(deps.settings.public_base_url, token)
     return ApiError(
         ErrorCode.SERVICE_UNAVAILABLE,
         "the api is restarting, try again shortly",
-        {"job_id": job_id} if job_id else {},
+        details,
         headers={"Retry-After": "5"},
     )
 
@@ -299,12 +397,10 @@ def failure_for(status: JobStatusChanged) -> ApiError:
     if status.error_code is not None:
         details["provider_code"] = status.error_code
         if status.provider_status:
-            details["provider_status"] = status.provider_status
-    return ApiError(
-        ErrorCode.PROVIDER_ERROR,
-        status.error_message or "the provider failed to process the photo",
-        details,
-    )
+            details["provider_status"] = status.provider_status[:40]
+    # The provider's own words stay in the job's processing log for admins: they may carry
+    # text from whatever the provider (or a URL it named) answered.
+    return ApiError(ErrorCode.PROVIDER_ERROR, "the provider failed to process the photo", details)
 
 
 def result_of(status: JobStatusChanged) -> MediaRef:

@@ -2,13 +2,15 @@
 
 The photo goes straight into the media store while the body is parsed, chunk by chunk, and
 reading stops as soon as a limit is passed: an upload costs a few chunks of memory, never the
-whole body. Text fields are small and kept in memory."""
+whole body. Text fields are small and kept in memory. Just before the photo's first byte is
+stored, `before_photo` sees the fields read so far: the ingest password, when the client sends
+it first, is checked there, so a wrong one never reaches the store."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from photochanger_contracts import ErrorCode
@@ -173,6 +175,24 @@ class _Upload:
             await self._task
 
 
+def require_multipart(content_type: str | None) -> tuple[bytes, dict[bytes, bytes]]:
+    """415 for another media type, 400 for multipart without a boundary."""
+    ctype, options = parse_options_header(content_type or "")
+    if ctype != b"multipart/form-data":
+        raise ApiError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            "expected multipart/form-data",
+            {"content_type": (content_type or "")[:100], "accepted": ["multipart/form-data"]},
+        )
+    if not options.get(b"boundary"):
+        raise ApiError(
+            ErrorCode.MALFORMED_REQUEST,
+            "expected multipart/form-data with a boundary",
+            {"content_type": (content_type or "")[:100]},
+        )
+    return ctype, options
+
+
 async def read_ingest_form(
     content_type: str | None,
     body: AsyncIterator[bytes],
@@ -180,17 +200,12 @@ async def read_ingest_form(
     max_file_bytes: int,
     store: MediaStore,
     key: str,
+    before_photo: Callable[[Mapping[str, str]], Awaitable[None]] | None = None,
 ) -> IngestForm:
-    """Parse the request body, writing the photo to `store` under `key`; 400 for anything that
-    is not well-formed multipart, 413 past the limit (checked while streaming). On any error
-    nothing is left in the store."""
-    ctype, options = parse_options_header(content_type or "")
-    if ctype != b"multipart/form-data" or not options.get(b"boundary"):
-        raise ApiError(
-            ErrorCode.MALFORMED_REQUEST,
-            "expected multipart/form-data with a boundary",
-            {"content_type": content_type or ""},
-        )
+    """Parse the request body, writing the photo to `store` under `key`; 415/400 for anything
+    that is not well-formed multipart, 413 past the limit (checked while streaming). On any
+    error — `before_photo`'s included — nothing is left in the store."""
+    _, options = require_multipart(content_type)
     collector = _Collector(max_file_bytes)
     callbacks = {
         name: getattr(collector, name)
@@ -210,6 +225,8 @@ async def read_ingest_form(
             events, collector.photo_events = collector.photo_events, []
             for part, event in events:
                 if event is None:  # begins
+                    if before_photo is not None and photo is None:
+                        await before_photo(collector.fields)
                     upload = _Upload(store, key, part, max_file_bytes)
                 elif event is True:  # ends
                     assert upload is not None

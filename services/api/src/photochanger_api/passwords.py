@@ -1,9 +1,19 @@
-"""The ingest password: stored only as an argon2 hash, checked in constant time.
+"""Slow password checks, bounded; the ingest password checked in constant time, mostly
+without the slow part.
 
-argon2 is deliberately slow (tens of milliseconds), too slow for every photo of a busy
-photobooth. After one successful slow check, the process remembers an HMAC of the accepted
-password under a per-process random key, tied to the stored hash; later requests compare
-HMACs in constant time. Rotating the password changes the hash, which drops the memory."""
+argon2id (argon2-cffi defaults: 64 MiB, t=3, p=4) is deliberately expensive: each
+verification holds 64 MiB and a core for tens of milliseconds. Unbounded, a burst of wrong
+passwords is a memory and CPU exhaustion attack (24 parallel guesses took an api past its
+768 MiB pod limit). So every verification goes through `PasswordChecks`: at most a few at
+once, a few more queued, and beyond that refused at once (`PasswordChecksBusy`, answered 503)
+rather than queued without bound.
+
+The ingest password is shared by all booths and sent with every photo. After one slow check
+the process remembers an HMAC of the password under a per-process random key, tied to the
+stored hash: the right password costs microseconds from then on, and so does a wrong one it
+has already rejected (a bounded set of those), so repeating a guess buys an attacker nothing
+but a 401. Identical checks running at the same moment share one verification. Rotating the
+password changes the hash, which drops every memory (ADR-0007, ADR-0015)."""
 
 from __future__ import annotations
 
@@ -11,24 +21,71 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+from collections import OrderedDict
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from photochanger_runtime.observability import metrics
+
+#: wrong ingest passwords remembered per stored hash (32-byte HMACs: 64 KiB at most)
+REMEMBERED_REJECTIONS = 2048
 
 
-class IngestPasswordVerifier:
-    def __init__(self) -> None:
+class PasswordChecksBusy(Exception):
+    """Every verification slot and queue place is taken: refuse now, the caller may retry."""
+
+
+class PasswordChecks:
+    """argon2 verifications of this process: `concurrent` at once, `waiting` more queued."""
+
+    def __init__(self, *, concurrent: int = 2, waiting: int = 4) -> None:
         self._hasher = PasswordHasher()
-        self._key = secrets.token_bytes(32)
-        self._accepted: tuple[str, bytes] | None = None  # (stored hash, HMAC of password)
+        self._slots = asyncio.Semaphore(concurrent)
+        self._admitted = 0
+        self._limit = concurrent + waiting
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
+
+    async def verify(self, stored_hash: str, password: str, *, purpose: str) -> bool:
+        if self._admitted >= self._limit:
+            raise PasswordChecksBusy
+        self._admitted += 1
+        try:
+            await self._slots.acquire()
+            metrics.PASSWORD_VERIFICATIONS.labels(purpose=purpose).inc()
+            running = asyncio.get_running_loop().run_in_executor(
+                None, self._hasher.verify, stored_hash, password
+            )
+            # The slot is the thread's until argon2 is done, even when the request waiting for
+            # it goes away: a cancelled check must not let another one start beside it.
+            running.add_done_callback(lambda _: self._slots.release())
+            await asyncio.shield(running)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+        finally:
+            self._admitted -= 1
+        return True
+
+
+class IngestPasswordVerifier:
+    def __init__(self, checks: PasswordChecks | None = None) -> None:
+        self._checks = checks if checks is not None else PasswordChecks()
+        self._key = secrets.token_bytes(32)
+        self._accepted: tuple[str, bytes] | None = None  # (stored hash, HMAC of password)
+        self._rejected_for: str | None = None  # the stored hash `_rejected` was built against
+        self._rejected: OrderedDict[bytes, None] = OrderedDict()
+        self._running: dict[tuple[str, bytes], asyncio.Future[bool]] = {}
+
+    def hash(self, password: str) -> str:
+        return self._checks.hash(password)
 
     def _mac(self, password: str) -> bytes:
         return hmac.new(self._key, password.encode(), hashlib.sha256).digest()
 
     async def verify(self, stored_hash: str | None, password: str | None) -> bool:
+        """Whether `password` matches; raises `PasswordChecksBusy` when a slow check was
+        needed and none could start."""
         if not stored_hash or not password:
             return False
         mac = self._mac(password)
@@ -39,9 +96,33 @@ class IngestPasswordVerifier:
             and hmac.compare_digest(accepted[1], mac)
         ):
             return True
-        try:
-            await asyncio.to_thread(self._hasher.verify, stored_hash, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+        if self._rejected_for == stored_hash and mac in self._rejected:
+            self._rejected.move_to_end(mac)
             return False
-        self._accepted = (stored_hash, mac)
-        return True
+        running = self._running.get((stored_hash, mac))
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._running[(stored_hash, mac)] = future
+        try:
+            ok = await self._checks.verify(stored_hash, password, purpose="ingest")
+        except BaseException as exc:
+            future.set_exception(exc if isinstance(exc, Exception) else PasswordChecksBusy())
+            future.exception()  # retrieved: waiters get it, nobody else needs to
+            raise
+        finally:
+            del self._running[(stored_hash, mac)]
+        future.set_result(ok)
+        if ok:
+            self._accepted = (stored_hash, mac)
+        else:
+            self._remember_rejection(stored_hash, mac)
+        return ok
+
+    def _remember_rejection(self, stored_hash: str, mac: bytes) -> None:
+        if self._rejected_for != stored_hash:
+            self._rejected_for = stored_hash
+            self._rejected.clear()
+        self._rejected[mac] = None
+        if len(self._rejected) > REMEMBERED_REJECTIONS:
+            self._rejected.popitem(last=False)

@@ -12,9 +12,11 @@ from opentelemetry import trace
 from photochanger_runtime.observability import metrics
 from pymongo.errors import PyMongoError
 
+from . import result_links
 from .dependencies import ingest_deps
 from .errors import ApiError
-from .ingest import accept, await_outcome, result_of
+from .ingest import IngestDeps, accept, await_outcome, request_too_large, result_of
+from .multipart import require_multipart
 
 router = APIRouter(tags=["ingest"])
 _tracer = trace.get_tracer("photochanger.api")
@@ -23,14 +25,18 @@ _INGEST_DOC: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}},
     400: {"description": "malformed multipart or no photo"},
     401: {"description": "wrong or missing ingest password"},
+    408: {"description": "the body did not arrive within the body deadline"},
     404: {"description": "unknown slot"},
     409: {"description": "slot inactive, or the job was cancelled"},
-    413: {"description": "photo larger than the limit"},
-    415: {"description": "not a JPEG, PNG or WebP image (decided by its bytes)"},
+    413: {"description": "photo or request body larger than the limit"},
+    415: {"description": "not multipart/form-data, or not a JPEG, PNG or WebP image"},
     422: {"description": "slot not configured for its provider"},
-    429: {"description": "platform or provider at capacity (Retry-After)"},
+    429: {
+        "description": "platform or provider at capacity, too many uploads or wrong passwords "
+        "from this address (Retry-After)"
+    },
     502: {"description": "the provider failed"},
-    503: {"description": "broker or database unavailable"},
+    503: {"description": "broker or database unavailable, or too many uploads (Retry-After)"},
     504: {"description": "no result before the deadline; details carry job_id and expires_at"},
 }
 
@@ -40,7 +46,8 @@ _INGEST_DOC: dict[int | str, dict[str, Any]] = {
              include_in_schema=False)  # fmt: skip
 async def ingest(slot_id: str, request: Request) -> Response:
     """Upload one photo (multipart: `password`, `fileToUpload` or `file`, optional `hash`)
-    and receive the processed image in the same response."""
+    and receive the processed image in the same response (`X-Job-Id`, and `X-Result-Url`:
+    the link that downloads the result again until it expires)."""
     started = time.monotonic()
     outcome = "rejected"
     status_code = 500
@@ -51,9 +58,15 @@ async def ingest(slot_id: str, request: Request) -> Response:
     ) as span:
         try:
             deps = await ingest_deps(request)
-            waiting = await accept(
-                slot_id, request.headers.get("content-type"), request.stream(), deps
-            )
+            client = deps.addresses.of(request)
+            # what an unauthenticated request may cost, decided before its body is read
+            deps.throttle.check(client)
+            _check_declared(request, deps)
+            with deps.uploads.take(client):
+                waiting = await accept(
+                    slot_id, request.headers.get("content-type"), request.stream(), deps,
+                    client=client,
+                )  # fmt: skip
             span.set_attribute("photochanger.job_id", waiting.job.id)
             final = await await_outcome(waiting, deps)
             outcome = final.outcome.value if final.outcome else "unknown"
@@ -65,6 +78,9 @@ async def ingest(slot_id: str, request: Request) -> Response:
                 media_type=result.mime_type,
                 headers={
                     "X-Job-Id": final.job_id,
+                    "X-Result-Url": result_links.result_url(
+                        deps.settings.public_base_url, waiting.result_token
+                    ),
                     "Cache-Control": "no-store",
                     "Content-Length": str(reader.size_bytes),
                 },
@@ -79,3 +95,11 @@ async def ingest(slot_id: str, request: Request) -> Response:
             span.set_attribute("http.response.status_code", status_code)
             metrics.INGEST_REQUESTS.labels(status_code=str(status_code)).inc()
             metrics.INGEST_LATENCY.labels(outcome=outcome).observe(time.monotonic() - started)
+
+
+def _check_declared(request: Request, deps: IngestDeps) -> None:
+    """413 for a declared length past the cap, 415 for another media type: before reading."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > deps.settings.max_request_bytes:
+        raise request_too_large(deps.settings.max_request_bytes)
+    require_multipart(request.headers.get("content-type"))

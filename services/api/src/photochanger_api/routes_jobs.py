@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from photochanger_contracts import ErrorCode, JobOutcome, JobStatus
 from photochanger_runtime.jobs import Job, LogEntry, current
 
@@ -21,6 +22,7 @@ from .admin.views import (
 )
 from .dependencies import container, ingest_deps, require
 from .errors import ApiError
+from .routes_public import result_download
 
 router = APIRouter(prefix="/api/jobs", tags=["admin: jobs"])
 
@@ -28,7 +30,8 @@ ReadJobs = Annotated[Principal, Depends(require(Permission.JOBS_READ))]
 
 
 def job_view(job: Job, log: list[LogEntry]) -> dict[str, Any]:
-    view = job.model_dump(mode="json", by_alias=False, exclude={"log", "client_hash"})
+    hidden = {"log", "client_hash", "result_token_sha256"}
+    view = job.model_dump(mode="json", by_alias=False, exclude=hidden)
     view["failure_reason"] = job.failure_reason.value if job.failure_reason else None
     view["updated_at"] = (job.finalized_at or job.created_at).isoformat()
     view["processing_log"] = [e.model_dump(mode="json") for e in log]
@@ -90,6 +93,23 @@ async def get_job(job_id: str, request: Request, _: ReadJobs) -> dict[str, Any]:
         raise ApiError(ErrorCode.JOB_NOT_FOUND, "no such job", {"job_id": job_id})
     entries = sorted([*job.log, *await deps.jobs.log_of(job_id)], key=lambda e: e.at)
     return job_view(job, entries)
+
+
+@router.get(
+    "/{job_id}/result",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}},
+        **errors(*ADMIN_ERRORS, 404, 410, 422),
+    },
+)
+async def download_result(job_id: str, request: Request, _: ReadJobs) -> Response:
+    """The job's result image (the public link needs the token only the booth received)."""
+    deps = await ingest_deps(request)
+    job = await deps.jobs.final(job_id)
+    if job is None or job.outcome is not JobOutcome.SUCCEEDED:
+        raise ApiError(ErrorCode.RESULT_NOT_FOUND, "no result for this job", {"job_id": job_id})
+    return await result_download(job, deps)
 
 
 @router.post(

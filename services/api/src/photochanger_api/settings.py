@@ -2,20 +2,54 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from pathlib import Path
+from typing import Annotated, ClassVar
 
 from photochanger_runtime.config import ServiceSettings
-from pydantic import Field, SecretStr
+from photochanger_runtime.secrets import SettingsRefused, refuse_placeholders
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+#: shortest ingest password an admin or the environment may set (one shared secret guards
+#: every booth; with the per-address throttle it cannot be guessed online)
+MIN_INGEST_PASSWORD_LENGTH = 16
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ApiSettings(ServiceSettings):
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = (
+        *ServiceSettings.SECRET_FIELDS, "ingest_password", "jwt_secret", "admin_accounts",
+    )  # fmt: skip
+
     service_name: str = "api"
     http_port: int = 8000
     #: longest one database operation may take, retries included (see database_deadlines)
     database_timeout_seconds: float = Field(default=1.0, gt=0)
+    #: /metrics, /readyz and the OpenAPI pages on this port only (not on `http_port`, which
+    #: stays public); unset = everything on `http_port` (local runs)
+    internal_http_port: int | None = None
     #: largest accepted photo; reading stops at this many bytes
     max_upload_bytes: int = 20 * 1024 * 1024
+    #: a request body may be this much larger than the photo (form fields, multipart framing)
+    max_request_overhead_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
+    #: the whole ingest body must have arrived within this time (408 otherwise)
+    ingest_body_seconds: float = Field(default=40.0, gt=0)
+    #: ingest bodies read at once by this process, and from one client address
+    max_concurrent_uploads: int = Field(default=64, ge=1)
+    max_concurrent_uploads_per_address: int = Field(default=16, ge=1)
+    #: wrong ingest passwords one client address may send within the window (per process)
+    ingest_max_failures_per_address: int = Field(default=30, ge=1)
+    ingest_failure_window_seconds: float = Field(default=600, gt=0)
+    #: argon2 verifications at once (each takes 64 MiB and a core for ~50 ms) and how many
+    #: may queue for one; beyond that a check is refused at once (503)
+    password_checks_concurrent: int = Field(default=2, ge=1)
+    password_checks_waiting: int = Field(default=4, ge=0)
+    #: proxies (addresses or CIDR networks) whose X-Forwarded-For names the client: the
+    #: ingress controller's pods; nothing by default (the peer address is the client)
+    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = ()
     #: local/bootstrap ingest password; stored only as an argon2 hash
     ingest_password: SecretStr | None = None
     #: admin accounts as JSON (`[{"username", "password_hash", "permissions"}]`, argon2
@@ -26,13 +60,14 @@ class ApiSettings(ServiceSettings):
     jwt_secret: SecretStr | None = None
     jwt_secret_file: Path | None = None
     jwt_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
-    #: failed logins allowed per user name and per client address within the window
+    #: failed logins allowed per user name from one client address, and per client address,
+    #: within the window (counted in the database: shared by every replica)
     login_failure_window_seconds: float = Field(default=900, gt=0)
     login_max_failures_per_user: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
     #: largest template image admins may upload
     max_template_bytes: int = 20 * 1024 * 1024
-    #: absolute base of the links the admin API hands out (relative paths when unset)
+    #: absolute base of the links the api hands out (relative paths when unset)
     public_base_url: str | None = None
     #: succeeded jobs per window that latency percentiles are computed from, at most
     stats_latency_sample: int = Field(default=5000, ge=100)
@@ -47,3 +82,41 @@ class ApiSettings(ServiceSettings):
     slots_seed: str | None = None
     #: public share-link requests one client address may make per minute (per api process)
     share_requests_per_minute: int = Field(default=60, ge=1)
+
+    @property
+    def max_request_bytes(self) -> int:
+        return self.max_upload_bytes + self.max_request_overhead_bytes
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            return tuple(ipaddress.ip_network(str(v), strict=False) for v in value)
+        return value
+
+    @field_validator("ingest_password")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_INGEST_PASSWORD_LENGTH:
+            raise SettingsRefused(
+                f"PHOTOCHANGER_INGEST_PASSWORD must have at least {MIN_INGEST_PASSWORD_LENGTH} "
+                "characters"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _production_admin_secrets(self) -> ApiSettings:
+        if self.environment == "prod":
+            if self.jwt_secret is None and self.jwt_secret_file is None:
+                raise SettingsRefused("PHOTOCHANGER_ENVIRONMENT=prod needs PHOTOCHANGER_JWT_SECRET")
+            if self.jwt_secret_file is not None:
+                refuse_placeholders(
+                    [("PHOTOCHANGER_JWT_SECRET_FILE", self.jwt_secret_file.read_text())]
+                )
+            if self.admin_accounts_file is not None:
+                refuse_placeholders(
+                    [("PHOTOCHANGER_ADMIN_ACCOUNTS_FILE", self.admin_accounts_file.read_text())]
+                )
+        return self

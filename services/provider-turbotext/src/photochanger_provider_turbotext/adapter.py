@@ -9,6 +9,7 @@ Error messages carry neither the API key nor image data: they end up in job reco
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, TypeVar
@@ -29,11 +30,13 @@ from photochanger_contracts import (
 )
 from photochanger_runtime.providers.catalog import ProviderConfig
 from photochanger_runtime.providers.http_exchange import (
+    MESSAGE_LIMIT,
     ProviderHttp,
     Reply,
     retry_after_seconds,
     with_detail,
 )
+from photochanger_runtime.providers.url_policy import UnsafeUrl, UrlPolicy
 from pydantic import BaseModel, ValidationError
 
 from .settings import TurbotextSettings
@@ -52,6 +55,9 @@ ACCEPTED_MIME_TYPES: Final = frozenset({"image/jpeg", "image/png", "image/webp"}
 #: JSON answers are a few hundred bytes; a megabyte means something else is talking
 MAX_ANSWER_BYTES: Final = 1024 * 1024
 MAX_IMAGE_BYTES: Final = 25 * 1024 * 1024
+#: redirects a result download follows, each checked like the first URL
+MAX_REDIRECTS: Final = 3
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 _METHOD_BY_NAME: Final[dict[str, Method]] = {m: m for m in METHOD_FOR_OPERATION.values()}
 
@@ -100,6 +106,10 @@ class TurbotextAdapter:
         # "URL", not "base_url": result downloads go to URLs the answers name
         self._http = ProviderHttp(self.provider_id, config, http, url_label="URL")
         self._base_url = config.base_url.rstrip("/")
+        self._urls = UrlPolicy(
+            allowed_hosts=config.result_hosts or (httpx.URL(self._base_url).host,),
+            trusted_local_origins=config.trusted_local_origins,
+        )
         self._max_answer_bytes = max_answer_bytes
         self._max_image_bytes = max_image_bytes
         self.poll_interval_seconds = config.poll_interval_seconds
@@ -210,39 +220,54 @@ class TurbotextAdapter:
         return reply
 
     async def _download(self, location: str, *, timeout: float) -> ProviderResult:
+        """The result image at the URL an answer named: each hop checked by the URL policy
+        (redirects are followed by hand, a few at most), the key sent to Turbotext's own
+        origin only, nothing of a refused or failed download's body echoed anywhere."""
         base = httpx.URL(self._base_url + "/")
-        try:
-            url = base.join(location.strip())
-        except httpx.InvalidURL:
-            url = None
-        if url is None or url.scheme not in ("http", "https") or not url.host:
-            raise ProviderError(
-                ProviderErrorCode.BAD_RESPONSE, "turbotext named an unusable result URL"
-            )
-        headers = {"accept": "image/*"}
-        # The key goes only to Turbotext's own origin, never to a host an answer names.
-        if (url.scheme, url.netloc) == (base.scheme, base.netloc):
-            headers["authorization"] = f"Bearer {self._http.api_key()}"
-        reply = await self._http.exchange(
-            "GET",
-            str(url),
-            headers=headers,
-            timeout=timeout,  # the runtime's budget for this call
-            cap=self._max_image_bytes,
-            follow_redirects=True,  # httpx drops the key on a redirect to another origin
+        url = _join(base, location)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                await self._urls.check(url)
+            except UnsafeUrl as exc:
+                raise _refused(exc) from None
+            headers = {"accept": "image/*"}
+            # The key goes only to Turbotext's own origin, never to a host an answer names.
+            if (url.scheme, url.netloc) == (base.scheme, base.netloc):
+                headers["authorization"] = f"Bearer {self._http.api_key()}"
+
+            def check_peer(response: httpx.Response, url: httpx.URL = url) -> None:
+                self._urls.check_peer(url, response)
+
+            try:
+                reply = await self._http.exchange(
+                    "GET", str(url), headers=headers, cap=self._max_image_bytes,
+                    timeout=max(0.1, deadline - loop.time()),  # the runtime's budget for it
+                    before_body=check_peer,
+                )  # fmt: skip
+            except UnsafeUrl as exc:
+                raise _refused(exc) from None
+            if reply.status in _REDIRECTS and reply.headers.get("location"):
+                url = _join(url, reply.headers["location"])
+                continue
+            if not 200 <= reply.status < 300:
+                raise ProviderError(
+                    ProviderErrorCode.BAD_RESPONSE,
+                    f"turbotext result download answered HTTP {reply.status}",
+                    retryable=reply.status >= 500 or reply.status == 429,
+                    http_status=reply.status,
+                )
+            mime = sniff_image_mime(reply.body[:32])
+            if mime is None:
+                raise ProviderError(
+                    ProviderErrorCode.BAD_RESPONSE, "turbotext result is not an image"
+                )
+            return ProviderResult(data=reply.body, mime_type=mime.value)
+        raise ProviderError(
+            ProviderErrorCode.BAD_RESPONSE,
+            f"turbotext result download redirected more than {MAX_REDIRECTS} times",
         )
-        if not 200 <= reply.status < 300:
-            raise self._http_error(
-                reply, "turbotext result download", ProviderErrorCode.BAD_RESPONSE
-            )
-        mime = sniff_image_mime(reply.body[:32])
-        if mime is None:
-            raise ProviderError(
-                ProviderErrorCode.BAD_RESPONSE,
-                "turbotext result is not an image "
-                f"(content-type {reply.headers.get('content-type', 'unknown')[:60]})",
-            )
-        return ProviderResult(data=reply.body, mime_type=mime.value)
 
     # -- answers ------------------------------------------------------------------------------
 
@@ -288,6 +313,26 @@ class TurbotextAdapter:
             retry_after_seconds=retry_after,
             http_status=status,
         )
+
+
+def _join(base: httpx.URL, location: str) -> httpx.URL:
+    try:
+        url = base.join(location.strip())
+    except httpx.InvalidURL:
+        url = None
+    if url is None or not url.host:
+        raise ProviderError(
+            ProviderErrorCode.BAD_RESPONSE, "turbotext named an unusable result URL"
+        )
+    return url
+
+
+def _refused(exc: UnsafeUrl) -> ProviderError:
+    """A result URL we do not fetch: the reason goes to the processing log (admins), the
+    booth sees only the provider code."""
+    return ProviderError(
+        ProviderErrorCode.BAD_RESPONSE, f"turbotext result URL refused: {exc}"[:MESSAGE_LIMIT]
+    )
 
 
 def _turbotext_settings(job: ProviderInput) -> TurbotextSettings:

@@ -180,6 +180,10 @@ def create_stack(
         env[f"PHOTOCHANGER_{provider.upper()}_BASE_URL"] = (
             f"http://{LOOPBACK}:{chosen[f'emulator-{provider}']}"
         )
+        # results named by the emulator's answers are fetched from it, over plain http
+        env[f"PHOTOCHANGER_{provider.upper()}_TRUSTED_LOCAL_ORIGINS"] = env[
+            f"PHOTOCHANGER_{provider.upper()}_BASE_URL"
+        ]
     env.update(extra_env or {})
     return Stack(
         infra=infra,

@@ -73,6 +73,7 @@ class Job(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     client_hash: str | None = None
     trace_parent: str | None = None
+    result_token_sha256: str | None = None
 
     status: JobStatus = JobStatus.PENDING
     #: the attempt that currently owns the job (0 before any claim)
@@ -103,6 +104,7 @@ class Job(BaseModel):
             expires_at=self.expires_at, artifact_expires_at=self.artifact_expires_at,
             fallback_from=self.fallback_from, metadata=self.metadata,
             client_hash=self.client_hash, trace_parent=self.trace_parent,
+            result_token_sha256=self.result_token_sha256,
         )  # fmt: skip
 
     @classmethod

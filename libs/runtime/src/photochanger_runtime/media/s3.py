@@ -25,6 +25,7 @@ import obstore
 import obstore.exceptions
 from obstore.store import S3Store
 
+from ..secrets import with_file_variables
 from .keys import validate_key
 from .store import MediaNotFound, MediaTooLarge, MediaUnavailable, ObjectInfo, StoredObject
 
@@ -176,14 +177,14 @@ class S3MediaStore:
         """`s3://bucket[/prefix]`, with the endpoint, region and credentials of the standard
         variables in `env` (default: the process environment): `AWS_ENDPOINT_URL_S3` or
         `AWS_ENDPOINT_URL`, `AWS_REGION` or `AWS_DEFAULT_REGION`, `AWS_ACCESS_KEY_ID`,
-        `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`; `AWS_ALLOW_HTTP=true` for a plain-http
-        endpoint that is not on loopback."""
+        `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (each also as `<NAME>_FILE`, a mounted
+        secret); `AWS_ALLOW_HTTP=true` for a plain-http endpoint that is not on loopback."""
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:
             raise ValueError(f"media URL {url!r} is not s3://bucket[/prefix]")
         if parts.query or parts.fragment:
             raise ValueError(f"media URL {url!r}: no query or fragment allowed")
-        values = os.environ if env is None else env
+        values = with_file_variables(os.environ if env is None else env)
         return cls(
             parts.netloc,
             parts.path,

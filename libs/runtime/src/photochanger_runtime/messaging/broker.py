@@ -7,6 +7,7 @@ contested write has one winner (`jobs.store`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -15,40 +16,142 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import BaseMiddleware
+from faststream.exceptions import HandlerException
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.middlewares import AckPolicy
+from faststream.security import (
+    BaseSecurity,
+    SASLPlaintext,
+    SASLScram256,
+    SASLScram512,
+)
 from opentelemetry import trace
 from photochanger_contracts import DeadLetter, Event, topics
 from pydantic import ValidationError
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    ExecutionTimeout,
+    NetworkTimeout,
+    PyMongoError,
+    WTimeoutError,
+)
 
+from ..config import ServiceSettings
 from ..observability import metrics
+from ..observability.logs import job_id_var
 
 log = logging.getLogger(__name__)
 
 _DLQ_PAYLOAD_LIMIT = 8192
 
 
+#: attempts a handler gets for a message when it fails on something transient, and the pause
+#: before each retry; the partition waits meanwhile (seconds, well inside a job's deadline)
+HANDLER_ATTEMPTS = 3
+RETRY_DELAYS_SECONDS = (0.5, 2.0)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure that may pass on its own: a connection, a timeout, an unavailable server."""
+    if isinstance(exc, TimeoutError | ConnectionError | AutoReconnect | NetworkTimeout):
+        return True
+    if isinstance(exc, ConnectionFailure | ExecutionTimeout | WTimeoutError):
+        return True
+    if isinstance(exc, PyMongoError) and exc.has_error_label("RetryableWriteError"):
+        return True
+    return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
+
+
 class DeadLetterMiddleware(BaseMiddleware):
-    """A message its handler cannot read (schema violation, not JSON) goes to the dead-letter
-    topic with the reason, and the consumer moves on; it would fail the same way forever."""
+    """No message is acknowledged without being handled or routed.
+
+    - A message its handler cannot read (schema violation, not JSON) goes to the dead-letter
+      topic with the reason at once: it would fail the same way forever.
+    - A handler that raises something transient (database or broker unreachable, a timeout)
+      is run again, `HANDLER_ATTEMPTS` times in all with a pause between; if it still fails,
+      and for any other exception at once, the message goes to the dead-letter topic.
+
+    Every failure is logged with the job id (the message key) and counted
+    (`photochanger_consumer_errors_total`); the offset is committed only after this."""
 
     async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+        key = _key_of(msg)
+        token = job_id_var.set(key) if key else None
         try:
-            return await call_next(msg)
-        except (ValidationError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            await send_to_dead_letter(
-                self.context.get("broker"), msg, f"{type(exc).__name__}: {exc}"
-            )
-            return None
+            return await self._handle(call_next, msg, key)
+        finally:
+            if token is not None:
+                job_id_var.reset(token)
+
+    async def _handle(self, call_next: Any, msg: Any, key: str | None) -> Any:
+        topic = getattr(msg.raw_message, "topic", "?")
+        for attempt in range(1, HANDLER_ATTEMPTS + 1):
+            try:
+                return await call_next(msg)
+            except (ValidationError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+                await self._dead_letter(msg, f"{type(exc).__name__}: {exc}")
+                return None
+            except (HandlerException, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                context = {"topic": topic, "job_id": key, "attempt": attempt}
+                if is_transient(exc) and attempt < HANDLER_ATTEMPTS:
+                    metrics.CONSUMER_ERRORS.labels(topic=topic, action="retried").inc()
+                    log.warning(
+                        "handler failed on a transient error; retrying",
+                        extra={**context, "error": repr(exc)[:300]},
+                    )
+                    await asyncio.sleep(RETRY_DELAYS_SECONDS[attempt - 1])  # back-off
+                    continue
+                metrics.CONSUMER_ERRORS.labels(topic=topic, action="dead_lettered").inc()
+                log.error("handler failed; message dead-lettered", extra=context, exc_info=exc)
+                await self._dead_letter(msg, f"handler failed: {type(exc).__name__}: {exc}")
+                return None
+        return None  # unreachable: the last attempt returns or dead-letters
+
+    async def _dead_letter(self, msg: Any, error: str) -> None:
+        await send_to_dead_letter(self.context.get("broker"), msg, error)
 
 
-def create_broker(bootstrap_servers: str, *, client_id: str) -> KafkaBroker:
+def _key_of(msg: Any) -> str | None:
+    raw_key = getattr(getattr(msg, "raw_message", None), "key", None)
+    return raw_key.decode(errors="replace")[:100] if raw_key else None
+
+
+def broker_security(settings: ServiceSettings) -> BaseSecurity | None:
+    """FastStream's form of the transport and authentication settings (see
+    `ServiceSettings.kafka_connection` for the aiokafka form the topic admin uses)."""
+    protocol = settings.kafka_security_protocol
+    context = settings.kafka_ssl_context()
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    assert settings.kafka_sasl_username and settings.kafka_sasl_password
+    sasl = {
+        "SCRAM-SHA-512": SASLScram512,
+        "SCRAM-SHA-256": SASLScram256,
+        "PLAIN": SASLPlaintext,
+    }[settings.kafka_sasl_mechanism]
+    return sasl(
+        settings.kafka_sasl_username,
+        settings.kafka_sasl_password.get_secret_value(),
+        ssl_context=context,
+        use_ssl=protocol == "SASL_SSL",
+    )
+
+
+def create_broker(
+    bootstrap_servers: str, *, client_id: str, security: BaseSecurity | None = None
+) -> KafkaBroker:
     return KafkaBroker(
         bootstrap_servers,
         client_id=client_id,
+        security=security,
         enable_idempotence=True,
         acks="all",
         linger_ms=0,
@@ -148,11 +251,20 @@ def consumer(
 
 
 async def ensure_topics(
-    bootstrap_servers: str, names: tuple[str, ...], *, partitions: int, replication_factor: int
+    bootstrap_servers: str,
+    names: tuple[str, ...],
+    *,
+    partitions: int,
+    replication_factor: int,
+    connection: Mapping[str, Any] | None = None,
 ) -> None:
     """Create missing topics (idempotent). In Kubernetes the topics are declared as
-    `KafkaTopic` resources; this keeps local runs and fresh clusters working the same way."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+    `KafkaTopic` resources (and the services' Kafka users may not create any); this keeps
+    local runs and fresh clusters working the same way. `connection`: the transport and
+    authentication options (`ServiceSettings.kafka_connection`)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=5000, **(connection or {})
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -17,6 +17,33 @@ INGEST_LATENCY = Histogram(
     ["outcome"],
     buckets=_LATENCY_BUCKETS,
 )
+UPLOADS_IN_FLIGHT = Gauge(
+    "photochanger_ingest_uploads_in_flight", "Ingest request bodies being read right now"
+)
+INGEST_REFUSED = Counter(
+    "photochanger_ingest_refused_total",
+    "Ingest requests refused before or while their body was read, by reason",
+    ["reason"],
+)
+INGEST_PASSWORD_FAILURES = Counter(
+    "photochanger_ingest_password_failures_total",
+    "Ingest requests answered 401: wrong or missing ingest password",
+)
+PASSWORD_VERIFICATIONS = Counter(
+    "photochanger_password_verifications_total",
+    "Slow (argon2) password verifications run, by what they guard",
+    ["purpose"],
+)
+ADMIN_LOGIN_FAILURES = Counter(
+    "photochanger_admin_login_failures_total",
+    "Admin logins refused, by reason (invalid_credentials, throttled)",
+    ["reason"],
+)
+CONSUMER_ERRORS = Counter(
+    "photochanger_consumer_errors_total",
+    "Kafka messages whose handler raised, by topic and what was done (retried, dead_lettered)",
+    ["topic", "action"],
+)
 JOBS_CREATED = Counter("photochanger_jobs_created_total", "Jobs created", ["slot_id", "provider"])
 JOBS_FINALIZED = Counter(
     "photochanger_jobs_finalized_total",

@@ -1,7 +1,8 @@
 """The provider catalog: `configs/providers.json` plus PHOTOCHANGER_<PROVIDER>_<FIELD>
-environment overrides. The one source of provider configuration for every service, and the one
-declaration of which providers the platform runs: the devstack, the topics, the published
-contracts, the deployment manifests and the tests all take the provider list from it."""
+environment overrides (or `..._FILE`, e.g. a mounted API key). The one source of provider
+configuration for every service, and the one declaration of which providers the platform runs:
+the devstack, the topics, the published contracts, the deployment manifests and the tests all
+take the provider list from it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from photochanger_contracts import Operation
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from ..secrets import with_file_variables
 
 
 class ProviderConfig(BaseModel):
@@ -34,6 +37,19 @@ class ProviderConfig(BaseModel):
     #: `make up`; its emulator's port in `make up`
     service_port: int | None = Field(default=None, ge=1, le=65535)
     emulator_port: int | None = Field(default=None, ge=1, le=65535)
+    #: hosts (`name` or `*.domain`) that URLs named in the provider's answers may point at;
+    #: fetched over https only, and only when they resolve to public addresses
+    result_hosts: tuple[str, ...] = ()
+    #: origins (`scheme://host:port`) fetched even though plain http or private: a local
+    #: emulator, set explicitly (`make up` and the tests do); empty in production
+    trusted_local_origins: tuple[str, ...] = ()
+
+    @field_validator("result_hosts", "trusted_local_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @property
     def configured(self) -> bool:
@@ -56,7 +72,7 @@ class ProviderCatalog:
 
 
 def load_catalog(path: Path, environ: Mapping[str, str] | None = None) -> ProviderCatalog:
-    env = os.environ if environ is None else environ
+    env = with_file_variables(os.environ if environ is None else environ)
     raw: dict[str, dict[str, object]] = json.loads(path.read_text())
     providers: dict[str, ProviderConfig] = {}
     for provider_id, fields in raw.items():

@@ -10,7 +10,7 @@ in job records (never the API key, never more than a few hundred characters).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -101,12 +101,15 @@ class ProviderHttp:
         content: bytes | None = None,
         data: Mapping[str, str] | None = None,
         follow_redirects: bool = False,
+        before_body: Callable[[httpx.Response], None] | None = None,
     ) -> Reply:
         """One request with a whole-exchange time budget and a cap on the answer's size.
 
         Any HTTP status comes back as a `Reply`; only a failed exchange raises, as a
         ProviderError: timeouts and unreachable hosts are retryable, an unusable URL means
         the provider is not configured, an unreadable answer is a bad response.
+        `before_body` sees the response before its body is read and may refuse it by raising
+        (its exception propagates as it is).
         """
         name = self._provider_id
         try:
@@ -124,6 +127,8 @@ class ProviderHttp:
                     follow_redirects=follow_redirects,
                 ) as response,
             ):
+                if before_body is not None:
+                    before_body(response)
                 body = await self._read_capped(response, cap)
                 return Reply(response.status_code, response.headers, body)
         except (TimeoutError, httpx.TimeoutException) as exc:

@@ -8,7 +8,6 @@ its tokens lose it too on the next request, without waiting for them to expire."
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
@@ -20,11 +19,10 @@ from enum import StrEnum
 from typing import Any
 
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from photochanger_runtime.clock import Clock
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from ..passwords import PasswordChecks
 from ..settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -93,10 +91,13 @@ def _safe(exc: ValueError) -> str:
 
 
 class AdminAccounts:
-    """The static accounts, checked in constant time whether or not the user exists."""
+    """The static accounts, checked in constant time whether or not the user exists, through
+    the process's bounded password checks (which may refuse with `PasswordChecksBusy`)."""
 
-    def __init__(self, accounts: Iterable[AdminAccount]) -> None:
-        self._hasher = PasswordHasher()
+    def __init__(
+        self, accounts: Iterable[AdminAccount], checks: PasswordChecks | None = None
+    ) -> None:
+        self._checks = checks if checks is not None else PasswordChecks()
         self._accounts: dict[str, AdminAccount] = {}
         for account in accounts:
             key = account.username.lower()
@@ -104,10 +105,12 @@ class AdminAccounts:
                 raise AccountsError(f"admin account {account.username!r} is defined twice")
             self._accounts[key] = account
         # Unknown users pay for a verification too, so timing does not tell who exists.
-        self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+        self._decoy = self._checks.hash(secrets.token_urlsafe(16))
 
     @classmethod
-    def from_settings(cls, settings: ApiSettings) -> AdminAccounts:
+    def from_settings(
+        cls, settings: ApiSettings, checks: PasswordChecks | None = None
+    ) -> AdminAccounts:
         accounts: list[AdminAccount] = []
         if settings.admin_accounts is not None:
             accounts += parse_accounts(
@@ -119,7 +122,7 @@ class AdminAccounts:
             )
         if not accounts:
             log.warning("no admin accounts configured: every admin route answers 401")
-        return cls(accounts)
+        return cls(accounts, checks)
 
     def __len__(self) -> int:
         return len(self._accounts)
@@ -130,9 +133,7 @@ class AdminAccounts:
     async def authenticate(self, username: str, password: str) -> AdminAccount | None:
         account = self.get(username)
         stored = account.password_hash if account is not None else self._decoy
-        try:
-            await asyncio.to_thread(self._hasher.verify, stored, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+        if not await self._checks.verify(stored, password, purpose="admin_login"):
             return None
         return account
 

@@ -43,8 +43,10 @@ WriteSlots = Annotated[Principal, Depends(require(Permission.SLOTS_WRITE))]
 
 
 def result_link(settings: ApiSettings, job_id: str) -> str:
+    """The admin download (`jobs:read`): public result links need the token only the booth
+    was given."""
     base = (settings.public_base_url or "").rstrip("/")
-    return f"{base}/public/results/{job_id}"
+    return f"{base}/api/jobs/{job_id}/result"
 
 
 def _recent(settings: ApiSettings, now: datetime, jobs: list[JobSummary]) -> list[RecentResult]:

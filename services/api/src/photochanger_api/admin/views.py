@@ -11,6 +11,7 @@ from photochanger_runtime.jobs import LogEntry
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ..errors import HTTP_STATUS
+from ..settings import MIN_INGEST_PASSWORD_LENGTH
 
 _MAX_RESULT_TTL_HOURS = 24 * 30
 
@@ -187,7 +188,13 @@ class SettingsUpdate(_Input):
         default=None, ge=SYNC_RESPONSE_MIN_SECONDS, le=SYNC_RESPONSE_MAX_SECONDS
     )
     result_ttl_hours: float | None = Field(default=None, gt=0, le=_MAX_RESULT_TTL_HOURS)
-    ingest_password: SecretStr | None = Field(default=None, min_length=8, max_length=256)
+    ingest_password: SecretStr | None = Field(
+        default=None,
+        min_length=MIN_INGEST_PASSWORD_LENGTH,
+        max_length=256,
+        description=f"at least {MIN_INGEST_PASSWORD_LENGTH} characters (one secret guards "
+        "every booth); e.g. `python -c 'import secrets; print(secrets.token_urlsafe(18))'`",
+    )
     provider_keys: dict[str, SecretStr | None] | None = Field(
         default=None, description="provider id → new API key, or null to remove the stored one"
     )

@@ -229,6 +229,9 @@ class TurbotextEngine:
         if effective.no_image:
             queue.set_status("ready", {"success": True, "data": {}})
             return
+        if effective.result_url is not None:  # a result somewhere else (SSRF tests)
+            queue.set_status("ready", result_answer(method.result_at, effective.result_url))
+            return
         # the processed picture is the canvas; the other input shows as a thumbnail
         canvas = sources[method.canvas]
         other = next((d for n, d in sources.items() if n != method.canvas), None)
