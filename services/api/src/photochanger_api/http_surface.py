@@ -45,8 +45,12 @@ def _admin_json_path(path: str) -> bool:
     return path.startswith("/api/") and not path.startswith("/api/ingest/")
 
 
+#: admin routes that answer images: results, test runs, template images, job previews
+_IMAGE_ROUTES = re.compile(r"/(test-run|result|content)$|^/api/jobs/[^/]+/images/[^/]+$")
+
+
 def _answers_images(path: str) -> bool:
-    return path.endswith("/test-run") or path.endswith("/result")
+    return _IMAGE_ROUTES.search(path) is not None
 
 
 def _acceptable(accept: str, answers_images: bool) -> bool:

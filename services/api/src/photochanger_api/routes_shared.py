@@ -18,6 +18,7 @@ from .admin.views import ADMIN_ERRORS, errors
 from .dependencies import container, ingest_deps, require
 from .errors import ApiError
 from .settings import ApiSettings
+from .client_address import ClientAddresses
 from .shared_results import RequestRate, SharedResult, ShareLinks
 
 router = APIRouter()
@@ -88,8 +89,10 @@ async def share_result(
 )
 async def open_shared_result(token: str, request: Request) -> Response:
     """The shared result, shown in the browser, until the link expires (then 410)."""
-    links, limit = await container(request).aget(ShareLinks, RequestRate)
-    address = request.client.host if request.client else "unknown"
+    links, limit, addresses = await container(request).aget(
+        ShareLinks, RequestRate, ClientAddresses
+    )
+    address = addresses.of(request)
     wait = limit.retry_after(address)
     if wait is not None:
         raise ApiError(
