@@ -21,6 +21,8 @@ const PHOTOCHANGER_ROLES = {
     // configuration the admin API edits, login throttle, statistics resets
     slots: RW, slot_versions: RW, settings: RW, settings_versions: RW, template_media: RW,
     media_links: RW, login_failures: RW, slot_stats_resets: RW,
+    // the console's share links: created, looked up, long-expired ones swept by the creator
+    share_links: ["find", "insert", "remove", "createIndex"],
   },
   dispatcher: {
     // rejects a job it cannot route: final record, retire the live one
