@@ -65,7 +65,8 @@ chaos: install
 smoke-live: deps
 	$(UV) run python -m photochanger_devstack.smoke_live
 
-# deploy/generated/: each provider's Kubernetes and Compose service, from configs/providers.json
+# deploy/generated/: each provider's Kubernetes and Compose services, every service's Kafka user
+# (ACLs from spec/contracts/asyncapi) and the MongoDB roles script, from configs/providers.json
 manifests: deps
 	$(UV) run photochanger-devstack manifests
 

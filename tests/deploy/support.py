@@ -26,6 +26,7 @@ DASHBOARD = DEPLOY / "grafana" / "photochanger-dashboard.json"
 RULES = DEPLOY / "prometheus" / "rules.yaml"
 RULE_TESTS = DEPLOY / "prometheus" / "rules.test.yaml"
 COMPOSE = REPO / "docker-compose.yml"
+ASYNCAPI = REPO / "spec" / "contracts" / "asyncapi"
 
 #: service -> the port of its HTTP endpoint (api) or of /healthz /readyz /metrics: the core
 #: services and one per provider of configs/providers.json
@@ -41,8 +42,8 @@ SCALED_CONSUMERS: dict[str, tuple[str, str]] = {
         for p in topology.provider_ids()
     },
 }
-#: secrets each service reads (Secret keys are the variable names)
-SECRETS: dict[str, set[str]] = {
+#: secrets the core services read (Secret keys are the variable names)
+CORE_SECRETS: dict[str, set[str]] = {
     "api": {
         "PHOTOCHANGER_MONGODB_URI",
         "PHOTOCHANGER_INGEST_PASSWORD",
@@ -50,15 +51,23 @@ SECRETS: dict[str, set[str]] = {
         "PHOTOCHANGER_JWT_SECRET",
     },
     "dispatcher": {"PHOTOCHANGER_MONGODB_URI"},
-    **{
-        f"provider-{p}": {"PHOTOCHANGER_MONGODB_URI", f"PHOTOCHANGER_{p.upper()}_API_KEY"}
-        for p in topology.provider_ids()
-    },
     "ttl-reaper": {"PHOTOCHANGER_MONGODB_URI"},
 }
 #: every service reads the media bucket's credentials
-for _names in SECRETS.values():
-    _names |= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+MEDIA_SECRETS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"})
+
+
+def secret_keys(service: str) -> set[str]:
+    """What a service's Secret holds: a provider service its own database URI and only its
+    own provider's API key."""
+    if service.startswith("provider-"):
+        key = f"PHOTOCHANGER_{service.removeprefix('provider-').upper()}_API_KEY"
+        return {"PHOTOCHANGER_MONGODB_URI", key} | MEDIA_SECRETS
+    return CORE_SECRETS[service] | MEDIA_SECRETS
+
+
+#: secrets each service reads: the core services and one per provider of the catalogue
+SECRETS: dict[str, set[str]] = {service: secret_keys(service) for service in SERVICES}
 ALL_SECRETS = set().union(*SECRETS.values())
 #: where each pod mounts its Secret (one file per key; the services read <NAME>_FILE)
 SECRET_DIR = "/var/run/secrets/photochanger"
@@ -172,6 +181,59 @@ def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
         if op == "DoesNotExist" and key in labels:
             return False
     return True
+
+
+# -- Kafka users and what the services declare (spec/contracts/asyncapi) ---------------------
+
+
+def services_of(provider_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The core services and one provider service per provider id."""
+    return ("api", "dispatcher", *(f"provider-{p}" for p in provider_ids), "ttl-reaper")
+
+
+def consumer_groups(provider_ids: tuple[str, ...]) -> dict[str, str]:
+    """The consumer group of each service that has one (the api reads without a group)."""
+    return {"dispatcher": "dispatcher", **{f"provider-{p}": f"provider-{p}" for p in provider_ids}}
+
+
+def declared_topics(asyncapi: Path, service: str) -> dict[str, set[str]]:
+    """What a service's broker sends to and receives from, per its AsyncAPI document."""
+    document = json.loads((asyncapi / f"{service}.json").read_text())
+    channels = document["channels"]
+    actions: dict[str, set[str]] = {"send": set(), "receive": set()}
+    for operation in document["operations"].values():
+        name = operation["channel"]["$ref"].rsplit("/", 1)[-1]
+        actions[operation["action"]].add(channels[name]["address"])
+    return actions
+
+
+Acl = tuple[str, str, str, str]
+
+
+def acls_of(user: dict[str, Any]) -> set[Acl]:
+    """(resource type, name, pattern type, operation) of every ACL of a KafkaUser."""
+    return {
+        (acl["resource"]["type"], acl["resource"].get("name", ""),
+         acl["resource"].get("patternType", "literal"), operation)
+        for acl in user["spec"]["authorization"]["acls"]
+        for operation in acl["operations"]
+    }  # fmt: skip
+
+
+def expected_acls(declared: dict[str, set[str]], group: str | None) -> set[Acl]:
+    """Describe on the platform's topics, Write on what the service sends to, Read on what it
+    receives from and on its consumer group, IdempotentWrite when it produces."""
+    expected = {
+        ("topic", "jobs.", "prefix", "Describe"),
+        ("topic", "provider.", "prefix", "Describe"),
+    }
+    expected |= {("topic", t, "literal", "Write") for t in declared["send"]}
+    expected |= {("topic", t, "literal", "Read") for t in declared["receive"]}
+    if group and declared["receive"]:
+        expected.add(("group", group, "literal", "Read"))
+    if declared["send"]:
+        expected.add(("cluster", "", "literal", "IdempotentWrite"))
+    return expected
 
 
 # -- settings ---------------------------------------------------------------------------------

@@ -14,11 +14,13 @@ import jsonschema
 import kubernetes_validate
 import pytest
 from photochanger_contracts import topics
+from photochanger_devstack import topology
 from photochanger_runtime.providers.catalog import load_catalog
 
 from tests.deploy.support import (
     ALL_INTERFACES,
     ALL_SECRETS,
+    ASYNCAPI,
     INTERNAL_PORTS,
     K8S,
     KUBERNETES_VERSION,
@@ -29,8 +31,12 @@ from tests.deploy.support import (
     SECRET_DIR,
     SECRETS,
     SERVICES,
+    acls_of,
+    consumer_groups,
     container,
+    declared_topics,
     env_of,
+    expected_acls,
     of_kind,
     one,
     render,
@@ -507,29 +513,6 @@ def test_every_network_policy_selects_some_pods(rendered: dict[str, Docs], overl
 # -- Kafka over SASL/SCRAM and TLS (prod) -------------------------------------------------------
 
 
-def _declared_topics() -> dict[str, dict[str, set[str]]]:
-    """What each service's broker sends to and receives from (spec/contracts/asyncapi)."""
-    found: dict[str, dict[str, set[str]]] = {}
-    for service in SERVICES:
-        document = json.loads((REPO / "spec/contracts/asyncapi" / f"{service}.json").read_text())
-        channels = document["channels"]
-        actions: dict[str, set[str]] = {"send": set(), "receive": set()}
-        for operation in document["operations"].values():
-            name = operation["channel"]["$ref"].rsplit("/", 1)[-1]
-            actions[operation["action"]].add(channels[name]["address"])
-        found[service] = actions
-    return found
-
-
-def _acls(user: dict[str, Any]) -> set[tuple[str, str, str, str]]:
-    return {
-        (acl["resource"]["type"], acl["resource"].get("name", ""),
-         acl["resource"].get("patternType", "literal"), operation)
-        for acl in user["spec"]["authorization"]["acls"]
-        for operation in acl["operations"]
-    }  # fmt: skip
-
-
 def test_prod_talks_to_kafka_with_a_scram_user_per_service_over_tls(
     rendered: dict[str, Docs],
 ) -> None:
@@ -572,7 +555,7 @@ def test_prod_talks_to_kafka_with_a_scram_user_per_service_over_tls(
     refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
     assert set(refs) == {"username", "password", "ca"}
     assert refs["password"]["name"] == "photochanger-keda" and "photochanger-keda" in users
-    assert {op for *_, op in _acls(users["photochanger-keda"])} == {"Describe"}
+    assert {op for *_, op in acls_of(users["photochanger-keda"])} == {"Describe"}
     for scaled in of_kind(docs, "ScaledObject").values():
         (trigger,) = scaled["spec"]["triggers"]
         assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
@@ -588,26 +571,40 @@ def test_each_kafka_user_may_do_exactly_what_its_service_declares(
     rendered: dict[str, Docs],
 ) -> None:
     users = of_kind(rendered["prod"], "KafkaUser")
-    declared = _declared_topics()
-    groups = {service: group for service, (group, _) in SCALED_CONSUMERS.items()}
+    groups = consumer_groups(topology.provider_ids())
+    assert set(users) == {f"photochanger-{s}" for s in SERVICES} | {"photochanger-keda"}
     for service in SERVICES:
-        acls = _acls(users[f"photochanger-{service}"])
-        expected = {
-            ("topic", "jobs.", "prefix", "Describe"),
-            ("topic", "provider.", "prefix", "Describe"),
-        }
-        expected |= {("topic", t, "literal", "Write") for t in declared[service]["send"]}
-        expected |= {("topic", t, "literal", "Read") for t in declared[service]["receive"]}
-        if service in groups:
-            expected.add(("group", groups[service], "literal", "Read"))
-        if declared[service]["send"]:
-            expected.add(("cluster", "", "literal", "IdempotentWrite"))
+        acls = acls_of(users[f"photochanger-{service}"])
+        declared = declared_topics(ASYNCAPI, service)
+        expected = expected_acls(declared, groups.get(service))
         assert acls == expected, (service, acls ^ expected)
+        if service in groups:  # the scaled consumers read with the group KEDA watches
+            assert groups[service] == SCALED_CONSUMERS[service][0]
+
+
+def test_jobs_can_be_handed_to_every_provider(rendered: dict[str, Docs]) -> None:
+    """From the catalogue, not the AsyncAPI documents (which could be stale): the dispatcher
+    and every provider (fallbacks) may write every provider's request topic; only its own
+    provider service reads one."""
+    users = of_kind(rendered["prod"], "KafkaUser")
+    for provider in topology.provider_ids():
+        topic = topics.provider_requests(provider)
+        for service in ("dispatcher", *PROVIDER_SERVICES):
+            assert ("topic", topic, "literal", "Write") in acls_of(
+                users[f"photochanger-{service}"]
+            ), (service, topic)
+        readers = {
+            name for name, user in users.items()
+            if ("topic", topic, "literal", "Read") in acls_of(user)
+        }  # fmt: skip
+        assert readers == {f"photochanger-provider-{provider}"}
 
 
 def test_every_collection_the_code_uses_has_a_database_role() -> None:
     """deploy/mongodb/roles.js grants each service's user only its collections; every
-    collection the code names must be granted to someone (or a service would fail)."""
+    collection the code names must be granted to someone (or a service would fail). The core
+    services have a role each, the provider services one shared shape (the generated file
+    declares which providers; tests/deploy/test_security_manifests.py runs it)."""
     import re as regex
 
     roles = (REPO / "deploy" / "mongodb" / "roles.js").read_text()
@@ -622,4 +619,6 @@ def test_every_collection_the_code_uses_has_a_database_role() -> None:
     assert named, "no collection found in the code?"
     assert named <= granted, sorted(named - granted)
     for service in SERVICES:
-        assert f'"{service}": {{' in roles or f"  {service}: {{" in roles, service
+        if service not in PROVIDER_SERVICES:
+            assert f'"{service}": {{' in roles or f"  {service}: {{" in roles, service
+    assert "const PHOTOCHANGER_PROVIDER_ROLE = {" in roles

@@ -7,7 +7,8 @@
 - ``s3``: run versitygw (a local S3-compatible server) in the foreground, with state under
   ``./.state/s3``, printing the ``PHOTOCHANGER_MEDIA_URL`` and ``AWS_*`` variables to use it;
 - ``contracts``: write each service's AsyncAPI document (generated from its broker);
-- ``manifests``: generate each provider's Kubernetes and Compose files into deploy/generated;
+- ``manifests``: generate each provider's Kubernetes and Compose files, the Kafka users and
+  the MongoDB roles script into deploy/generated;
 - ``services``: print each service and its port (the build arguments of its image);
 - ``stop``: stop whatever ``infra`` left running according to the pid files (``make down``).
 """
@@ -190,7 +191,10 @@ def _cmd_contracts(_: argparse.Namespace) -> int:
 def _cmd_manifests(_: argparse.Namespace) -> int:
     from photochanger_devstack.manifests import write_manifests
 
-    _say(f"wrote {write_manifests()} (one Kubernetes and Compose service per provider)")
+    _say(
+        f"wrote {write_manifests()} (each provider's Kubernetes and Compose services, every "
+        "service's Kafka user, the MongoDB roles script)"
+    )
     return 0
 
 
@@ -228,7 +232,8 @@ def _parser() -> argparse.ArgumentParser:
 
     manifests = commands.add_parser(
         "manifests",
-        help="generate each provider's Kubernetes and Compose files into deploy/generated",
+        help="generate each provider's Kubernetes and Compose files, the Kafka users and the "
+        "MongoDB roles script into deploy/generated",
     )
     manifests.set_defaults(handler=_cmd_manifests)
 
