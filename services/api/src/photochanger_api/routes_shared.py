@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from .admin.auth import Permission, Principal
 from .admin.routes_previews import IMAGE, stream
 from .admin.views import ADMIN_ERRORS, errors
+from .client_address import ClientAddresses
 from .dependencies import container, ingest_deps, require
 from .errors import ApiError
 from .settings import ApiSettings
-from .client_address import ClientAddresses
 from .shared_results import RequestRate, SharedResult, ShareLinks
 
 router = APIRouter()
