@@ -339,7 +339,13 @@ async def test_statistics_and_a_share_link_from_the_gallery(
 
     await console.go("#/gallery", "Gallery")
     item = page.locator(f'.gallery-item[data-job="{done.headers["x-job-id"]}"]')
-    await expect(item.get_by_role("img")).to_be_visible()
+    await expect(item.get_by_role("img")).to_have_js_property("complete", True)
+    assert await item.get_by_role("img").evaluate("img => img.naturalWidth") > 0
+    async with page.expect_download() as download_info:
+        await item.get_by_role("link", name=re.compile("Download")).click()
+    download = await download_info.value
+    saved = await download.path()
+    assert saved is not None and saved.read_bytes() == done.content  # the result, whole
     await item.get_by_role("button", name=re.compile("Share link")).click()
     link = item.locator("input.share-url")
     await expect(link).to_be_visible()

@@ -105,3 +105,44 @@ export async function imageUrl(path) {
   const response = await request("GET", path, { raw: true, headers: { Accept: "image/*" } });
   return URL.createObjectURL(await response.blob());
 }
+
+// Images behind the token in a rendered page: every <img data-api-src="/api/..."> gets its
+// picture once it comes near the viewport (the page shows many), and every
+// <a data-api-download="/api/..."> downloads its file when clicked.
+export function loadApiImages(root) {
+  const load = async (img) => {
+    try {
+      const url = await imageUrl(img.dataset.apiSrc);
+      img.addEventListener("load", () => URL.revokeObjectURL(url), { once: true });
+      img.src = url;
+    } catch {
+      img.replaceWith(Object.assign(document.createElement("span"), {
+        className: "muted", textContent: "No longer available.",
+      }));
+    }
+  };
+  const images = [...root.querySelectorAll("img[data-api-src]")];
+  if ("IntersectionObserver" in window) {
+    const observer = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        if (!entry.isIntersecting) continue;
+        observer.unobserve(entry.target);
+        load(entry.target);
+      }
+    }, { rootMargin: "200px" });
+    images.forEach((img) => observer.observe(img));
+  } else {
+    images.forEach(load);
+  }
+  for (const link of root.querySelectorAll("a[data-api-download]")) {
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      const url = await imageUrl(link.dataset.apiDownload);
+      const save = Object.assign(document.createElement("a"), { href: url, download: link.dataset.filename || "" });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);  // after the browser took it
+    });
+  }
+}

@@ -1,6 +1,6 @@
 // The 15 slots at a glance: what each runs, its last result, how it has been doing, and the
 // URL a photobooth posts to.
-import { can, get } from "../api.js";
+import { can, get, loadApiImages } from "../api.js";
 import { ago, html, label, percent, render, wireCopyButtons } from "../ui.js";
 
 const WINDOW_MINUTES = 24 * 60;
@@ -19,6 +19,7 @@ export async function show(main) {
       ${slots.items.map((slot) => card(slot, statsBySlot.get(slot.id)))}
     </ul>`);
   wireCopyButtons(main);
+  loadApiImages(main);
 }
 
 function card(slot, stats) {
@@ -34,7 +35,7 @@ function card(slot, stats) {
       <p class="slot-id muted">${slot.id} · ${label(slot.provider)} · ${label(slot.operation)}</p>
       <div class="thumb">
         ${last
-          ? html`<img src="/public/results/${last.job_id}" alt="Last result of ${slot.name}" loading="lazy" width="160" height="120">`
+          ? html`<img data-api-src="/api/jobs/${last.job_id}/images/result" alt="Last result of ${slot.name}" width="160" height="120">`
           : html`<span class="muted">No result yet</span>`}
       </div>
       <dl class="facts">

@@ -1,5 +1,5 @@
 // The latest results of every slot: look, download, or hand a guest a link that expires.
-import { ApiError, can, get, request } from "../api.js";
+import { ApiError, can, get, loadApiImages, request } from "../api.js";
 import { announce, html, problemText, render, when, wireCopyButtons } from "../ui.js";
 
 export async function show(main) {
@@ -25,10 +25,10 @@ export async function show(main) {
         <ul class="gallery-grid">
           ${results.map((r) => html`
             <li class="card gallery-item" data-job="${r.job_id}">
-              <img src="/public/results/${r.job_id}" alt="Result of ${slot.name} from ${when(r.completed_at)}" loading="lazy">
+              <img data-api-src="/api/jobs/${r.job_id}/images/result" alt="Result of ${slot.name} from ${when(r.completed_at)}">
               <p class="muted">${when(r.completed_at)} · kept until ${when(r.result_expires_at)}</p>
               <div class="actions">
-                <a class="button secondary" href="/public/results/${r.job_id}" download>Download<span class="visually-hidden"> the result from ${when(r.completed_at)}</span></a>
+                <a class="button secondary" href="#/gallery" data-api-download="/api/jobs/${r.job_id}/result" data-filename="${slot.id}-${r.job_id}">Download<span class="visually-hidden"> the result from ${when(r.completed_at)}</span></a>
                 ${can("jobs:read") ? html`<button type="button" class="share" data-job="${r.job_id}">Share link<span class="visually-hidden"> for the result from ${when(r.completed_at)}</span></button>` : ""}
               </div>
               <div class="share-box" id="share-${r.job_id}" hidden></div>
@@ -36,6 +36,7 @@ export async function show(main) {
         </ul>
       </section>`)}`);
 
+  loadApiImages(main);
   for (const button of main.querySelectorAll("button.share")) {
     button.addEventListener("click", async () => {
       const jobId = button.dataset.job;
