@@ -65,6 +65,39 @@ async def _measure(call: Callable[[], Awaitable[Any]], calls: int) -> dict[str, 
     }
 
 
+PutCall = Callable[[str, bytes], Awaitable[Any]]
+#: reads the object at the key to the end, answering how many bytes came
+ReadCall = Callable[[str], Awaitable[int]]
+
+
+async def _puts_and_gets(put: PutCall, read: ReadCall, prefix: str, calls: int) -> dict[str, Any]:
+    """A put and a get of each size in SIZES, measured `calls` times each."""
+    results: dict[str, Any] = {}
+    for label, size in SIZES.items():
+        data = os.urandom(size)
+        key = f"{prefix}/{size}"
+
+        async def put_once(key: str = key, data: bytes = data) -> None:
+            await put(key, data)
+
+        async def get_once(key: str = key, size: int = size) -> None:
+            assert await read(key) == size
+
+        results[f"put {label}"] = await _measure(put_once, calls)
+        results[f"get {label}"] = await _measure(get_once, calls)
+    return results
+
+
+def _client_report(import_s: float, rss_import: float, results: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "import_s": import_s,
+        "rss_import_mb": rss_import,
+        "rss_end_mb": _rss_mb(),
+        "peak_mb": _peak_rss_mb(),
+        "calls": results,
+    }
+
+
 async def _obstore_s3(conf: dict[str, str], calls: int) -> dict[str, Any]:
     started = time.perf_counter()
     import obstore
@@ -81,32 +114,18 @@ async def _obstore_s3(conf: dict[str, str], calls: int) -> dict[str, Any]:
         virtual_hosted_style_request=False,
         client_options={"allow_http": True},
     )
-    results: dict[str, Any] = {}
-    for label, size in SIZES.items():
-        data = os.urandom(size)
-        key = f"bench/obstore/{size}"
 
-        async def put(key: str = key, data: bytes = data) -> None:
-            await obstore.put_async(
-                store, key, data, attributes={"Content-Type": "image/jpeg"}, use_multipart=False
-            )
+    async def put(key: str, data: bytes) -> None:
+        await obstore.put_async(
+            store, key, data, attributes={"Content-Type": "image/jpeg"}, use_multipart=False
+        )
 
-        async def get(key: str = key, size: int = size) -> None:
-            result = await obstore.get_async(store, key)
-            total = 0
-            async for chunk in result.stream(min_chunk_size=256 * 1024):
-                total += len(chunk)
-            assert total == size
+    async def read(key: str) -> int:
+        result = await obstore.get_async(store, key)
+        return sum([len(chunk) async for chunk in result.stream(min_chunk_size=256 * 1024)])
 
-        results[f"put {label}"] = await _measure(put, calls)
-        results[f"get {label}"] = await _measure(get, calls)
-    return {
-        "import_s": import_s,
-        "rss_import_mb": rss_import,
-        "rss_end_mb": _rss_mb(),
-        "peak_mb": _peak_rss_mb(),
-        "calls": results,
-    }
+    results = await _puts_and_gets(put, read, "bench/obstore", calls)
+    return _client_report(import_s, rss_import, results)
 
 
 async def _aiobotocore_s3(conf: dict[str, str], calls: int) -> dict[str, Any]:
@@ -117,7 +136,6 @@ async def _aiobotocore_s3(conf: dict[str, str], calls: int) -> dict[str, Any]:
     import_s = time.perf_counter() - started
     rss_import = _rss_mb()
     session = get_session()
-    results: dict[str, Any] = {}
     async with session.create_client(
         "s3",
         endpoint_url=conf["endpoint"],
@@ -126,32 +144,19 @@ async def _aiobotocore_s3(conf: dict[str, str], calls: int) -> dict[str, Any]:
         aws_secret_access_key=conf["secret_key"],
         config=AioConfig(s3={"addressing_style": "path"}),
     ) as client:
-        for label, size in SIZES.items():
-            data = os.urandom(size)
-            key = f"bench/aiobotocore/{size}"
 
-            async def put(key: str = key, data: bytes = data) -> None:
-                await client.put_object(
-                    Bucket=conf["bucket"], Key=key, Body=data, ContentType="image/jpeg"
-                )
+        async def put(key: str, data: bytes) -> None:
+            await client.put_object(
+                Bucket=conf["bucket"], Key=key, Body=data, ContentType="image/jpeg"
+            )
 
-            async def get(key: str = key, size: int = size) -> None:
-                response = await client.get_object(Bucket=conf["bucket"], Key=key)
-                total = 0
-                async with response["Body"] as body:
-                    async for chunk in body.iter_chunks(256 * 1024):
-                        total += len(chunk)
-                assert total == size
+        async def read(key: str) -> int:
+            response = await client.get_object(Bucket=conf["bucket"], Key=key)
+            async with response["Body"] as body:
+                return sum([len(chunk) async for chunk in body.iter_chunks(256 * 1024)])
 
-            results[f"put {label}"] = await _measure(put, calls)
-            results[f"get {label}"] = await _measure(get, calls)
-    return {
-        "import_s": import_s,
-        "rss_import_mb": rss_import,
-        "rss_end_mb": _rss_mb(),
-        "peak_mb": _peak_rss_mb(),
-        "calls": results,
-    }
+        results = await _puts_and_gets(put, read, "bench/aiobotocore", calls)
+    return _client_report(import_s, rss_import, results)
 
 
 async def _ours_s3(conf: dict[str, str], calls: int) -> dict[str, Any]:
@@ -169,30 +174,16 @@ async def _ours_s3(conf: dict[str, str], calls: int) -> dict[str, Any]:
         access_key_id=conf["access_key"],
         secret_access_key=conf["secret_key"],
     )
-    results: dict[str, Any] = {}
-    for label, size in SIZES.items():
-        data = os.urandom(size)
-        key = f"results/2026113014/{size}"
 
-        async def put(key: str = key, data: bytes = data) -> None:
-            await store.put(key, data, content_type="image/jpeg")
+    async def put(key: str, data: bytes) -> None:
+        await store.put(key, data, content_type="image/jpeg")
 
-        async def get(key: str = key, size: int = size) -> None:
-            reader = await store.open(key)
-            total = 0
-            async for chunk in reader.chunks():
-                total += len(chunk)
-            assert total == size
+    async def read(key: str) -> int:
+        reader = await store.open(key)
+        return sum([len(chunk) async for chunk in reader.chunks()])
 
-        results[f"put {label}"] = await _measure(put, calls)
-        results[f"get {label}"] = await _measure(get, calls)
-    return {
-        "import_s": import_s,
-        "rss_import_mb": rss_import,
-        "rss_end_mb": _rss_mb(),
-        "peak_mb": _peak_rss_mb(),
-        "calls": results,
-    }
+    results = await _puts_and_gets(put, read, "results/2026113014", calls)
+    return _client_report(import_s, rss_import, results)
 
 
 async def _local(calls: int) -> dict[str, Any]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -21,16 +20,18 @@ from photochanger_contracts import (
 )
 from photochanger_provider_gemini import GeminiAdapter, PreparedGenerateContent
 from photochanger_runtime.providers.catalog import ProviderConfig
+from photochanger_runtime.providers.testing import (
+    JPEG,
+    PNG,
+    WEBP,
+    Handler,
+    mocked_http,
+    provider_input,
+)
 from pydantic import SecretStr
 
 API_KEY = "AIzaSy-test-key-0123456789"
 BASE_URL = "https://generativelanguage.test"
-# only the magic bytes matter to the adapter; the padding stands in for the rest of a file
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x01" * 40
-JPEG = b"\xff\xd8\xff\xe0" + b"\x02" * 40
-WEBP = b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x03" * 40
-
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def config(*, api_key: str | None = API_KEY, request_timeout: float = 45) -> ProviderConfig:
@@ -44,7 +45,7 @@ def config(*, api_key: str | None = API_KEY, request_timeout: float = 45) -> Pro
 
 def adapter_for(handler: Handler, **kwargs: Any) -> GeminiAdapter:
     cfg = kwargs.pop("config", None) or config()
-    return GeminiAdapter(cfg, httpx.AsyncClient(transport=httpx.MockTransport(handler)), **kwargs)
+    return GeminiAdapter(cfg, mocked_http(handler), **kwargs)
 
 
 def job(
@@ -54,14 +55,12 @@ def job(
     templates: tuple[InputImage, ...] = (),
     photo: InputImage | None = None,
 ) -> ProviderInput:
-    return ProviderInput(
-        job_id="job-1",
-        slot_id="slot-001",
+    return provider_input(
+        "slot-001",
         operation=operation,
         settings=settings if settings is not None else {"prompt": "make it sunny"},
-        photo=photo or InputImage(role="photo", data=JPEG, mime_type="image/jpeg"),
+        photo=photo,
         templates=templates,
-        expires_at=datetime.now(UTC) + timedelta(seconds=50),
     )
 
 

@@ -4,8 +4,6 @@ against the emulator (the real multipart wire format both ways)."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,14 +24,17 @@ from photochanger_provider_openai import OpenAIAdapter, PreparedImageEdit
 from photochanger_provider_openai.emulator import create_openai_app
 from photochanger_provider_openai.settings import OpenAISettings
 from photochanger_runtime.providers.catalog import ProviderConfig
+from photochanger_runtime.providers.testing import (
+    JPEG,
+    PNG,
+    Handler,
+    mocked_http,
+    provider_input,
+)
 from pydantic import SecretStr
 
 API_KEY = "sk-test-openai-key-0123456789"
 BASE_URL = "https://api.openai.test"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x01" * 40
-JPEG = b"\xff\xd8\xff\xe0" + b"\x02" * 40
-
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def config(*, api_key: str | None = API_KEY) -> ProviderConfig:
@@ -46,7 +47,7 @@ def config(*, api_key: str | None = API_KEY) -> ProviderConfig:
 
 
 def adapter_for(handler: Handler) -> OpenAIAdapter:
-    return OpenAIAdapter(config(), httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    return OpenAIAdapter(config(), mocked_http(handler))
 
 
 def job(
@@ -56,14 +57,12 @@ def job(
     templates: tuple[InputImage, ...] = (),
     photo: InputImage | None = None,
 ) -> ProviderInput:
-    return ProviderInput(
-        job_id="job-1",
-        slot_id="slot-003",
+    return provider_input(
+        "slot-003",
         operation=operation,
         settings=settings if settings is not None else {"prompt": "make it a watercolour"},
-        photo=photo or InputImage(role="photo", data=JPEG, mime_type="image/jpeg"),
+        photo=photo,
         templates=templates,
-        expires_at=datetime.now(UTC) + timedelta(seconds=50),
     )
 
 

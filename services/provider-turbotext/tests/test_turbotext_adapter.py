@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -25,16 +24,18 @@ from photochanger_provider_turbotext import (
     queue_reference,
 )
 from photochanger_runtime.providers.catalog import ProviderConfig
+from photochanger_runtime.providers.testing import (
+    JPEG,
+    PNG,
+    Handler,
+    mocked_http,
+    provider_input,
+)
 from pydantic import SecretStr
 
 API_KEY = "tt-secret-key-9f8e7d6c5b4a"
 BASE_URL = "https://www.turbotext.test"
 PUBLIC = "https://photochanger.test/public/media"
-# only the magic bytes matter to the adapter; the padding stands in for the rest of a file
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x01" * 40
-JPEG = b"\xff\xd8\xff\xe0" + b"\x02" * 40
-
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
 #: origins these tests fetch results from: none of them resolves (MockTransport answers), so
@@ -62,8 +63,7 @@ def config(
 
 def adapter_for(handler: Handler, **kwargs: Any) -> TurbotextAdapter:
     cfg = kwargs.pop("config", None) or config()
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return TurbotextAdapter(cfg, client, **kwargs)
+    return TurbotextAdapter(cfg, mocked_http(handler), **kwargs)
 
 
 def image(role: str, *, mime: str = "image/jpeg", url: str | None = "default") -> InputImage:
@@ -78,14 +78,12 @@ def job(
     templates: tuple[InputImage, ...] = (),
     photo: InputImage | None = None,
 ) -> ProviderInput:
-    return ProviderInput(
-        job_id="job-1",
-        slot_id="slot-002",
+    return provider_input(
+        "slot-002",
         operation=operation,
         settings=settings if settings is not None else {"prompt": "winter forest"},
         photo=photo or image("photo"),
         templates=templates,
-        expires_at=datetime.now(UTC) + timedelta(seconds=50),
     )
 
 

@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 #: Headers whose values are credentials: their presence is recorded, never their value.
 SECRET_HEADERS = frozenset({"authorization", "x-goog-api-key", "cookie", "proxy-authorization"})
@@ -60,3 +60,42 @@ class Submissions:
 
     def as_json(self) -> dict[str, Any]:
         return {"total": self.total, "by_image_sha256": dict(self.by_image_sha256)}
+
+
+@dataclass
+class ImageCallStats:
+    """The counters of an emulator whose provider answers each call with the image itself
+    (Gemini, OpenAI); a subclass names the provider and may add its own."""
+
+    provider: ClassVar[str] = ""
+
+    requests: int = 0
+    auth_failures: int = 0
+    submissions: Submissions = field(default_factory=Submissions)
+    by_model: Counter[str] = field(default_factory=Counter)
+    responses_by_status: Counter[int] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    in_flight: int = 0
+    client_disconnects: int = 0
+    last_request: RequestRecord | None = None
+
+    def remember(self, method: str, path: str, headers: Mapping[str, str]) -> None:
+        """Count a request and keep it (credentials redacted) as the last one seen."""
+        self.requests += 1
+        self.last_request = RequestRecord(
+            method=method, path=path, headers=redact_headers(headers), at=now()
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "requests": self.requests,
+            "auth_failures": self.auth_failures,
+            "submissions": self.submissions.as_json(),
+            "by_model": dict(self.by_model),
+            "responses_by_status": {str(k): v for k, v in self.responses_by_status.items()},
+            "outcomes": dict(self.outcomes),
+            "in_flight": self.in_flight,
+            "client_disconnects": self.client_disconnects,
+            "last_request": self.last_request.as_json() if self.last_request else None,
+        }

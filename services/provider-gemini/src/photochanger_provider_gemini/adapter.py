@@ -8,7 +8,6 @@ Error messages carry neither the API key nor image data: they end up in job reco
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,25 +15,31 @@ from typing import Any, Final
 
 import httpx
 from photochanger_contracts import (
-    InputImage,
-    Operation,
     PollResult,
     ProviderError,
     ProviderErrorCode,
     ProviderInput,
     ProviderResult,
-    SlotSettingsError,
     Submission,
     sniff_image_mime,
-    validate_slot_settings,
 )
-from photochanger_contracts.slots import REQUIRED_TEMPLATE_ROLES
+from photochanger_runtime.providers.answers import (
+    bad_answer,
+    classify_status,
+    decode_base64_image,
+)
 from photochanger_runtime.providers.catalog import ProviderConfig
 from photochanger_runtime.providers.http_exchange import (
     ProviderHttp,
     Reply,
     retry_after_seconds,
     with_detail,
+)
+from photochanger_runtime.providers.inputs import (
+    check_accepted,
+    framed_prompt,
+    images_in_order,
+    slot_settings,
 )
 from pydantic import ValidationError
 
@@ -73,19 +78,6 @@ BLOCKING_FINISH_REASONS: Final = frozenset(
     }
 )
 
-# With more than one image the model must be told which is which; image_edit sends the
-# prompt unchanged. The admin's prompt follows the framing and may refine it.
-STYLE_TRANSFER_FRAMING: Final = (
-    "The first image is a photo. The second image is a style reference. Redraw the photo "
-    "in the style of the reference, keeping the photo's subject and composition."
-)
-IDENTITY_TRANSFER_FRAMING: Final = (
-    "The first image is a photo of a person. The second image is a base picture. Put the "
-    "person from the photo into the base picture in place of its main subject, keeping the "
-    "person's face recognisable and the base picture's pose, clothing, framing and background."
-)
-EXTRA_REFERENCES_NOTE: Final = "Any further images are additional references."
-
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
@@ -123,15 +115,10 @@ class GeminiAdapter:
 
     async def prepare_payload(self, job: ProviderInput) -> PreparedGenerateContent:
         self._http.api_key()
-        settings = _gemini_settings(job)
-        images = _images_in_order(job)
-        for image in images:
-            if image.mime_type not in self.accepted_mime_types:
-                raise ProviderError(
-                    ProviderErrorCode.UNSUPPORTED_INPUT,
-                    f"gemini does not accept {image.mime_type} ({image.role})",
-                )
-        parts = [Part(text=_framed_prompt(job.operation, settings.prompt, len(images)))]
+        settings = slot_settings(self.provider_id, job, GeminiSettings)
+        images = images_in_order(job)
+        check_accepted(self.provider_id, images, self.accepted_mime_types)
+        parts = [Part(text=framed_prompt(job.operation, settings.prompt, len(images)))]
         parts.extend(
             Part(
                 inline_data=InlineData(
@@ -189,10 +176,7 @@ class GeminiAdapter:
         try:
             answer = GenerateContentResponse.model_validate_json(body)
         except ValidationError as exc:
-            # never str(exc): it quotes the input, which may be megabytes of base64
-            raise ProviderError(
-                ProviderErrorCode.BAD_RESPONSE, f"gemini answer {_shape_problem(exc)}"
-            ) from None
+            raise bad_answer("gemini answer", exc) from None
         feedback = answer.prompt_feedback
         if feedback is not None and feedback.block_reason:
             raise self._http.redacted_error(
@@ -232,7 +216,8 @@ class GeminiAdapter:
                 retryable=True,
                 provider_status=reason,
             )
-        data = self._decode_image(blob.data)
+        # proto JSON writes standard base64, but parsers must also take the URL-safe alphabet
+        data = decode_base64_image(self.provider_id, blob.data, max_bytes=self._max_image_bytes)
         mime = sniff_image_mime(data[:32])
         if mime is None:
             raise ProviderError(
@@ -241,29 +226,6 @@ class GeminiAdapter:
             )
         usage = answer.usage_metadata.model_dump(exclude_none=True) if answer.usage_metadata else {}
         return ProviderResult(data=data, mime_type=mime.value, usage=usage)
-
-    def _decode_image(self, encoded: str) -> bytes:
-        if len(encoded) // 4 * 3 > self._max_image_bytes + 3:
-            raise ProviderError(
-                ProviderErrorCode.BAD_RESPONSE,
-                f"gemini image is larger than {self._max_image_bytes} bytes",
-            )
-        # proto JSON writes standard base64, but parsers must also take the URL-safe alphabet
-        text = encoded.strip().replace("-", "+").replace("_", "/")
-        try:
-            data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-        except (binascii.Error, ValueError):
-            raise ProviderError(
-                ProviderErrorCode.BAD_RESPONSE, "gemini image data is not valid base64"
-            ) from None
-        if not data:
-            raise ProviderError(ProviderErrorCode.BAD_RESPONSE, "gemini image data is empty")
-        if len(data) > self._max_image_bytes:
-            raise ProviderError(
-                ProviderErrorCode.BAD_RESPONSE,
-                f"gemini image is larger than {self._max_image_bytes} bytes",
-            )
-        return data
 
     def _http_error(self, reply: Reply) -> ProviderError:
         status = reply.status
@@ -286,43 +248,6 @@ class GeminiAdapter:
 # -- preparing requests ---------------------------------------------------------------------
 
 
-def _gemini_settings(job: ProviderInput) -> GeminiSettings:
-    try:
-        settings = validate_slot_settings("gemini", job.operation, dict(job.settings))
-    except SlotSettingsError as exc:
-        raise ProviderError(ProviderErrorCode.INVALID_SLOT_SETTINGS, str(exc)) from None
-    assert isinstance(settings, GeminiSettings)
-    return settings
-
-
-def _images_in_order(job: ProviderInput) -> list[InputImage]:
-    """The photo, then the template the operation needs, then any other templates."""
-    required = REQUIRED_TEMPLATE_ROLES[job.operation]
-    leading: list[InputImage] = []
-    for role in required:
-        template = job.template(role)
-        if template is None:
-            raise ProviderError(
-                ProviderErrorCode.INVALID_SLOT_SETTINGS,
-                f"{job.operation} needs a template with role {role!r}",
-            )
-        leading.append(template)
-    rest = [t for t in job.templates if t.role not in required]
-    return [job.photo, *leading, *rest]
-
-
-def _framed_prompt(operation: Operation, prompt: str, image_count: int) -> str:
-    prompt = prompt.strip()
-    if operation is Operation.IMAGE_EDIT:
-        framing, framed_images = "", 1
-    elif operation is Operation.STYLE_TRANSFER:
-        framing, framed_images = STYLE_TRANSFER_FRAMING, 2
-    else:
-        framing, framed_images = IDENTITY_TRANSFER_FRAMING, 2
-    extra = EXTRA_REFERENCES_NOTE if image_count > framed_images else ""
-    return " ".join(text for text in (framing, extra, prompt) if text)
-
-
 def _image_config(settings: GeminiSettings) -> ImageConfig | None:
     wanted = settings.image_config
     size = wanted.image_size if settings.model in GEMINI_MODELS_WITH_IMAGE_SIZE else None
@@ -338,22 +263,14 @@ def _classify(status: int, google: GoogleErrorStatus) -> tuple[ProviderErrorCode
     """Which ProviderError an HTTP error answer is, and whether another attempt may help."""
     if status == 400 and _error_reason(google.details) == "API_KEY_INVALID":
         return ProviderErrorCode.AUTH_FAILED, False  # Google answers a bad key with a 400
-    if status in (401, 403):
-        return ProviderErrorCode.AUTH_FAILED, False
     if status == 429:
         # a daily quota does not come back within any job's deadline
         return ProviderErrorCode.QUOTA_EXHAUSTED, not _daily_quota(google.details)
-    if status == 408:
-        return ProviderErrorCode.TIMEOUT, True
-    if status in (409, 499):  # ABORTED / CANCELLED on Google's side
+    if status == 499:  # CANCELLED on Google's side
         return ProviderErrorCode.UNAVAILABLE, True
-    if status == 501:
+    if status == 501:  # UNIMPLEMENTED: asking again will not implement it
         return ProviderErrorCode.REJECTED, False
-    if status >= 500:
-        return ProviderErrorCode.UNAVAILABLE, True
-    if status >= 400:
-        return ProviderErrorCode.REJECTED, False
-    return ProviderErrorCode.BAD_RESPONSE, False  # 1xx/3xx: not something we asked for
+    return classify_status(status)
 
 
 def _google_error(body: bytes) -> GoogleErrorStatus:
@@ -395,11 +312,3 @@ def _retry_info_delay(details: Sequence[Mapping[str, Any]]) -> float | None:
         if match:
             return float(match.group(1))
     return None
-
-
-def _shape_problem(exc: ValidationError) -> str:
-    first = exc.errors(include_input=False, include_url=False)[0]
-    if first["type"] == "json_invalid":
-        return "is not valid JSON"
-    where = ".".join(str(p) for p in first["loc"]) or "body"
-    return f"has an unexpected shape at {where}: {first['msg']}"

@@ -9,32 +9,36 @@ carry neither the API key nor image data: they end up in job records.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, field
 from typing import Final
 
 import httpx
 from photochanger_contracts import (
-    InputImage,
-    Operation,
     PollResult,
     ProviderError,
     ProviderErrorCode,
     ProviderInput,
     ProviderResult,
-    SlotSettingsError,
     Submission,
     sniff_image_mime,
-    validate_slot_settings,
 )
-from photochanger_contracts.slots import REQUIRED_TEMPLATE_ROLES
+from photochanger_runtime.providers.answers import (
+    bad_answer,
+    classify_status,
+    decode_base64_image,
+)
 from photochanger_runtime.providers.catalog import ProviderConfig
 from photochanger_runtime.providers.http_exchange import (
     ProviderHttp,
     Reply,
     retry_after_seconds,
     with_detail,
+)
+from photochanger_runtime.providers.inputs import (
+    check_accepted,
+    framed_prompt,
+    images_in_order,
+    slot_settings,
 )
 from pydantic import ValidationError
 
@@ -50,17 +54,6 @@ MAX_IMAGE_BYTES: Final = 30 * 1024 * 1024
 CONTENT_POLICY_CODES: Final = frozenset({"moderation_blocked", "content_policy_violation"})
 #: a 429 for money, not for pace: it does not come back within any job's deadline
 BILLING_CODES: Final = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
-
-STYLE_TRANSFER_FRAMING: Final = (
-    "The first image is a photo. The second image is a style reference. Redraw the photo "
-    "in the style of the reference, keeping the photo's subject and composition."
-)
-IDENTITY_TRANSFER_FRAMING: Final = (
-    "The first image is a photo of a person. The second image is a base picture. Put the "
-    "person from the photo into the base picture in place of its main subject, keeping the "
-    "person's face recognisable and the base picture's pose, clothing, framing and background."
-)
-EXTRA_REFERENCES_NOTE: Final = "Any further images are additional references."
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +90,12 @@ class OpenAIAdapter:
 
     async def prepare_payload(self, job: ProviderInput) -> PreparedImageEdit:
         self._http.api_key()
-        settings = _openai_settings(job)
-        images = _images_in_order(job)
-        for image in images:
-            if image.mime_type not in self.accepted_mime_types:
-                raise ProviderError(
-                    ProviderErrorCode.UNSUPPORTED_INPUT,
-                    f"openai does not accept {image.mime_type} ({image.role})",
-                )
+        settings = slot_settings(self.provider_id, job, OpenAISettings)
+        # GPT Image keeps the first image's details best: the photo goes first
+        images = images_in_order(job)
+        check_accepted(self.provider_id, images, self.accepted_mime_types)
         form = ImageEditForm(
-            prompt=_framed_prompt(job.operation, settings.prompt, len(images)),
+            prompt=framed_prompt(job.operation, settings.prompt, len(images)),
             model=settings.model,
             size=settings.size,
             quality=settings.quality,
@@ -163,23 +152,13 @@ class OpenAIAdapter:
         try:
             answer = ImagesResponse.model_validate_json(body)
         except ValidationError as exc:
-            # never str(exc): it quotes the input, which may be megabytes of base64
-            first = exc.errors(include_input=False, include_url=False)[0]
-            problem = (
-                "is not valid JSON"
-                if first["type"] == "json_invalid"
-                else "has an unexpected shape at "
-                + (".".join(str(p) for p in first["loc"]) or "body")
-            )
-            raise ProviderError(
-                ProviderErrorCode.BAD_RESPONSE, f"openai answer {problem}"
-            ) from None
+            raise bad_answer("openai answer", exc) from None
         encoded = next((d.b64_json for d in answer.data if d.b64_json), None)
         if encoded is None:
             raise ProviderError(
                 ProviderErrorCode.NO_IMAGE, "openai answered without an image", retryable=True
             )
-        data = self._decode_image(encoded)
+        data = decode_base64_image(self.provider_id, encoded, max_bytes=self._max_image_bytes)
         mime = sniff_image_mime(data[:32])
         if mime is None:
             raise ProviderError(
@@ -188,22 +167,6 @@ class OpenAIAdapter:
             )
         usage = answer.usage.figures() if answer.usage is not None else {}
         return ProviderResult(data=data, mime_type=mime.value, usage=usage)
-
-    def _decode_image(self, encoded: str) -> bytes:
-        if len(encoded) // 4 * 3 > self._max_image_bytes + 3:
-            raise ProviderError(
-                ProviderErrorCode.BAD_RESPONSE,
-                f"openai image is larger than {self._max_image_bytes} bytes",
-            )
-        try:
-            data = base64.b64decode(encoded.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            raise ProviderError(
-                ProviderErrorCode.BAD_RESPONSE, "openai image data is not valid base64"
-            ) from None
-        if not data:
-            raise ProviderError(ProviderErrorCode.BAD_RESPONSE, "openai image data is empty")
-        return data
 
     def _http_error(self, reply: Reply) -> ProviderError:
         status = reply.status
@@ -226,44 +189,6 @@ class OpenAIAdapter:
 # -- preparing requests ---------------------------------------------------------------------
 
 
-def _openai_settings(job: ProviderInput) -> OpenAISettings:
-    try:
-        settings = validate_slot_settings("openai", job.operation, dict(job.settings))
-    except SlotSettingsError as exc:
-        raise ProviderError(ProviderErrorCode.INVALID_SLOT_SETTINGS, str(exc)) from None
-    assert isinstance(settings, OpenAISettings)
-    return settings
-
-
-def _images_in_order(job: ProviderInput) -> list[InputImage]:
-    """The photo first (GPT Image keeps the first image's details best), then the template
-    the operation needs, then any other templates."""
-    required = REQUIRED_TEMPLATE_ROLES[job.operation]
-    leading: list[InputImage] = []
-    for role in required:
-        template = job.template(role)
-        if template is None:
-            raise ProviderError(
-                ProviderErrorCode.INVALID_SLOT_SETTINGS,
-                f"{job.operation} needs a template with role {role!r}",
-            )
-        leading.append(template)
-    rest = [t for t in job.templates if t.role not in required]
-    return [job.photo, *leading, *rest]
-
-
-def _framed_prompt(operation: Operation, prompt: str, image_count: int) -> str:
-    prompt = prompt.strip()
-    if operation is Operation.IMAGE_EDIT:
-        framing, framed_images = "", 1
-    elif operation is Operation.STYLE_TRANSFER:
-        framing, framed_images = STYLE_TRANSFER_FRAMING, 2
-    else:
-        framing, framed_images = IDENTITY_TRANSFER_FRAMING, 2
-    extra = EXTRA_REFERENCES_NOTE if image_count > framed_images else ""
-    return " ".join(text for text in (framing, extra, prompt) if text)
-
-
 def _extension(mime_type: str) -> str:
     return {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}[mime_type]
 
@@ -275,18 +200,10 @@ def classify(status: int, error: OpenAIErrorDetail) -> tuple[ProviderErrorCode, 
     """Which ProviderError an HTTP error answer is, and whether another attempt may help."""
     if error.code in CONTENT_POLICY_CODES:
         return ProviderErrorCode.BLOCKED, False  # the safety system said no: not again
-    if status in (401, 403):
-        return ProviderErrorCode.AUTH_FAILED, False
     if status == 429:
         billing = error.code in BILLING_CODES or error.type in BILLING_CODES
         return ProviderErrorCode.QUOTA_EXHAUSTED, not billing
-    if status == 408:
-        return ProviderErrorCode.TIMEOUT, True
-    if status == 409 or status >= 500:
-        return ProviderErrorCode.UNAVAILABLE, True
-    if status >= 400:
-        return ProviderErrorCode.REJECTED, False
-    return ProviderErrorCode.BAD_RESPONSE, False  # 1xx/3xx: not something we asked for
+    return classify_status(status)
 
 
 def _error_detail(body: bytes) -> OpenAIErrorDetail:

@@ -23,11 +23,10 @@ from photochanger_contracts import (
     ProviderErrorCode,
     ProviderInput,
     ProviderResult,
-    SlotSettingsError,
     Submission,
     sniff_image_mime,
-    validate_slot_settings,
 )
+from photochanger_runtime.providers.answers import bad_answer, classify_status
 from photochanger_runtime.providers.catalog import ProviderConfig
 from photochanger_runtime.providers.http_exchange import (
     MESSAGE_LIMIT,
@@ -36,6 +35,7 @@ from photochanger_runtime.providers.http_exchange import (
     retry_after_seconds,
     with_detail,
 )
+from photochanger_runtime.providers.inputs import required_template, slot_settings
 from photochanger_runtime.providers.url_policy import UnsafeUrl, UrlPolicy
 from pydantic import BaseModel, ValidationError
 
@@ -118,7 +118,7 @@ class TurbotextAdapter:
 
     async def prepare_payload(self, job: ProviderInput) -> TurbotextRequest:
         self._http.api_key()
-        settings = _turbotext_settings(job)
+        settings = slot_settings(self.provider_id, job, TurbotextSettings)
         photo = self._public_url(job.photo)
         form: Image2ImageForm | MixImagesForm | DeepfakePhotoForm
         if job.operation is Operation.IMAGE_EDIT:
@@ -135,13 +135,13 @@ class TurbotextAdapter:
             # mix_images restyles url_image_target after the picture at url
             form = MixImagesForm(
                 url_image_target=photo,
-                url=self._public_url(_template(job, "style")),
+                url=self._public_url(required_template(job, "style")),
                 content=settings.prompt,
             )
         else:
             # deepfake_photo puts the face of url_image_target into the picture at url
             form = DeepfakePhotoForm(
-                url=self._public_url(_template(job, "base")),
+                url=self._public_url(required_template(job, "base")),
                 url_image_target=photo,
                 face_restore=settings.face_restore,
             )
@@ -275,36 +275,14 @@ class TurbotextAdapter:
         try:
             return model.model_validate_json(body)
         except ValidationError as exc:
-            first = exc.errors(include_input=False, include_url=False)[0]
-            problem = (
-                "is not JSON"
-                if first["type"] == "json_invalid"
-                else "has an unexpected shape at "
-                + (".".join(str(p) for p in first["loc"]) or "body")
-            )
-            raise ProviderError(
-                ProviderErrorCode.BAD_RESPONSE, f"turbotext {call} answer {problem}"
-            ) from None
+            raise bad_answer(f"turbotext {call} answer", exc) from None
 
     def _http_error(
         self, reply: Reply, call: str, client_error: ProviderErrorCode
     ) -> ProviderError:
         status = reply.status
-        retryable = False
-        retry_after = None
-        if status in (401, 403):
-            code = ProviderErrorCode.AUTH_FAILED
-        elif status == 429:
-            code, retryable = ProviderErrorCode.QUOTA_EXHAUSTED, True
-            retry_after = retry_after_seconds(reply.headers)
-        elif status == 408:
-            code, retryable = ProviderErrorCode.TIMEOUT, True
-        elif status >= 500:
-            code, retryable = ProviderErrorCode.UNAVAILABLE, True
-        elif status >= 400:
-            code = client_error
-        else:
-            code = ProviderErrorCode.BAD_RESPONSE  # 1xx/3xx: not something we asked for
+        code, retryable = classify_status(status, client_error=client_error)
+        retry_after = retry_after_seconds(reply.headers) if retryable else None
         said = _error_text(reply.body)
         return self._http.redacted_error(
             code,
@@ -333,25 +311,6 @@ def _refused(exc: UnsafeUrl) -> ProviderError:
     return ProviderError(
         ProviderErrorCode.BAD_RESPONSE, f"turbotext result URL refused: {exc}"[:MESSAGE_LIMIT]
     )
-
-
-def _turbotext_settings(job: ProviderInput) -> TurbotextSettings:
-    try:
-        settings = validate_slot_settings("turbotext", job.operation, dict(job.settings))
-    except SlotSettingsError as exc:
-        raise ProviderError(ProviderErrorCode.INVALID_SLOT_SETTINGS, str(exc)) from None
-    assert isinstance(settings, TurbotextSettings)
-    return settings
-
-
-def _template(job: ProviderInput, role: str) -> InputImage:
-    template = job.template(role)
-    if template is None:
-        raise ProviderError(
-            ProviderErrorCode.INVALID_SLOT_SETTINGS,
-            f"{job.operation} needs a template with role {role!r}",
-        )
-    return template
 
 
 def _error_text(body: bytes) -> str | None:

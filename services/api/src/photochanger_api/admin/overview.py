@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from photochanger_contracts import JobOutcome, JobStatus
+from photochanger_contracts import JobOutcome
 from photochanger_runtime.configuration.slots import Slot
 from photochanger_runtime.jobs.mongo_store import FINAL, LIVE
 from photochanger_runtime.mongo import Document
@@ -27,7 +27,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..database_deadlines import patiently
-from .stats import Counts, Latency, percentile
+from .stats import Counts, counts_of, latency_of
 
 MAX_WINDOW_MINUTES = 30 * 24 * 60
 MAX_BUCKETS = 200
@@ -126,31 +126,6 @@ def series(
     ]
 
 
-def counts(groups: Sequence[tuple[str | None, str | None, int]], durations: list[float]) -> Counts:
-    by_outcome = {o.value: 0 for o in JobOutcome}
-    in_flight = 0
-    for status, outcome, n in groups:
-        if status == JobStatus.FINALIZED.value and outcome in by_outcome:
-            by_outcome[outcome] += n
-        else:
-            in_flight += n
-    finalized = sum(by_outcome.values())
-    ordered = sorted(durations)
-    return Counts(
-        total=finalized + in_flight,
-        in_flight=in_flight,
-        finalized=finalized,
-        by_outcome=by_outcome,
-        success_rate=round(by_outcome["succeeded"] / finalized, 4) if finalized else None,
-        latency=Latency(
-            samples=len(ordered),
-            truncated=False,
-            p50_ms=percentile(ordered, 0.50),
-            p95_ms=percentile(ordered, 0.95),
-        ),
-    )
-
-
 class StatsOverview:
     def __init__(self, db: AsyncDatabase[Document], *, sample: int = 5000) -> None:
         self._jobs = db[FINAL]
@@ -242,7 +217,9 @@ class StatsOverview:
         lasts = await asyncio.gather(*(self._last(s.id) for s in slots))
         per_slot = [
             SlotOverview(
-                **counts(groups.get(slot.id, []), durations.get(slot.id, [])).model_dump(),
+                **counts_of(
+                    groups.get(slot.id, []), latency_of(durations.get(slot.id, []), False)
+                ).model_dump(),
                 slot_id=slot.id,
                 name=slot.name,
                 provider=slot.provider,
@@ -264,7 +241,7 @@ class StatsOverview:
             deadline_seconds=deadline_seconds,
             sampled=len(rows),
             truncated=len(rows) >= self._sample,
-            totals=counts(platform_wide, every_duration),
+            totals=counts_of(platform_wide, latency_of(every_duration, False)),
             slots=per_slot,
             series=series(
                 ((r["created_at"], str(r.get("outcome"))) for r in rows), since, now, width

@@ -14,18 +14,11 @@ from fastapi.responses import Response, StreamingResponse
 
 from ..dependencies import ingest_deps, require
 from ..ingest import accept, await_outcome, result_of
-from ..passwords import IngestPasswordVerifier
+from ..passwords import AuthenticatedByToken
 from .auth import Permission, Principal
 from .views import ADMIN_ERRORS, errors
 
 router = APIRouter(prefix="/api/slots", tags=["admin: slots"])
-
-
-class _AuthenticatedByToken(IngestPasswordVerifier):
-    """The route's JWT check already authenticated the caller."""
-
-    async def verify(self, stored_hash: str | None, password: str | None) -> bool:
-        return True
 
 
 _BODY: dict[str, Any] = {
@@ -62,7 +55,7 @@ async def test_run(
     principal: Annotated[Principal, Depends(require(Permission.SLOTS_WRITE))],
 ) -> Response:
     """Run the slot on the uploaded photo (multipart field `file`) and answer like ingest."""
-    deps = dataclasses.replace(await ingest_deps(request), verifier=_AuthenticatedByToken())
+    deps = dataclasses.replace(await ingest_deps(request), verifier=AuthenticatedByToken())
     waiting = await accept(
         slot_id, request.headers.get("content-type"), request.stream(), deps,
         tags={"test_run": "true", "requested_by": principal.username},

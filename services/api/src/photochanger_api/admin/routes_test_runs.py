@@ -33,7 +33,7 @@ from ..dependencies import container, ingest_deps, require
 from ..errors import ApiError
 from ..ingest import IngestDeps, accept, await_outcome, require_known_slot
 from ..live_config import LiveConfig, SlotPlan
-from ..passwords import IngestPasswordVerifier
+from ..passwords import AuthenticatedByToken
 from .auth import Permission, Principal
 from .routes_previews import IMAGE, stream
 from .routes_slots import _validated_settings as validated_settings
@@ -91,13 +91,6 @@ class TestRunView(BaseModel):
     finalized_at: datetime | None
     #: where the result image is, once the run succeeded
     result_url: str | None
-
-
-class _AuthenticatedByToken(IngestPasswordVerifier):
-    """The route's JWT check already authenticated the caller."""
-
-    async def verify(self, stored_hash: str | None, password: str | None) -> bool:
-        return True
 
 
 class _UnsavedSlot(LiveConfig):
@@ -212,7 +205,7 @@ async def start_test_run(slot_id: str, request: Request, principal: WriteSlots) 
         else:
             plan = await _unsaved_plan(request, slot, raw, principal, deps.config)
         run = dataclasses.replace(
-            deps, verifier=_AuthenticatedByToken(), config=_UnsavedSlot(deps.config, plan)
+            deps, verifier=AuthenticatedByToken(), config=_UnsavedSlot(deps.config, plan)
         )
         content_type, body = await _one_field_form(upload)
         waiting = await accept(

@@ -76,7 +76,7 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
     return sorted_values[rank - 1]
 
 
-def _latency(durations_ms: list[float], truncated: bool) -> Latency:
+def latency_of(durations_ms: list[float], truncated: bool) -> Latency:
     ordered = sorted(durations_ms)
     return Latency(
         samples=len(ordered),
@@ -86,7 +86,8 @@ def _latency(durations_ms: list[float], truncated: bool) -> Latency:
     )
 
 
-def _counts(groups: list[tuple[str, str | None, int]], latency: Latency) -> Counts:
+def counts_of(groups: Sequence[tuple[str | None, str | None, int]], latency: Latency) -> Counts:
+    """Jobs by outcome from (status, outcome, count) groups; what is not final is in flight."""
     by_outcome = {o.value: 0 for o in JobOutcome}
     in_flight = 0
     for status, outcome, n in groups:
@@ -165,12 +166,12 @@ class JobStats:
         truncated = len(rows) >= self._latency_sample
 
         by_provider = {
-            provider: _counts(rows_, _latency(durations.get(provider, []), truncated))
+            provider: counts_of(rows_, latency_of(durations.get(provider, []), truncated))
             for provider, rows_ in sorted(groups.items())
         }
         everything = [g for rows_ in groups.values() for g in rows_]
-        overall = _counts(
-            everything, _latency([d for v in durations.values() for d in v], truncated)
+        overall = counts_of(
+            everything, latency_of([d for v in durations.values() for d in v], truncated)
         )
         return WindowStats(
             **overall.model_dump(),

@@ -13,8 +13,8 @@ from typing import Any, Literal
 from photochanger_emulators import directives as directive_rules
 from photochanger_emulators import imaging, synthetic
 from photochanger_emulators.accesslog import AccessLogMiddleware
+from photochanger_emulators.control import control_routes
 from photochanger_emulators.directives import DirectiveError, Directives, FailureGate
-from photochanger_emulators.stats import RequestRecord, now, redact_headers
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -83,13 +83,7 @@ class GeminiEmulator:
             raise errors.invalid_api_key()
 
     def remember(self, request: Request) -> None:
-        self.stats.requests += 1
-        self.stats.last_request = RequestRecord(
-            method=request.method,
-            path=request.url.path,
-            headers=redact_headers(request.headers),
-            at=now(),
-        )
+        self.stats.remember(request.method, request.url.path, request.headers)
 
 
 def create_gemini_app(
@@ -118,9 +112,7 @@ def create_gemini_app(
             Route("/v1beta/models", _list_models, methods=["GET"]),
             Route("/v1beta/models/{target}", _get_model, methods=["GET"]),
             Route("/v1beta/models/{target}", _model_method, methods=["POST"]),
-            Route("/_emulator/health", _health, methods=["GET"]),
-            Route("/_emulator/stats", _stats, methods=["GET"]),
-            Route("/_emulator/reset", _reset, methods=["POST"]),
+            *control_routes("gemini", health=lambda emulator: {"render": emulator.render}),
         ],
         middleware=[Middleware(AccessLogMiddleware, name="gemini")],
     )
@@ -131,19 +123,6 @@ def create_gemini_app(
 def _emulator(request: Request) -> GeminiEmulator:
     emulator: GeminiEmulator = request.app.state.emulator
     return emulator
-
-
-async def _health(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "provider": "gemini", "render": _emulator(request).render})
-
-
-async def _stats(request: Request) -> Response:
-    return JSONResponse(_emulator(request).stats.as_json())
-
-
-async def _reset(request: Request) -> Response:
-    _emulator(request).reset()
-    return JSONResponse({"reset": True})
 
 
 async def _list_models(request: Request) -> Response:

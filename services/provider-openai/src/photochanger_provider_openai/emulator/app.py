@@ -8,15 +8,15 @@ import base64
 import hmac
 import io
 import time
-from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from photochanger_emulators import directives as directive_rules
 from photochanger_emulators import imaging
 from photochanger_emulators.accesslog import AccessLogMiddleware
+from photochanger_emulators.control import control_routes
 from photochanger_emulators.directives import DirectiveError, Directives, FailureGate
-from photochanger_emulators.stats import RequestRecord, Submissions, now, redact_headers
+from photochanger_emulators.stats import ImageCallStats
 from PIL import Image as PILImage
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -44,33 +44,14 @@ _TOKENS_OUT = {"low": 272, "medium": 1056, "high": 4160, "auto": 1056}
 
 
 @dataclass
-class OpenAIStats:
-    requests: int = 0
-    auth_failures: int = 0
-    submissions: Submissions = field(default_factory=Submissions)
-    by_model: Counter[str] = field(default_factory=Counter)
-    responses_by_status: Counter[int] = field(default_factory=Counter)
-    outcomes: Counter[str] = field(default_factory=Counter)
-    in_flight: int = 0
-    client_disconnects: int = 0
-    last_request: RequestRecord | None = None
+class OpenAIStats(ImageCallStats):
+    provider: ClassVar[str] = "openai"
+
     #: the last accepted edit: its text fields and its images (order, type, size, sha256)
     last_edit: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "provider": "openai",
-            "requests": self.requests,
-            "auth_failures": self.auth_failures,
-            "submissions": self.submissions.as_json(),
-            "by_model": dict(self.by_model),
-            "responses_by_status": {str(k): v for k, v in self.responses_by_status.items()},
-            "outcomes": dict(self.outcomes),
-            "in_flight": self.in_flight,
-            "client_disconnects": self.client_disconnects,
-            "last_request": self.last_request.as_json() if self.last_request else None,
-            "last_edit": self.last_edit,
-        }
+        return {**super().as_json(), "last_edit": self.last_edit}
 
 
 @dataclass
@@ -110,9 +91,7 @@ def create_openai_app(
     app = Starlette(
         routes=[
             Route("/v1/images/edits", _edits, methods=["POST"]),
-            Route("/_emulator/health", _health, methods=["GET"]),
-            Route("/_emulator/stats", _stats, methods=["GET"]),
-            Route("/_emulator/reset", _reset, methods=["POST"]),
+            *control_routes("openai"),
         ],
         middleware=[Middleware(AccessLogMiddleware, name="openai")],
     )
@@ -125,27 +104,10 @@ def _emulator(request: Request) -> OpenAIEmulator:
     return emulator
 
 
-async def _health(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "provider": "openai"})
-
-
-async def _stats(request: Request) -> Response:
-    return JSONResponse(_emulator(request).stats.as_json())
-
-
-async def _reset(request: Request) -> Response:
-    _emulator(request).reset()
-    return JSONResponse({"reset": True})
-
-
 async def _edits(request: Request) -> Response:
     emulator = _emulator(request)
     stats = emulator.stats
-    stats.requests += 1
-    stats.last_request = RequestRecord(
-        method=request.method, path=request.url.path,
-        headers=redact_headers(request.headers), at=now(),
-    )  # fmt: skip
+    stats.remember(request.method, request.url.path, request.headers)
     try:
         response = await _edit(emulator, request)
     except errors.OpenAIError as exc:
