@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from photochanger_api.admin.overview import bucket_seconds, counts, series
+from photochanger_api.admin.overview import bucket_seconds, series
+from photochanger_api.admin.stats import counts_of, latency_of
 from photochanger_api.console.routes import CSP, asset
 from photochanger_api.shared_results import RequestRate, token_digest
 
@@ -44,15 +45,15 @@ def test_series_counts_each_final_job_once_in_its_bucket() -> None:
 
 
 def test_counts_split_final_and_live_jobs_and_rate_only_final_ones() -> None:
-    made = counts(
+    made = counts_of(
         [("finalized", "succeeded", 3), ("finalized", "provider_error", 1), ("pending", None, 2)],
-        [100.0, 300.0, 200.0],
+        latency_of([100.0, 300.0, 200.0], truncated=False),
     )
 
     assert (made.total, made.finalized, made.in_flight) == (6, 4, 2)
     assert made.success_rate == 0.75
     assert (made.latency.p50_ms, made.latency.p95_ms) == (200.0, 300.0)
-    assert counts([], []).success_rate is None
+    assert counts_of([], latency_of([], truncated=False)).success_rate is None
 
 
 def test_request_rate_allows_the_limit_per_key_per_window() -> None:

@@ -437,7 +437,7 @@ async def test_get_result_answer_that_is_not_json_is_a_bad_response() -> None:
 
     error = await poll_failure(adapter_for(handler))
     assert error.code is ProviderErrorCode.BAD_RESPONSE
-    assert "not JSON" in error.message
+    assert "not valid JSON" in error.message
 
 
 async def test_downloaded_bytes_that_are_not_an_image_are_a_bad_response() -> None:
