@@ -7,13 +7,13 @@ Error messages carry neither the API key nor image data: they end up in job reco
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import httpx
+import pybase64
 from photochanger_contracts import (
     PollResult,
     ProviderError,
@@ -122,7 +122,7 @@ class GeminiAdapter:
         parts.extend(
             Part(
                 inline_data=InlineData(
-                    mime_type=image.mime_type, data=base64.b64encode(image.data).decode("ascii")
+                    mime_type=image.mime_type, data=pybase64.b64encode_as_string(image.data)
                 )
             )
             for image in images

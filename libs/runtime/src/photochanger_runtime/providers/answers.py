@@ -2,14 +2,16 @@
 
 Pure helpers: the default meaning of an HTTP error status, a short description of a
 malformed answer that never quotes it (answers carry megabytes of base64), and the decoding
-of a base64 image with a size bound. Adapters add their provider's special cases on top.
+of a base64 image with a size bound (pybase64: a camera-sized image decodes in a
+tenth of a millisecond instead of the standard library's 2 ms). Adapters add their
+provider's special cases on top.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 
+import pybase64
 from photochanger_contracts import ProviderError, ProviderErrorCode
 from pydantic import ValidationError
 
@@ -54,7 +56,7 @@ def decode_base64_image(provider_id: str, encoded: str, *, max_bytes: int) -> by
         raise too_large
     text = encoded.strip().replace("-", "+").replace("_", "/")
     try:
-        data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        data = pybase64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise ProviderError(
             ProviderErrorCode.BAD_RESPONSE, f"{provider_id} image data is not valid base64"

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import pybase64
 from photochanger_emulators import directives as directive_rules
 from photochanger_emulators import imaging, synthetic
 from photochanger_emulators.accesslog import AccessLogMiddleware
+from photochanger_emulators.answers import IMAGE_MARKER, json_with_image
 from photochanger_emulators.control import control_routes
 from photochanger_emulators.directives import DirectiveError, Directives, FailureGate
 from starlette.applications import Starlette
@@ -64,7 +65,7 @@ class GeminiEmulator:
         key = (spec.name, aspect_ratio, max_side)
         cached = self.fixed_results.get(key)
         if cached is None:
-            cached = base64.b64encode(_fixed_png(spec, aspect_ratio, max_side)).decode("ascii")
+            cached = pybase64.b64encode_as_string(_fixed_png(spec, aspect_ratio, max_side))
             self.fixed_results[key] = cached
         return cached
 
@@ -233,6 +234,7 @@ async def _answer(
         outcomes["no_image"] += 1
         return JSONResponse(_no_image_body(spec, parsed))
     parts: list[dict[str, Any]] = []
+    encoded: str | None = None
     if "TEXT" in parsed.response_modalities:
         parts.append({"text": "Here is the edited image (emulated)."})
     if "IMAGE" in parsed.response_modalities:
@@ -244,25 +246,24 @@ async def _answer(
                 png = await asyncio.to_thread(_render, spec, parsed)
             except imaging.ImageError:
                 raise errors.invalid_argument("Provided image is not valid.") from None
-            encoded = base64.b64encode(png).decode()
-        parts.append({"inlineData": {"mimeType": imaging.PNG, "data": encoded}})
+            encoded = pybase64.b64encode_as_string(png)
+        parts.append({"inlineData": {"mimeType": imaging.PNG, "data": IMAGE_MARKER}})
         outcomes["image"] += 1
     else:
         outcomes["text_only"] += 1
-    return JSONResponse(
-        {
-            "candidates": [
-                {
-                    "content": {"role": "model", "parts": parts},
-                    "finishReason": "STOP",
-                    "index": 0,
-                }
-            ],
-            "usageMetadata": _usage(parsed, image_out="IMAGE" in parsed.response_modalities),
-            "modelVersion": spec.name,
-            "responseId": secrets.token_urlsafe(16),
-        }
-    )
+    body = {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": parts},
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": _usage(parsed, image_out="IMAGE" in parsed.response_modalities),
+        "modelVersion": spec.name,
+        "responseId": secrets.token_urlsafe(16),
+    }
+    return JSONResponse(body) if encoded is None else json_with_image(body, encoded)
 
 
 def _render(spec: ModelSpec, parsed: gemini_request.GenerateRequest) -> bytes:

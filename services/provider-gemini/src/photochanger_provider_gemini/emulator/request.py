@@ -6,13 +6,13 @@ proto's snake_case, and an unknown name is a 400 INVALID_ARGUMENT.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+import pybase64
 from photochanger_emulators import imaging
 
 from .errors import GeminiError, invalid_argument
@@ -258,7 +258,7 @@ def _decode_base64(encoded: str, path: str) -> bytes:
     text = encoded.strip().replace("-", "+").replace("_", "/")
     text += "=" * (-len(text) % 4)
     try:
-        return base64.b64decode(text, validate=True)
+        return pybase64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         shown = encoded[:32] + ("..." if len(encoded) > 32 else "")
         raise invalid_argument(

@@ -4,16 +4,17 @@ wire format, steered by the emulator directives."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import hmac
 import io
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import pybase64
 from photochanger_emulators import directives as directive_rules
 from photochanger_emulators import imaging
 from photochanger_emulators.accesslog import AccessLogMiddleware
+from photochanger_emulators.answers import IMAGE_MARKER, json_with_image
 from photochanger_emulators.control import control_routes
 from photochanger_emulators.directives import DirectiveError, Directives, FailureGate
 from photochanger_emulators.stats import ImageCallStats
@@ -181,7 +182,9 @@ async def _answer(
     except imaging.ImageError:
         raise errors.invalid("Image could not be processed.", param="image") from None
     outcomes["image"] += 1
-    return JSONResponse({**body, "data": [{"b64_json": base64.b64encode(picture).decode()}]})
+    return json_with_image(
+        {**body, "data": [{"b64_json": IMAGE_MARKER}]}, pybase64.b64encode_as_string(picture)
+    )
 
 
 def _body(edit: EditRequest) -> dict[str, Any]:
