@@ -199,6 +199,8 @@ class Fault:
     recovery_s: float | None = None
     outage_answers: list[tuple[int | None, float]] = field(default_factory=list)
     in_flight_at_kill: dict[str, float] = field(default_factory=dict)
+    #: when the process was killed (wall clock): a job running then is the fault's to count
+    at: datetime | None = None
 
 
 def _pid_of(stack: Stack, infra: Infrastructure, target: str) -> int:
@@ -228,6 +230,7 @@ def kill(fault: Fault, stack: Stack, infra: Infrastructure) -> None:
     pid = _pid_of(stack, infra, fault.target)
     say(f"SIGKILL {fault.target} (pid {pid})")
     started = time.monotonic()
+    fault.at = datetime.now(UTC)
     os.killpg(pid, signal.SIGKILL)
     fault.recovery_s = until_serving(stack, started, 90.0)
     say(f"{fault.target}: serving again after {fault.recovery_s} s")
@@ -238,6 +241,7 @@ def outage(
 ) -> None:
     say(f"{fault.target} down for {seconds:g} s")
     supervisor.pause(fault.target)
+    fault.at = datetime.now(UTC)
     os.killpg(_pid_of(stack, infra, fault.target), signal.SIGKILL)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -319,6 +323,20 @@ def emulator_submissions(stack: Stack) -> dict[str, Counter[str]]:
     return out
 
 
+def _blamed_fault(
+    faults: list[Fault], doc: dict[str, Any], record: dict[str, Any] | None
+) -> str | None:
+    """The last fault that struck while the job ran (created, not yet final): a job sent
+    before a provider was killed is submitted again because of that kill, not of the fault
+    in whose window it was sent."""
+    ended = record["finalized_at"] if record and record.get("finalized_at") else None
+    struck = [
+        f.name for f in faults
+        if f.at is not None and doc["created_at"] <= f.at and (ended is None or f.at <= ended)
+    ]  # fmt: skip
+    return struck[-1] if struck else None
+
+
 def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) -> dict[str, Any]:
     final, live = final_records(stack)
     now = datetime.now(UTC)
@@ -343,8 +361,9 @@ def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) 
         window["outcomes"][record["outcome"] if record else "not final"] += 1
         if doc["_id"] in lost_ids:
             window["lost"] += 1
+        blamed = windows[_blamed_fault(faults, doc, record) or answer.window]
         for provider, seen in submissions.items():
-            window["duplicates"][provider] += max(0, seen[answer.sha256] - 1)
+            blamed["duplicates"][provider] += max(0, seen[answer.sha256] - 1)
     report: dict[str, Any] = {
         "started_at": datetime.fromtimestamp(started_wall, UTC).isoformat(),
         "rate": load.rate,
@@ -426,6 +445,10 @@ def table(report: dict[str, Any]) -> str:
             f"(in flight {f['in_flight_at_kill'] or '-'}) "
             f"| {answers} | {f['recovery_s']} s |"
         )
+    rows.append(
+        "\naccepted, outcomes, lost, answers: the requests sent while the fault was the latest; "
+        "duplicate submissions: of the jobs that were running when it struck"
+    )
     return "\n".join(rows)
 
 

@@ -139,3 +139,22 @@ def test_postgres_processes_are_found_from_the_pid_file(tmp_path: Path) -> None:
     roots = postmaster_pids(table, [pid_file], [])
     assert roots == {100}
     assert descendants(table, roots) == {100, 101, 102}
+
+
+def test_a_duplicate_submission_is_blamed_on_the_fault_that_struck_while_the_job_ran() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bench.chaos import Fault, _blamed_fault
+
+    t0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    dispatcher = Fault("kill dispatcher", "kill", "dispatcher", at=t0)
+    gemini = Fault("kill provider-gemini", "kill", "provider-gemini", at=t0 + timedelta(seconds=15))
+    faults = [dispatcher, gemini]
+    # sent after the dispatcher kill, still running when the provider died
+    running = {"created_at": t0 + timedelta(seconds=12)}
+    assert _blamed_fault(faults, running, None) == "kill provider-gemini"
+    done_before = {"finalized_at": t0 + timedelta(seconds=14)}
+    assert _blamed_fault(faults, running, done_before) is None
+    assert _blamed_fault(faults, {"created_at": t0 - timedelta(seconds=1)}, done_before) == (
+        "kill dispatcher"
+    )

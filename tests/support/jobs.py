@@ -45,9 +45,12 @@ class RecordingBus:
 
     sent: list[tuple[str, Event, str]] = field(default_factory=list)
     down: bool = False
+    #: publishes tried while down (each one a caller's wait for a Kafka that does not answer)
+    refused: list[str] = field(default_factory=list)
 
     async def publish(self, topic: str, event: Event, *, key: str) -> None:
         if self.down:
+            self.refused.append(topic)
             raise ConnectionError("Kafka is down")
         self.sent.append((topic, event, key))
 

@@ -4,6 +4,7 @@ worker's handler table."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -143,3 +144,17 @@ async def test_every_api_replica_hears_the_final_status_of_its_waiting_request()
         assert outcome.done() and outcome.result().outcome is JobOutcome.TIMEOUT
         waiters.release(created.job_id)
         assert len(waiters) == 0 and waiters.waiting_for("gemini") == 0
+
+
+async def test_a_publish_kafka_does_not_acknowledge_gives_up_at_the_bus_timeout() -> None:
+    broker = create_broker("test:9092", client_id="unit")
+    bus = KafkaEventBus(broker, {topics.JOBS_CREATED: JobCreated}, timeout_seconds=0.05)
+    never = asyncio.Event()
+
+    async def unacknowledged(body: dict[str, Any]) -> None:
+        await never.wait()  # the test broker delivers inline: the publish waits on this
+
+    broker.subscriber(topics.JOBS_CREATED, **consumer(group_id="stuck"))(unacknowledged)
+    async with TestKafkaBroker(broker):
+        with pytest.raises(TimeoutError):
+            await bus.publish(topics.JOBS_CREATED, JobCreated(occurred_at=T0, job=spec()), key="j")

@@ -52,6 +52,8 @@ async def test_a_job_that_cannot_be_queued_is_finalized_not_left_pending() -> No
     assert final.error is not None and final.error.code == "publish_failed"
     assert await c.store.live(s.job_id) is None
     assert c.media.objects == {}  # the photo went with it
+    # one wait for Kafka only: the failed ingest answers its own request, no status event
+    assert c.bus.refused == [topics.JOBS_CREATED]
 
 
 async def test_a_successful_job_costs_four_store_writes() -> None:

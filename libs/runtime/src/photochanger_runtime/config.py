@@ -76,6 +76,10 @@ class ServiceSettings(BaseSettings):
     #: longest a database operation may take, retries included (MongoDB's `timeoutMS`); the
     #: api uses a short one so that a database outage answers 503 within two seconds
     database_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: longest a publish may wait for Kafka's acknowledgement, metadata and retries included;
+    #: a message not sent by then expires in the producer (it is never delivered late). The
+    #: api uses a short one so that a Kafka outage answers 503 within two seconds.
+    kafka_publish_timeout_seconds: float = Field(default=5.0, gt=0)
     #: address of the health/metrics HTTP endpoint of worker services
     http_host: str = "127.0.0.1"
     http_port: int = 0

@@ -55,8 +55,13 @@ def core_services(
         settings.kafka_bootstrap_servers,
         client_id=client_id or settings.service_name,
         security=broker_security(settings),
+        publish_timeout_seconds=settings.kafka_publish_timeout_seconds,
     )
-    bus = KafkaEventBus(broker, {**publishes, topics.DEAD_LETTER: DeadLetter})
+    bus = KafkaEventBus(
+        broker,
+        {**publishes, topics.DEAD_LETTER: DeadLetter},
+        timeout_seconds=settings.kafka_publish_timeout_seconds,
+    )
     media = open_media_store(settings.media_url)
     jobs = MongoJobStore(db)
     transitions = JobTransitions(store=jobs, bus=bus, media=media, clock=clock)

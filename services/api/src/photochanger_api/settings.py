@@ -28,6 +28,8 @@ class ApiSettings(ServiceSettings):
     http_port: int = 8000
     #: longest one database operation may take, retries included (see database_deadlines)
     database_timeout_seconds: float = Field(default=1.0, gt=0)
+    #: longest the JobCreated publish may wait for Kafka (see ServiceSettings)
+    kafka_publish_timeout_seconds: float = Field(default=1.5, gt=0)
     #: /metrics, /readyz and the OpenAPI pages on this port only (not on `http_port`, which
     #: stays public); unset = everything on `http_port` (local runs)
     internal_http_port: int | None = None

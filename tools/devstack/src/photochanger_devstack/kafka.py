@@ -201,6 +201,12 @@ def server_properties(port: int, controller_port: int, data_dir: Path) -> str:
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
+        # After a crash the restarted controller still holds the dead broker's registration and
+        # refuses the new one (DUPLICATE_BROKER_REGISTRATION) until that session expires: 9 s
+        # by default, most of a restart. Broker and controller share this process and talk on
+        # loopback, so a short session is safe.
+        "broker.session.timeout.ms": "3000",
+        "broker.heartbeat.interval.ms": "1000",
         "auto.create.topics.enable": "true",
         "log.retention.hours": "24",
         "log.segment.bytes": str(64 * 1024 * 1024),

@@ -68,7 +68,7 @@ class JobTransitions:
         except Exception as exc:
             log.error("JobCreated not published", extra={"error": type(exc).__name__})
             await self.finalize(
-                step.job, Transition.FAIL, finalizer="api",
+                step.job, Transition.FAIL, finalizer="api", announce=False,
                 error=JobError(code="publish_failed", message="the job could not be queued"),
             )  # fmt: skip
             raise PublishFailed(spec.job_id) from exc
@@ -164,8 +164,11 @@ class JobTransitions:
         error: JobError | None = None,
         log_entries: Sequence[LogEntry] = (),
         by_owner: bool = False,
+        announce: bool = True,
     ) -> Job | None:
-        """Give the job its final state; None when it had one already (nothing changes then)."""
+        """Give the job its final state; None when it had one already (nothing changes then).
+        `announce=False` publishes no status event: for a caller that just saw Kafka fail and
+        answers the one waiting request itself."""
         now = self.clock.now()
         step = machine.finalize(
             job, transition, now=now, finalizer=finalizer, result=result,
@@ -182,7 +185,8 @@ class JobTransitions:
         if transition is Transition.TIME_OUT:
             metrics.TIMEOUTS.labels(finalizer=finalizer).inc()
         try:
-            await self._publish(final.id, step.events)
+            if announce:
+                await self._publish(final.id, step.events)
         except Exception:  # waiting requests re-read the job; providers stop at the deadline
             log.warning("final status not published", extra={"outcome": final.outcome.value})
         await self.tidy(final)

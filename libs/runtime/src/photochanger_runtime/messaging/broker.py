@@ -146,7 +146,11 @@ def broker_security(settings: ServiceSettings) -> BaseSecurity | None:
 
 
 def create_broker(
-    bootstrap_servers: str, *, client_id: str, security: BaseSecurity | None = None
+    bootstrap_servers: str,
+    *,
+    client_id: str,
+    security: BaseSecurity | None = None,
+    publish_timeout_seconds: float = 5.0,
 ) -> KafkaBroker:
     return KafkaBroker(
         bootstrap_servers,
@@ -155,7 +159,9 @@ def create_broker(
         enable_idempotence=True,
         acks="all",
         linger_ms=0,
-        request_timeout_ms=5000,
+        # the producer expires a batch it could not send in this time: a publish the caller
+        # gave up on is not delivered later behind its back
+        request_timeout_ms=round(publish_timeout_seconds * 1000),
         graceful_timeout=10.0,
         middlewares=[
             DeadLetterMiddleware,
@@ -173,7 +179,14 @@ class KafkaEventBus:
     """Publishes events through publishers declared up front, one per topic a service writes
     to — so the service's AsyncAPI document lists exactly what it sends."""
 
-    def __init__(self, broker: KafkaBroker, publishes: Mapping[str, type[Event]]) -> None:
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        publishes: Mapping[str, type[Event]],
+        *,
+        timeout_seconds: float = 5.0,
+    ) -> None:
+        self._timeout = timeout_seconds
         self._publishers = {
             topic: broker.publisher(
                 topic,
@@ -184,15 +197,17 @@ class KafkaEventBus:
         }
 
     async def publish(self, topic: str, event: Event, *, key: str) -> None:
-        """Publish and wait for the broker's acknowledgement (raises when Kafka is down)."""
+        """Publish and wait for the broker's acknowledgement; raises when Kafka is down or
+        has not acknowledged within the timeout (TimeoutError)."""
         publisher = self._publishers.get(topic)
         if publisher is None:
             raise LookupError(f"this service declares no publisher for {topic!r}")
-        await publisher.publish(
-            event.model_dump_json().encode(),
-            key=key.encode(),
-            headers={"content-type": "application/json", "event-type": type(event).__name__},
-        )
+        async with asyncio.timeout(self._timeout):
+            await publisher.publish(
+                event.model_dump_json().encode(),
+                key=key.encode(),
+                headers={"content-type": "application/json", "event-type": type(event).__name__},
+            )
 
 
 async def send_to_dead_letter(broker: KafkaBroker, msg: Any, error: str) -> None:
