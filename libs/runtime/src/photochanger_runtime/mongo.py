@@ -9,10 +9,37 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from .observability.dbcommands import CommandCounter
 
 Document = dict[str, Any]
+
+#: FerretDB answers `InternalError` (code 1) with its backend's words when PostgreSQL is away
+#: or restarting; MongoDB has no such case (its own storage is in the process)
+_BACKEND_AWAY = (
+    "failed to connect",
+    "dial error",
+    "connection refused",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "terminating connection",
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database could not do it now but may soon: a lost or refused connection, a
+    timeout, a retryable write, or the server's own storage away (FerretDB's backend)."""
+    if not isinstance(exc, PyMongoError):
+        return False
+    if isinstance(exc, ConnectionFailure) or exc.timeout:
+        return True
+    if exc.has_error_label("RetryableWriteError"):
+        return True
+    if isinstance(exc, OperationFailure) and exc.code == 1:
+        said = str((exc.details or {}).get("errmsg", exc)).lower()
+        return any(words in said for words in _BACKEND_AWAY)
+    return False
 
 
 def create_client(

@@ -33,14 +33,13 @@ from photochanger_contracts import DeadLetter, Event, topics
 from pydantic import ValidationError
 from pymongo.errors import (
     AutoReconnect,
-    ConnectionFailure,
     ExecutionTimeout,
     NetworkTimeout,
-    PyMongoError,
     WTimeoutError,
 )
 
 from ..config import ServiceSettings
+from ..mongo import database_unavailable
 from ..observability import metrics
 from ..observability.logs import job_id_var
 
@@ -59,9 +58,7 @@ def is_transient(exc: BaseException) -> bool:
     """A failure that may pass on its own: a connection, a timeout, an unavailable server."""
     if isinstance(exc, TimeoutError | ConnectionError | AutoReconnect | NetworkTimeout):
         return True
-    if isinstance(exc, ConnectionFailure | ExecutionTimeout | WTimeoutError):
-        return True
-    if isinstance(exc, PyMongoError) and exc.has_error_label("RetryableWriteError"):
+    if isinstance(exc, ExecutionTimeout | WTimeoutError) or database_unavailable(exc):
         return True
     return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
 

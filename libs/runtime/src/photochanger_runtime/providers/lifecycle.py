@@ -37,7 +37,7 @@ from photochanger_contracts import (
 )
 from photochanger_contracts.deadlines import has_room_for, result_expires_at, seconds_left
 from photochanger_contracts.slots import FallbackTarget, RetryPolicy
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import PyMongoError
 
 from ..clock import Clock
 from ..configuration.platform_settings import RecentPlatformSettings
@@ -45,6 +45,7 @@ from ..configuration.template_media import TemplateMediaCatalog
 from ..jobs import Job, JobError, JobTransitions, LogEntry, Transition
 from ..media import MediaNotFound, MediaStore, MediaUnavailable, result_key
 from ..media.links import MediaLinks
+from ..mongo import database_unavailable
 from ..observability import metrics
 from .catalog import ProviderConfig
 from .limits import DeadlineTooClose, RateLimiter
@@ -96,7 +97,7 @@ async def _persistently(operation: Callable[[], Awaitable[T]]) -> T:
         try:
             return await operation()
         except PyMongoError as exc:
-            if not (isinstance(exc, ConnectionFailure) or exc.timeout):
+            if not database_unavailable(exc):
                 raise
             log.warning("database unavailable, retrying", extra={"error": type(exc).__name__})
         except MediaUnavailable as exc:
