@@ -350,6 +350,8 @@ def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) 
         lambda: {"accepted": 0, "outcomes": Counter(), "answers": Counter(), "lost": 0,
                  "duplicates": dict.fromkeys(PROVIDERS, 0)}
     )  # fmt: skip
+    #: a booth got its image, yet the job's record says otherwise
+    contradicted: list[dict[str, Any]] = []
     for answer in load.answers:
         window = windows[answer.window]
         window["answers"][answer.status] += 1
@@ -359,6 +361,9 @@ def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) 
         window["accepted"] += 1
         record = final.get(doc["_id"])
         window["outcomes"][record["outcome"] if record else "not final"] += 1
+        if answer.status == "200" and (record is None or record["outcome"] != "succeeded"):
+            contradicted.append({"job_id": doc["_id"], "answered": answer.job_id,
+                                 "outcome": record["outcome"] if record else None})  # fmt: skip
         if doc["_id"] in lost_ids:
             window["lost"] += 1
         blamed = windows[_blamed_fault(faults, doc, record) or answer.window]
@@ -369,6 +374,7 @@ def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) 
         "rate": load.rate,
         "requests": len(load.answers),
         "lost": len(lost_ids),
+        "answered_200_not_succeeded": contradicted,
         "faults": [],
         "not_succeeded": story(
             stack,
@@ -404,6 +410,8 @@ def problems(report: dict[str, Any], *, time_targets: bool = True) -> list[str]:
     found = []
     if report["lost"]:
         found.append(f"{report['lost']} job(s) lost")
+    for case in report.get("answered_200_not_succeeded", []):
+        found.append(f"job {case['job_id']} answered 200 but recorded {case['outcome']}")
     for fault in report["faults"]:
         name = fault["fault"]
         for provider, duplicates in fault["duplicate_submissions"].items():
