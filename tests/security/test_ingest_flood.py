@@ -76,10 +76,13 @@ async def test_fifty_wrong_password_uploads_leave_memory_bounded_and_the_booth_s
         flood = asyncio.gather(*(_attack(api, n, photo) for n in range(UPLOADS)))
 
         booth_answers: list[tuple[int, float]] = []
+        booth_refusals: list[str] = []
         while not flood.done() or len(booth_answers) < 3:
             sent = time.monotonic()
             answer = await ingest(booth, api.platform, "slot-001", jpeg_photo(901))
             booth_answers.append((answer.status_code, time.monotonic() - sent))
+            if answer.status_code != 200:
+                booth_refusals.append(answer.text[:300])
         attacks = Counter(await flood)
         took = time.monotonic() - started
 
@@ -95,6 +98,7 @@ async def test_fifty_wrong_password_uploads_leave_memory_bounded_and_the_booth_s
         "booth_requests": len(booth_answers),
         "booth_latency_max_s": round(latencies[-1], 2),
         "booth_latency_median_s": round(latencies[len(latencies) // 2], 2),
+        "booth_refusals": booth_refusals,
     }
     record_property("flood", figures)
     print("flood figures:", figures)  # the numbers the report quotes
