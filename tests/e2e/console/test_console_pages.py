@@ -16,7 +16,7 @@ import httpx
 import pytest
 from photochanger_api.shared_results import token_digest
 from photochanger_devstack.stack import Stack
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Locator, expect
 
 from tests.e2e.admin_session import admin_headers
 from tests.e2e.console.conftest import Console, new_console
@@ -61,6 +61,15 @@ async def restore_slot(api: httpx.AsyncClient, admin: dict[str, str]) -> Any:
         assert restored.status_code == 200, restored.text
 
 
+async def loaded_width(image: Locator) -> int:
+    """The image's natural width once it has a source and has finished loading. (`complete`
+    alone is no proof: an <img> whose source is still being fetched has none, and counts as
+    complete.)"""
+    handle = await image.element_handle()
+    await image.page.wait_for_function("img => img.currentSrc !== '' && img.complete", arg=handle)
+    return int(await image.evaluate("img => img.naturalWidth"))
+
+
 async def test_a_wrong_sign_in_is_explained_and_repeated_ones_lock_out(
     console: Console, stack: Stack
 ) -> None:
@@ -102,8 +111,7 @@ async def test_dashboard_shows_every_slot_and_copies_its_ingest_url(
     cards = page.locator(".slot-card")
     await expect(cards).to_have_count(15)
     first = page.locator('.slot-card[data-slot="slot-001"]')
-    await expect(first.get_by_role("img")).to_have_js_property("complete", True)
-    assert await first.get_by_role("img").evaluate("img => img.naturalWidth") > 0
+    assert await loaded_width(first.get_by_role("img")) > 0
     await expect(first).to_contain_text("Active")
     await expect(first).to_contain_text("Last success")
     await expect(first.locator("dd").first).to_contain_text("%")
@@ -167,8 +175,7 @@ async def test_a_slot_is_edited_with_a_template_dropped_on_it(
     # the saved template is shown again (from the API) when the editor is opened anew
     await console.go("#/", "Dashboard")
     await console.go(f"#/slots/{TEMPLATE_SLOT}", re.compile(f"Slot {TEMPLATE_SLOT}"))
-    await expect(page.locator(".template-item img")).to_have_js_property("complete", True)
-    assert await page.locator(".template-item img").evaluate("img => img.naturalWidth") > 0
+    assert await loaded_width(page.locator(".template-item img")) > 0
 
 
 async def test_field_errors_and_edit_conflicts_are_shown_where_they_belong(
@@ -231,7 +238,7 @@ async def test_a_test_run_of_unsaved_values_shows_its_progress_and_result(
     await console.screenshot("test-run-progress")
     result = dialog.get_by_role("img", name="Result of the test run")
     await expect(result).to_be_visible(timeout=45_000)
-    assert await result.evaluate("img => img.naturalWidth") > 0
+    assert await loaded_width(result) > 0
     await expect(dialog.locator('li[data-step="done"]')).to_have_class(re.compile("done"))
     await console.screenshot("test-run-result")
 
@@ -339,8 +346,7 @@ async def test_statistics_and_a_share_link_from_the_gallery(
 
     await console.go("#/gallery", "Gallery")
     item = page.locator(f'.gallery-item[data-job="{done.headers["x-job-id"]}"]')
-    await expect(item.get_by_role("img")).to_have_js_property("complete", True)
-    assert await item.get_by_role("img").evaluate("img => img.naturalWidth") > 0
+    assert await loaded_width(item.get_by_role("img")) > 0
     async with page.expect_download() as download_info:
         await item.get_by_role("link", name=re.compile("Download")).click()
     download = await download_info.value
