@@ -1,10 +1,8 @@
 """How long the api's database operations may take.
 
-The api's MongoDB client bounds every operation at `database_timeout_seconds` (2 s),
-retries included, and gives up finding a server after 1.33 s: an ingest, a public read or a
-waiting request's re-read facing a database that went away answers 503 in about 1.4 s instead
-of waiting while the driver retries. (1 s was too tight for a database that is up: under a
-flood of fifty 20 MiB uploads the api's own event loop delayed a booth's insert past it.)
+The api's MongoDB client bounds every operation at `database_timeout_seconds` (1 s),
+retries included: an ingest, a public read or a waiting request's re-read facing a database
+that went away answers 503 within two seconds instead of waiting while the driver retries.
 Operators' aggregations over many jobs and the start-up work (indexes, seeds) are the
 exceptions: each runs inside `patient()`, one budget for all its operations together."""
 

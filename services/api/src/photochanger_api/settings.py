@@ -26,9 +26,8 @@ class ApiSettings(ServiceSettings):
 
     service_name: str = "api"
     http_port: int = 8000
-    #: longest one database operation may take, retries included (see database_deadlines);
-    #: a database that is away fails server selection after 2/3 of it (1.33 s)
-    database_timeout_seconds: float = Field(default=2.0, gt=0)
+    #: longest one database operation may take, retries included (see database_deadlines)
+    database_timeout_seconds: float = Field(default=1.0, gt=0)
     #: longest the JobCreated publish may wait for Kafka (see ServiceSettings)
     kafka_publish_timeout_seconds: float = Field(default=1.5, gt=0)
     #: /metrics, /readyz and the OpenAPI pages on this port only (not on `http_port`, which
