@@ -18,10 +18,14 @@ password changes the hash, which drops every memory (ADR-0007, ADR-0015)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -35,11 +39,29 @@ class PasswordChecksBusy(Exception):
     """Every verification slot and queue place is taken: refuse now, the caller may retry."""
 
 
+#: how much lower than the event loop argon2 runs (Linux niceness; its lane threads inherit it)
+_ARGON2_NICENESS = 10
+
+
+def _run_below_the_event_loop() -> None:
+    """argon2 uses four threads per check; at normal priority two checks at once starve the
+    event loop of a 2-core pod, and a booth's database call runs past its timeout."""
+    # not Linux, or not allowed: argon2 runs at normal priority
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _ARGON2_NICENESS)
+
+
 class PasswordChecks:
-    """argon2 verifications of this process: `concurrent` at once, `waiting` more queued."""
+    """argon2 verifications of this process: `concurrent` at once, `waiting` more queued,
+    on threads of their own at a lower priority than the event loop."""
 
     def __init__(self, *, concurrent: int = 2, waiting: int = 4) -> None:
         self._hasher = PasswordHasher()
+        self._threads = ThreadPoolExecutor(
+            max_workers=concurrent,
+            thread_name_prefix="argon2",
+            initializer=_run_below_the_event_loop,
+        )
         self._slots = asyncio.Semaphore(concurrent)
         self._admitted = 0
         self._limit = concurrent + waiting
@@ -55,7 +77,7 @@ class PasswordChecks:
             await self._slots.acquire()
             metrics.PASSWORD_VERIFICATIONS.labels(purpose=purpose).inc()
             running = asyncio.get_running_loop().run_in_executor(
-                None, self._hasher.verify, stored_hash, password
+                self._threads, self._hasher.verify, stored_hash, password
             )
             # The slot is the thread's until argon2 is done, even when the request waiting for
             # it goes away: a cancelled check must not let another one start beside it.
