@@ -77,10 +77,9 @@ def _certificates(folder: Path) -> None:
 
 
 def _properties(port: int, internal: int, controller: int, state: Path) -> str:
-    settings = {
-        "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@127.0.0.1:{controller}",
+    """The devstack's single-node broker, its client listener SCRAM over TLS."""
+    settings = kafka.server_settings(port, controller, state / "data")
+    settings.update({
         "listeners": (
             f"SASL_SSL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal},"
             f"CONTROLLER://127.0.0.1:{controller}"
@@ -90,7 +89,6 @@ def _properties(port: int, internal: int, controller: int, state: Path) -> str:
             "SASL_SSL:SASL_SSL,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
         ),
         "inter.broker.listener.name": "INTERNAL",
-        "controller.listener.names": "CONTROLLER",
         "sasl.enabled.mechanisms": "SCRAM-SHA-512",
         "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
             "org.apache.kafka.common.security.scram.ScramLoginModule required;"
@@ -98,16 +96,9 @@ def _properties(port: int, internal: int, controller: int, state: Path) -> str:
         "ssl.keystore.type": "PKCS12",
         "ssl.keystore.location": str(state / "broker.p12"),
         "ssl.keystore.password": "keystore-pw",
-        "log.dirs": str(state / "data"),
         "num.partitions": "1",
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        "group.initial.rebalance.delay.ms": "0",
-    }
-    return "".join(f"{key}={value}\n" for key, value in settings.items())
+    })  # fmt: skip
+    return kafka.properties_text(settings)
 
 
 @pytest.fixture(scope="module")

@@ -7,35 +7,16 @@ results expire (ADR-0015)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from photochanger_devstack.stack import Stack
-from pymongo import AsyncMongoClient
 
 from tests.e2e.helpers import final_record, ingest
 from tests.support.images import jpeg_photo
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        stack.infra.mongodb_uri, tz_aware=True
-    )
-    try:
-        yield client[stack.env["PHOTOCHANGER_MONGODB_DATABASE"]]
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=90) as client:
-        yield client
 
 
 def _logs(stack: Stack) -> str:

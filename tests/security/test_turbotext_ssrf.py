@@ -9,7 +9,6 @@ generic message with the provider code while the reason goes to the job's proces
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,7 +18,6 @@ from photochanger_devstack.stack import Stack
 from photochanger_provider_turbotext import TurbotextAdapter
 from photochanger_runtime.providers.catalog import ProviderConfig
 from pydantic import SecretStr
-from pymongo import AsyncMongoClient
 
 from tests.e2e.helpers import ingest
 from tests.security.conftest import canary_server
@@ -29,17 +27,6 @@ from tests.support.waiting import eventually
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 SECRET = "root:x:0:0:root:/root:/bin/bash internal-secret"
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        stack.infra.mongodb_uri, tz_aware=True
-    )
-    try:
-        yield client[stack.env["PHOTOCHANGER_MONGODB_DATABASE"]]
-    finally:
-        await client.close()
 
 
 async def test_a_result_url_pointing_at_loopback_is_not_fetched(stack: Stack, db: Any) -> None:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 #: stands in for the image in the encoded body; never a valid base64 string
 IMAGE_MARKER: Final = "@image@"
+_ENCODED_MARKER: Final = json.dumps(IMAGE_MARKER).encode()
 
 
 def json_with_image(
@@ -20,8 +21,7 @@ def json_with_image(
 ) -> Response:
     """`body` as JSON, where the one string value `IMAGE_MARKER` becomes `encoded_image`."""
     raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    marker = json.dumps(IMAGE_MARKER).encode()
-    if raw.count(marker) != 1:
+    if raw.count(_ENCODED_MARKER) != 1:
         raise ValueError("the body must hold the image marker exactly once")
-    spliced = raw.replace(marker, b'"' + encoded_image.encode("ascii") + b'"')
+    spliced = raw.replace(_ENCODED_MARKER, b'"' + encoded_image.encode("ascii") + b'"')
     return Response(spliced, media_type="application/json")
