@@ -163,7 +163,8 @@ async def test_a_wrong_password_sent_first_is_refused_before_the_photo_arrives(
     with sock:
         status, head = await asyncio.to_thread(read_status, sock, 10)
     assert status == 401, head
-    assert await _payloads(limited) == payloads  # nothing of the photo was stored
+    # nothing of the photo was stored (earlier tests' payloads may be cleaned up meanwhile)
+    assert await _payloads(limited) <= payloads
 
 
 async def test_a_refused_guess_costs_no_second_argon2_check(limited: ApiProcess) -> None:
