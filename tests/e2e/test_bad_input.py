@@ -34,8 +34,10 @@ async def _created_offsets(stack: Stack) -> dict[Any, int]:
         await consumer.stop()
 
 
-async def _records(db: Any) -> tuple[int, int]:
-    return await db.jobs.count_documents({}), await db.jobs_live.count_documents({})
+async def _records(db: Any) -> set[str]:
+    """Every job id on record, live or final (a job moves between the two as it ends)."""
+    live = {d["_id"] async for d in db.jobs_live.find({}, {"_id": 1})}
+    return live | {d["_id"] async for d in db.jobs.find({}, {"_id": 1})}
 
 
 async def _photos(media: MediaStore) -> set[str]:
@@ -49,8 +51,9 @@ async def nothing_left_behind(db: Any, stack: Stack, media: MediaStore) -> Async
     offsets = await _created_offsets(stack)
     assert offsets, "jobs.created has partitions"
     yield
-    assert await _records(db) == records
-    assert await _photos(media) == photos
+    # nothing new; earlier tests' jobs may end and their photos be cleaned up meanwhile
+    assert await _records(db) <= records
+    assert await _photos(media) <= photos
     assert await _created_offsets(stack) == offsets
 
 

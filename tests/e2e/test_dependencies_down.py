@@ -110,7 +110,7 @@ async def test_broker_down_answers_503_and_finalizes_the_job(
     assert error["code"] == "service_unavailable"
     job = await db.jobs.find_one({"_id": error["details"]["job_id"]})
     assert job["status"] == "finalized" and job["error"]["code"] == "publish_failed"
-    assert {o.key async for o in media.list("payloads/")} == photos_before  # photo removed
+    assert {o.key async for o in media.list("payloads/")} <= photos_before  # photo removed
 
 
 async def test_database_down_answers_503(second_api: ApiFactory, stack: Stack) -> None:
