@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from photochanger_api import result_links
@@ -13,6 +14,9 @@ from photochanger_api.errors import ApiError
 from photochanger_api.http_surface import _acceptable
 from photochanger_api.ingest_guard import FailureThrottle, UploadSlots
 from photochanger_api.passwords import PasswordChecks
+from photochanger_api.routes_public import look_up_riding_out_blips
+from photochanger_runtime.media.links import InMemoryMediaLinks, PublicLink
+from pymongo.errors import AutoReconnect, OperationFailure, PyMongoError
 from starlette.requests import Request
 
 PROXY = ipaddress.ip_network("10.0.0.0/8")
@@ -115,3 +119,49 @@ async def test_a_cancelled_password_check_keeps_its_slot_until_argon2_is_done() 
         await waiting
     assert checks._slots.locked()  # argon2 still runs: no second check may start beside it
     assert await checks.verify(stored, "right", purpose="test")  # waits its turn, then runs
+
+
+class _LinksAway(InMemoryMediaLinks):
+    """The database refuses the first `failures` lookups, then answers."""
+
+    def __init__(self, failures: int, error: PyMongoError) -> None:
+        super().__init__()
+        self.failures, self.error, self.lookups = failures, error, 0
+
+    async def get(self, token: str) -> PublicLink | None:
+        self.lookups += 1
+        if self.failures:
+            self.failures -= 1
+            raise self.error
+        return await super().get(token)
+
+
+async def _a_link(links: InMemoryMediaLinks) -> PublicLink:
+    now = datetime.now(UTC)
+    return await links.create(
+        "payloads/x/y", mime_type="image/jpeg", expires_at=now + timedelta(hours=1),
+        job_id="job-1", now=now,
+    )  # fmt: skip
+
+
+async def test_a_media_link_lookup_waits_out_a_database_blip() -> None:
+    links = _LinksAway(failures=2, error=AutoReconnect("connection closed"))
+    link = await _a_link(links)
+    assert await look_up_riding_out_blips(links, link.token) == link
+    assert links.lookups == 3
+
+
+async def test_a_media_link_lookup_gives_up_after_its_patience() -> None:
+    links = _LinksAway(failures=1000, error=AutoReconnect("connection closed"))
+    link = await _a_link(links)
+    with pytest.raises(AutoReconnect):
+        await look_up_riding_out_blips(links, link.token, patience_seconds=0.5)
+    assert 2 <= links.lookups <= 5  # 0.1 + 0.2 s of back-off fit in the patience, 0.4 does not
+
+
+async def test_a_media_link_lookup_does_not_retry_a_database_refusal() -> None:
+    links = _LinksAway(failures=1, error=OperationFailure("not authorized", code=13))
+    link = await _a_link(links)
+    with pytest.raises(OperationFailure):
+        await look_up_riding_out_blips(links, link.token)
+    assert links.lookups == 1

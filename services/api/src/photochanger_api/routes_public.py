@@ -4,9 +4,17 @@ A result is fetched with its own token (`result_links`), never with the job id t
 events carry; a media link is a random token that lives for the job's artifact lifetime.
 Expiry is checked against the stored timestamps on every request, so a link answers 410
 from the moment it expires, whether or not the reaper has run yet. Both download as
-attachments (`nosniff` everywhere): the bytes are whatever a client or provider sent."""
+attachments (`nosniff` everywhere): the bytes are whatever a client or provider sent.
+
+A media link is fetched by a provider's servers while a job runs, and a failed fetch fails
+the job; so its lookup waits out a database blip (a restart takes one or two seconds) for up
+to `MEDIA_LINK_PATIENCE_SECONDS` before answering 503."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -14,6 +22,9 @@ from photochanger_contracts import ErrorCode, JobOutcome
 from photochanger_contracts.media import extension_for
 from photochanger_runtime.jobs import Job
 from photochanger_runtime.media import MediaNotFound
+from photochanger_runtime.media.links import MediaLinks, PublicLink
+from photochanger_runtime.mongo import database_unavailable
+from pymongo.errors import PyMongoError
 
 from . import result_links
 from .dependencies import ingest_deps
@@ -21,6 +32,10 @@ from .errors import ApiError
 from .ingest import IngestDeps
 
 router = APIRouter(prefix="/public", tags=["public"])
+log = logging.getLogger(__name__)
+
+#: how long a media link's lookup waits out an unavailable database
+MEDIA_LINK_PATIENCE_SECONDS = 4.0
 
 
 async def _final_for(link: str, deps: IngestDeps) -> Job | None:
@@ -75,7 +90,7 @@ async def result_download(job: Job, deps: IngestDeps) -> Response:
 @router.get("/media/{token}", response_class=Response)
 async def get_media(token: str, request: Request) -> Response:
     deps = await ingest_deps(request)
-    link = await deps.links.get(token)
+    link = await look_up_riding_out_blips(deps.links, token)
     if link is None:
         raise ApiError(ErrorCode.MEDIA_NOT_FOUND, "no such media link")
     if deps.clock.now() >= link.expires_at:
@@ -93,3 +108,24 @@ async def get_media(token: str, request: Request) -> Response:
             "Content-Length": str(reader.size_bytes),
         },
     )
+
+
+async def look_up_riding_out_blips(
+    links: MediaLinks, token: str, patience_seconds: float = MEDIA_LINK_PATIENCE_SECONDS
+) -> PublicLink | None:
+    """`links.get(token)`, retried while the database is unavailable, for at most
+    `patience_seconds` (then the last error goes to the 503 handler)."""
+    give_up_at = time.monotonic() + patience_seconds
+    delay = 0.1
+    while True:
+        try:
+            return await links.get(token)
+        except PyMongoError as exc:
+            if not database_unavailable(exc) or time.monotonic() + delay >= give_up_at:
+                raise
+            log.warning(
+                "database unavailable for a media link, retrying",
+                extra={"error": type(exc).__name__},
+            )
+        await asyncio.sleep(delay)  # back-off between lookups, bounded by the patience
+        delay = min(delay * 2, 1.0)
