@@ -467,7 +467,21 @@ def table(report: dict[str, Any]) -> str:
 # -- the run --------------------------------------------------------------------------------
 
 
+def chosen_faults(args: argparse.Namespace) -> list[Fault]:
+    """The plan, narrowed to `--faults`; a name that is not in the plan is refused."""
+    faults = plan(args.short, s3=args.media == "s3")
+    if not args.faults:
+        return faults
+    wanted = [name.strip() for name in args.faults.split(",")]
+    unknown = sorted(set(wanted) - {f.name for f in faults})
+    if unknown:
+        known = ", ".join(f.name for f in faults)
+        raise SystemExit(f"chaos: no such fault {', '.join(unknown)} (this plan has: {known})")
+    return [f for f in faults if f.name in wanted]
+
+
 def run(args: argparse.Namespace) -> int:
+    chosen_faults(args)  # refuse a misspelt fault before anything starts
     state = Path(tempfile.mkdtemp(prefix="photochanger-chaos-"))
     say(f"state and logs: {state}")
     with contextlib.ExitStack() as running:
@@ -498,10 +512,7 @@ def _run(
     stack.start_all()
     supervisor = up.supervise(stack, infra, say)
     load = Load(stack, args.rate, args.side)
-    faults = plan(args.short, s3=args.media == "s3")
-    if args.faults:
-        wanted = [name.strip() for name in args.faults.split(",")]
-        faults = [f for f in faults if f.name in wanted]
+    faults = chosen_faults(args)
     started_wall = time.time()
 
     def inflict() -> None:

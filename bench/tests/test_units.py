@@ -158,3 +158,18 @@ def test_a_duplicate_submission_is_blamed_on_the_fault_that_struck_while_the_job
     assert _blamed_fault(faults, {"created_at": t0 - timedelta(seconds=1)}, done_before) == (
         "kill dispatcher"
     )
+
+
+def test_chaos_refuses_a_fault_that_is_not_in_its_plan() -> None:
+    import argparse
+
+    from bench.chaos import chosen_faults
+
+    def args(faults: str | None) -> argparse.Namespace:
+        return argparse.Namespace(short=False, media="file", faults=faults)
+
+    chosen = chosen_faults(args("kill ferretdb, kafka down"))
+    assert [f.name for f in chosen] == ["kill ferretdb", "kafka down"]
+    assert len(chosen_faults(args(None))) > 2
+    with pytest.raises(SystemExit, match="no such fault kill postgresql"):
+        chosen_faults(args("kill ferretdb,kill postgresql"))
