@@ -4,6 +4,7 @@ writes, publishes and tidies, and that contested steps have one winner."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from photochanger_contracts import (
@@ -14,10 +15,21 @@ from photochanger_contracts import (
     ProviderJobRequested,
     topics,
 )
-from photochanger_runtime.jobs import Claim, JobError, PublishFailed, Transition, current, machine
+from photochanger_runtime.jobs import (
+    Claim,
+    Job,
+    JobError,
+    PublishFailed,
+    RecordUncertain,
+    Transition,
+    current,
+    machine,
+)
+from photochanger_runtime.jobs.memory_store import InMemoryJobStore
 from photochanger_runtime.media import result_key
+from pymongo.errors import AutoReconnect
 
-from tests.support.jobs import T0, core, spec
+from tests.support.jobs import T0, Core, core, spec
 
 
 async def created(c, **kwargs):  # type: ignore[no-untyped-def]
@@ -54,6 +66,59 @@ async def test_a_job_that_cannot_be_queued_is_finalized_not_left_pending() -> No
     assert c.media.objects == {}  # the photo went with it
     # one wait for Kafka only: the failed ingest answers its own request, no status event
     assert c.bus.refused == [topics.JOBS_CREATED]
+
+
+class _AwayAtCreate(InMemoryJobStore):
+    """The database goes away during the record's write; `landed` says whether it took it.
+    Reads fail while `away`."""
+
+    def __init__(self, *, landed: bool) -> None:
+        super().__init__()
+        self.landed, self.away = landed, True
+
+    async def create(self, job: Job) -> None:
+        if self.landed:
+            await super().create(job)
+        raise AutoReconnect("connection closed")
+
+    async def live(self, job_id: str) -> Job | None:
+        if self.away:
+            raise AutoReconnect("connection refused")
+        return await super().live(job_id)
+
+
+def _core_with(store: InMemoryJobStore) -> Core:
+    c = core()
+    transitions = dataclasses.replace(c.transitions, store=store)
+    return dataclasses.replace(c, store=store, transitions=transitions)
+
+
+@pytest.mark.parametrize("landed", [True, False])
+async def test_a_record_write_cut_by_the_database_is_settled_once_it_answers(
+    landed: bool,
+) -> None:
+    store = _AwayAtCreate(landed=landed)
+    c = _core_with(store)
+    s = spec()
+    await c.media.put(s.payload.key, b"photo", content_type="image/jpeg")
+    with pytest.raises(RecordUncertain) as uncertain:
+        await c.transitions.create(s)
+    assert c.bus.sent == []  # nothing queued either way
+    with pytest.raises(AutoReconnect):  # still away: the caller retries
+        await c.transitions.settle_uncertain(uncertain.value.job)
+
+    store.away = False
+    final = await c.transitions.settle_uncertain(uncertain.value.job)
+    if landed:
+        assert final is not None and final.outcome is JobOutcome.PROVIDER_ERROR
+        assert final.error is not None and final.error.code == "record_unconfirmed"
+        assert await c.store.final(s.job_id) == final
+    else:
+        assert final is None and await c.store.final(s.job_id) is None
+    assert await c.store.live(s.job_id) is None
+    assert c.media.objects == {}  # the photo went
+    assert c.bus.sent == []  # its request was answered 503; nobody waits for a status
+    assert await c.transitions.settle_uncertain(uncertain.value.job) is None  # settled once
 
 
 async def test_a_successful_job_costs_four_store_writes() -> None:

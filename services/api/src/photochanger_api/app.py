@@ -58,6 +58,7 @@ from .live_config import LiveConfig
 from .passwords import IngestPasswordVerifier, PasswordChecks
 from .settings import ApiSettings
 from .shared_results import RequestRate, ShareLinks
+from .unconfirmed_records import stop_settling
 from .waiters import JobWaiters
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         finally:
             for task in (starting, broker_starting):
                 task.cancel()
+            await stop_settling()
             await broker.stop()
 
     app = FastAPI(

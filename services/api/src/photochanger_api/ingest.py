@@ -40,6 +40,7 @@ from photochanger_runtime.jobs import (
     JobStore,
     JobTransitions,
     PublishFailed,
+    RecordUncertain,
     Transition,
     machine,
 )
@@ -53,12 +54,13 @@ from pymongo.errors import PyMongoError
 
 from . import result_links
 from .client_address import ClientAddresses
-from .errors import ApiError
+from .errors import ApiError, dependency_of
 from .ingest_guard import FailureThrottle, UploadSlots
 from .live_config import LiveConfig, SlotPlan
 from .multipart import IngestForm, read_ingest_form
 from .passwords import IngestPasswordVerifier, PasswordChecksBusy
 from .settings import ApiSettings
+from .unconfirmed_records import settle_later
 from .waiters import JobWaiters, ShuttingDown
 
 log = logging.getLogger(__name__)
@@ -295,6 +297,15 @@ async def _create(
     )  # fmt: skip
     try:
         return await deps.transitions.create(spec)
+    except RecordUncertain as exc:
+        settle_later(exc.job, deps.transitions, deps.clock)
+        cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+        raise ApiError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "a backing service is unavailable, try again shortly",
+            {"dependency": dependency_of(cause)},
+            headers={"Retry-After": "5"},
+        ) from exc
     except PublishFailed as exc:
         raise ApiError(
             ErrorCode.SERVICE_UNAVAILABLE,

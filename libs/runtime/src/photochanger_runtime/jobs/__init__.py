@@ -10,7 +10,7 @@ from . import machine
 from .machine import IllegalTransition, Transition
 from .model import Job, JobError, LogEntry
 from .store import Claim, JobStore, WorkerPresence, current
-from .transitions import EventBus, JobTransitions, PublishFailed
+from .transitions import EventBus, JobTransitions, PublishFailed, RecordUncertain
 
 __all__ = [
     "Claim",
@@ -24,6 +24,7 @@ __all__ = [
     "JobTransitions",
     "LogEntry",
     "PublishFailed",
+    "RecordUncertain",
     "Transition",
     "WorkerPresence",
     "current",

@@ -48,6 +48,23 @@ class PublishFailed(Exception):
     """The job could not be queued; it was finalized as a provider error."""
 
 
+class RecordUncertain(Exception):
+    """Writing the job's record failed, and the write may have landed all the same (the
+    database took it, then the connection or the time ran out). Nothing was queued; once the
+    database answers again, `settle_uncertain(job)` finalizes the record if it exists."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"the record of job {job.id} may or may not exist")
+        self.job = job
+
+
+#: why a job whose record was not confirmed ends failed (it was never queued)
+NOT_QUEUED = JobError(
+    code="record_unconfirmed",
+    message="the database did not confirm the job's record; it was never queued",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class JobTransitions:
     store: JobStore
@@ -59,9 +76,13 @@ class JobTransitions:
 
     async def create(self, spec: JobSpec) -> Job:
         """Record the job, then queue it. The record exists before any event names it; when
-        the queue refuses, the job is finalized (never left pending) and PublishFailed raised."""
+        the queue refuses, the job is finalized (never left pending) and PublishFailed raised;
+        when the record's write fails, RecordUncertain (see `settle_uncertain`)."""
         step = machine.create(spec, now=self.clock.now())
-        await self.store.create(step.job)
+        try:
+            await self.store.create(step.job)
+        except Exception as exc:
+            raise RecordUncertain(step.job) from exc
         metrics.JOBS_CREATED.labels(slot_id=spec.slot_id, provider=spec.provider).inc()
         try:
             await self._publish(step.job.id, step.events)
@@ -73,6 +94,25 @@ class JobTransitions:
             )  # fmt: skip
             raise PublishFailed(spec.job_id) from exc
         return step.job
+
+    async def settle_uncertain(self, job: Job) -> Job | None:
+        """After `RecordUncertain`: a record that landed is finalized as failed (nobody will
+        queue it, and its request was refused), one that did not leaves only its photo,
+        which goes. Returns the final job, or None when there was no record. Raises while
+        the database is still away; the caller retries."""
+        if await self.store.live(job.id) is None:
+            if await self.store.final(job.id) is None:
+                await self._forget_photo(job)
+            return None
+        return await self.finalize(
+            job, Transition.FAIL, finalizer="api", announce=False, error=NOT_QUEUED
+        )
+
+    async def _forget_photo(self, job: Job) -> None:
+        try:
+            await self.media.delete(job.payload.key)
+        except Exception:  # the expiry sweep deletes it with its bucket
+            log.warning("ingest photo not deleted", exc_info=True)
 
     async def dispatch(self, created: JobCreated) -> None:
         topic, request = machine.dispatch(created.job, now=self.clock.now())
@@ -196,10 +236,7 @@ class JobTransitions:
         """What a final job no longer needs: its live record and its ingest photo. Safe to
         repeat; whatever a crash leaves here the reaper finishes."""
         await self.store.retire(final.id)
-        try:
-            await self.media.delete(final.payload.key)
-        except Exception:  # the expiry sweep deletes it with its bucket
-            log.warning("ingest photo not deleted", exc_info=True)
+        await self._forget_photo(final)
 
     async def cancel(self, job: Job) -> Job | None:
         """Admin cancel. A pending job is finalized at once; a processing one is flagged and
