@@ -324,17 +324,45 @@ def emulator_submissions(stack: Stack) -> dict[str, Counter[str]]:
 
 
 def _blamed_fault(
-    faults: list[Fault], doc: dict[str, Any], record: dict[str, Any] | None
+    faults: list[Fault],
+    doc: dict[str, Any],
+    record: dict[str, Any] | None,
+    provider: str | None = None,
 ) -> str | None:
     """The last fault that struck while the job ran (created, not yet final): a job sent
     before a provider was killed is submitted again because of that kill, not of the fault
-    in whose window it was sent."""
+    in whose window it was sent. For a provider's duplicate, a kill of that provider wins
+    over later faults that struck the same job."""
     ended = record["finalized_at"] if record and record.get("finalized_at") else None
     struck = [
         f.name for f in faults
         if f.at is not None and doc["created_at"] <= f.at and (ended is None or f.at <= ended)
     ]  # fmt: skip
-    return struck[-1] if struck else None
+    chosen = [name for name in struck if name == f"kill provider-{provider}"] or struck
+    return chosen[-1] if chosen else None
+
+
+def claims_by_job(stack: Stack) -> dict[str, list[dict[str, Any]]]:
+    """Every job's claims (attempts), in attempt order."""
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.infra.mongodb_uri, tz_aware=True)
+    try:
+        db = client[stack.env["PHOTOCHANGER_MONGODB_DATABASE"]]
+        found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for claim in db.job_claims.find({}, {"job_id": 1, "attempt": 1, "provider": 1,
+                                             "reference": 1}):  # fmt: skip
+            found[claim["job_id"]].append(claim)
+    finally:
+        client.close()
+    return {job_id: sorted(c, key=lambda c: c["attempt"]) for job_id, c in found.items()}
+
+
+def taken_over_before_reference(claims: list[dict[str, Any]], provider: str) -> int:
+    """Attempts of `provider` that died between submitting and recording the provider's job
+    reference: the next attempt found no reference and had to submit again. No provider API
+    here takes an idempotency key, so this window (the submit call and one write) is the one
+    place a resumable provider may see a job twice."""
+    mine = [c for c in claims if c["provider"] == provider]
+    return sum(1 for c in mine[:-1] if not c.get("reference"))  # each was followed by another
 
 
 def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) -> dict[str, Any]:
@@ -346,9 +374,11 @@ def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) 
     }  # fmt: skip
     by_sha = {doc["payload"]["sha256"]: doc for doc in [*final.values(), *live.values()]}
     submissions = emulator_submissions(stack)
+    claims = claims_by_job(stack)
     windows: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"accepted": 0, "outcomes": Counter(), "answers": Counter(), "lost": 0,
-                 "duplicates": dict.fromkeys(PROVIDERS, 0)}
+                 "duplicates": dict.fromkeys(PROVIDERS, 0),
+                 "before_reference": dict.fromkeys(PROVIDERS, 0)}
     )  # fmt: skip
     #: a booth got its image, yet the job's record says otherwise
     contradicted: list[dict[str, Any]] = []
@@ -366,9 +396,17 @@ def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) 
                                  "outcome": record["outcome"] if record else None})  # fmt: skip
         if doc["_id"] in lost_ids:
             window["lost"] += 1
-        blamed = windows[_blamed_fault(faults, doc, record) or answer.window]
         for provider, seen in submissions.items():
-            blamed["duplicates"][provider] += max(0, seen[answer.sha256] - 1)
+            extra = max(0, seen[answer.sha256] - 1)
+            if not extra:
+                continue
+            blamed = windows[_blamed_fault(faults, doc, record, provider) or answer.window]
+            excused = 0
+            if provider in RESUMABLE:
+                excused = min(extra, taken_over_before_reference(claims.get(doc["_id"], []),
+                                                                 provider))  # fmt: skip
+            blamed["duplicates"][provider] += extra - excused
+            blamed["before_reference"][provider] += excused
     report: dict[str, Any] = {
         "started_at": datetime.fromtimestamp(started_wall, UTC).isoformat(),
         "rate": load.rate,
@@ -396,6 +434,7 @@ def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) 
                 "outcomes": dict(window["outcomes"]),
                 "lost": window["lost"],
                 "duplicate_submissions": window["duplicates"],
+                "resubmitted_before_reference": window["before_reference"],
                 "in_flight_at_kill": fault.in_flight_at_kill,
                 "answers": dict(window["answers"]),
                 "recovery_s": round(fault.recovery_s, 1) if fault.recovery_s else None,
@@ -420,13 +459,14 @@ def problems(report: dict[str, Any], *, time_targets: bool = True) -> list[str]:
         name = fault["fault"]
         for provider, duplicates in fault["duplicate_submissions"].items():
             killed = name == f"kill provider-{provider}"
-            allowed = (
-                fault["in_flight_at_kill"].get(provider, 0)
-                if killed and provider not in RESUMABLE
-                else 0
-            )
+            in_flight = fault["in_flight_at_kill"].get(provider, 0) if killed else 0
+            allowed = in_flight if provider not in RESUMABLE else 0
             if duplicates > allowed:
                 found.append(f"{name}: {duplicates} duplicate {provider} submission(s)")
+            early = fault.get("resubmitted_before_reference", {}).get(provider, 0)
+            if early > in_flight:
+                found.append(f"{name}: {early} {provider} job(s) submitted again after a "
+                             "crash before its reference was recorded")  # fmt: skip
         if fault["recovery_s"] is None:
             found.append(f"{name}: never served again")
         if fault["outage_unanswered"]:
@@ -451,15 +491,19 @@ def table(report: dict[str, Any]) -> str:
         if f["outage_probe_answers"]:
             answers += f"; while down: {f['outage_probe_answers']}"
         dup = f["duplicate_submissions"]
+        early = {p: n for p, n in f.get("resubmitted_before_reference", {}).items() if n}
         rows.append(
             f"| {f['fault']} | {f['accepted']} | {outcomes} | {f['lost']} | "
             f"{'/'.join(str(dup[p]) for p in PROVIDERS)} "
-            f"(in flight {f['in_flight_at_kill'] or '-'}) "
+            + (f"+ before its reference was recorded {early} " if early else "")
+            + f"(in flight {f['in_flight_at_kill'] or '-'}) "
             f"| {answers} | {f['recovery_s']} s |"
         )
     rows.append(
         "\naccepted, outcomes, lost, answers: the requests sent while the fault was the latest; "
-        "duplicate submissions: of the jobs that were running when it struck"
+        "duplicate submissions: of the jobs that were running when it struck; a resumable "
+        "provider's job resubmitted because its worker died between submitting and recording "
+        "the provider's reference is shown apart (allowed up to the jobs in flight)"
     )
     return "\n".join(rows)
 

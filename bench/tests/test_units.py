@@ -173,3 +173,34 @@ def test_chaos_refuses_a_fault_that_is_not_in_its_plan() -> None:
     assert len(chosen_faults(args(None))) > 2
     with pytest.raises(SystemExit, match="no such fault kill postgresql"):
         chosen_faults(args("kill ferretdb,kill postgresql"))
+
+
+def test_a_providers_duplicate_is_blamed_on_its_own_kill_before_a_later_fault() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bench.chaos import Fault, _blamed_fault
+
+    t0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    faults = [
+        Fault("kill provider-turbotext", "kill", "provider-turbotext", at=t0),
+        Fault("kill provider-openai", "kill", "provider-openai", at=t0 + timedelta(seconds=10)),
+    ]
+    ran = {"created_at": t0 - timedelta(seconds=1)}
+    ended = {"finalized_at": t0 + timedelta(seconds=30)}
+    assert _blamed_fault(faults, ran, ended, "turbotext") == "kill provider-turbotext"
+    assert _blamed_fault(faults, ran, ended, "gemini") == "kill provider-openai"
+
+
+def test_only_an_attempt_that_died_before_recording_its_reference_excuses_a_resubmission() -> None:
+    from bench.chaos import taken_over_before_reference
+
+    def claim(attempt: int, provider: str, reference: str | None) -> dict[str, object]:
+        return {"attempt": attempt, "provider": provider, "reference": reference}
+
+    died_early = [claim(1, "turbotext", None), claim(2, "turbotext", None)]
+    assert taken_over_before_reference(died_early, "turbotext") == 1
+    resumed = [claim(1, "turbotext", "q-1"), claim(2, "turbotext", "q-1")]
+    assert taken_over_before_reference(resumed, "turbotext") == 0
+    # the last attempt is nobody's predecessor; a fallback's claims are another provider's
+    handed_over = [claim(1, "turbotext", None), claim(2, "gemini", None)]
+    assert taken_over_before_reference(handed_over, "turbotext") == 0
