@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +42,7 @@ from photochanger_devstack.stack import Stack, create_stack
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from pymongo import MongoClient
+from pymongo.database import Database
 
 SERVICES = tuple(service.name for service in topology.services())
 PROVIDERS = topology.provider_ids()
@@ -270,22 +272,26 @@ def plan(short: bool, *, s3: bool = False) -> list[Fault]:
 # -- verdict --------------------------------------------------------------------------------
 
 
-def final_records(stack: Stack) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+@contextlib.contextmanager
+def _database(stack: Stack) -> Iterator[Database[dict[str, Any]]]:
+    """The platform's database, read directly by the verdict."""
     client: MongoClient[dict[str, Any]] = MongoClient(stack.infra.mongodb_uri, tz_aware=True)
     try:
-        db = client[stack.env["PHOTOCHANGER_MONGODB_DATABASE"]]
-        final = {d["_id"]: d for d in db.jobs.find({}, {"log": 0, "settings": 0})}
-        live = {d["_id"]: d for d in db.jobs_live.find({}, {"settings": 0})}
+        yield client[stack.env["PHOTOCHANGER_MONGODB_DATABASE"]]
     finally:
         client.close()
+
+
+def final_records(stack: Stack) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    with _database(stack) as db:
+        final = {d["_id"]: d for d in db.jobs.find({}, {"log": 0, "settings": 0})}
+        live = {d["_id"]: d for d in db.jobs_live.find({}, {"settings": 0})}
     return final, live
 
 
 def story(stack: Stack, job_ids: list[str]) -> list[dict[str, Any]]:
     """The processing logs of jobs that did not succeed: what to look at first."""
-    client: MongoClient[dict[str, Any]] = MongoClient(stack.infra.mongodb_uri, tz_aware=True)
-    try:
-        db = client[stack.env["PHOTOCHANGER_MONGODB_DATABASE"]]
+    with _database(stack) as db:
         found = db.jobs.find(
             {"_id": {"$in": job_ids}}, {"slot_id": 1, "outcome": 1, "created_at": 1, "log": 1}
         )
@@ -311,8 +317,6 @@ def story(stack: Stack, job_ids: list[str]) -> list[dict[str, Any]]:
             }
             for doc in found
         ]
-    finally:
-        client.close()
 
 
 def emulator_submissions(stack: Stack) -> dict[str, Counter[str]]:
@@ -344,15 +348,11 @@ def _blamed_fault(
 
 def claims_by_job(stack: Stack) -> dict[str, list[dict[str, Any]]]:
     """Every job's claims (attempts), in attempt order."""
-    client: MongoClient[dict[str, Any]] = MongoClient(stack.infra.mongodb_uri, tz_aware=True)
-    try:
-        db = client[stack.env["PHOTOCHANGER_MONGODB_DATABASE"]]
-        found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    with _database(stack) as db:
         for claim in db.job_claims.find({}, {"job_id": 1, "attempt": 1, "provider": 1,
                                              "reference": 1}):  # fmt: skip
             found[claim["job_id"]].append(claim)
-    finally:
-        client.close()
     return {job_id: sorted(c, key=lambda c: c["attempt"]) for job_id, c in found.items()}
 
 

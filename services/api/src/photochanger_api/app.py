@@ -58,7 +58,7 @@ from .live_config import LiveConfig
 from .passwords import IngestPasswordVerifier, PasswordChecks
 from .settings import ApiSettings
 from .shared_results import RequestRate, ShareLinks
-from .unconfirmed_records import stop_settling
+from .unconfirmed_records import UnconfirmedJobs
 from .waiters import JobWaiters
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,6 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         finally:
             for task in (starting, broker_starting):
                 task.cancel()
-            await stop_settling()
             await broker.stop()
 
     app = FastAPI(
@@ -209,6 +208,8 @@ def wire(
     share_links = ShareLinks(db)
     registry.register_value(ShareLinks, share_links)
     registry.register_value(RequestRate, RequestRate(settings.share_requests_per_minute))
+    unconfirmed = UnconfirmedJobs(core.transitions, clock)
+    registry.register_value(UnconfirmedJobs, unconfirmed, on_registry_close=unconfirmed.aclose)
     registry.register_value(
         IngestDeps,
         IngestDeps(
@@ -223,6 +224,7 @@ def wire(
                 limit=settings.ingest_max_failures_per_address,
                 window_seconds=settings.ingest_failure_window_seconds,
             ),
+            unconfirmed=unconfirmed,
         ),
     )  # fmt: skip
     seed_path = Path(settings.slots_seed) if settings.slots_seed else (

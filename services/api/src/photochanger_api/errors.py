@@ -49,10 +49,20 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 }
 
 
-def dependency_of(exc: Exception) -> str:
+def dependency_of(exc: BaseException) -> str:
     if isinstance(exc, PyMongoError):
         return "database"
     return "media" if isinstance(exc, MediaUnavailable) else "broker"
+
+
+def dependency_unavailable(exc: BaseException) -> ApiError:
+    """The 503 for a backing service that failed with `exc`."""
+    return ApiError(
+        ErrorCode.SERVICE_UNAVAILABLE,
+        "a backing service is unavailable, try again shortly",
+        {"dependency": dependency_of(exc)},
+        headers={"Retry-After": "5"},
+    )
 
 
 class ApiError(Exception):
@@ -128,13 +138,8 @@ def install_error_handlers(app: FastAPI) -> None:
         details = {"allowed": headers["Allow"].split(", ")} if "Allow" in headers else {}
         return error_response(code, str(exc.detail), details, headers, status_code=status)
 
-    async def on_dependency_down(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(
-            ErrorCode.SERVICE_UNAVAILABLE,
-            "a backing service is unavailable, try again shortly",
-            {"dependency": dependency_of(exc)},
-            {"Retry-After": "5"},
-        )
+    async def on_dependency_down(request: Request, exc: Exception) -> JSONResponse:
+        return await on_api_error(request, dependency_unavailable(exc))
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(PyMongoError, on_dependency_down)

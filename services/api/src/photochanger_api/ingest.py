@@ -54,13 +54,13 @@ from pymongo.errors import PyMongoError
 
 from . import result_links
 from .client_address import ClientAddresses
-from .errors import ApiError, dependency_of
+from .errors import ApiError, dependency_unavailable
 from .ingest_guard import FailureThrottle, UploadSlots
 from .live_config import LiveConfig, SlotPlan
 from .multipart import IngestForm, read_ingest_form
 from .passwords import IngestPasswordVerifier, PasswordChecksBusy
 from .settings import ApiSettings
-from .unconfirmed_records import settle_later
+from .unconfirmed_records import UnconfirmedJobs
 from .waiters import JobWaiters, ShuttingDown
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ class IngestDeps:
     addresses: ClientAddresses
     uploads: UploadSlots
     throttle: FailureThrottle
+    unconfirmed: UnconfirmedJobs
 
 
 def require_known_slot(slot_id: str) -> None:
@@ -298,14 +299,8 @@ async def _create(
     try:
         return await deps.transitions.create(spec)
     except RecordUncertain as exc:
-        settle_later(exc.job, deps.transitions, deps.clock)
-        cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
-        raise ApiError(
-            ErrorCode.SERVICE_UNAVAILABLE,
-            "a backing service is unavailable, try again shortly",
-            {"dependency": dependency_of(cause)},
-            headers={"Retry-After": "5"},
-        ) from exc
+        deps.unconfirmed.settle_later(exc.job)
+        raise dependency_unavailable(exc.__cause__ or exc) from exc
     except PublishFailed as exc:
         raise ApiError(
             ErrorCode.SERVICE_UNAVAILABLE,

@@ -12,10 +12,6 @@ to `MEDIA_LINK_PATIENCE_SECONDS` before answering 503."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from photochanger_contracts import ErrorCode, JobOutcome
@@ -23,8 +19,7 @@ from photochanger_contracts.media import extension_for
 from photochanger_runtime.jobs import Job
 from photochanger_runtime.media import MediaNotFound
 from photochanger_runtime.media.links import MediaLinks, PublicLink
-from photochanger_runtime.mongo import database_unavailable
-from pymongo.errors import PyMongoError
+from photochanger_runtime.outages import database_away, wait_out
 
 from . import result_links
 from .dependencies import ingest_deps
@@ -32,7 +27,6 @@ from .errors import ApiError
 from .ingest import IngestDeps
 
 router = APIRouter(prefix="/public", tags=["public"])
-log = logging.getLogger(__name__)
 
 #: how long a media link's lookup waits out an unavailable database
 MEDIA_LINK_PATIENCE_SECONDS = 4.0
@@ -115,17 +109,6 @@ async def look_up_riding_out_blips(
 ) -> PublicLink | None:
     """`links.get(token)`, retried while the database is unavailable, for at most
     `patience_seconds` (then the last error goes to the 503 handler)."""
-    give_up_at = time.monotonic() + patience_seconds
-    delay = 0.1
-    while True:
-        try:
-            return await links.get(token)
-        except PyMongoError as exc:
-            if not database_unavailable(exc) or time.monotonic() + delay >= give_up_at:
-                raise
-            log.warning(
-                "database unavailable for a media link, retrying",
-                extra={"error": type(exc).__name__},
-            )
-        await asyncio.sleep(delay)  # back-off between lookups, bounded by the patience
-        delay = min(delay * 2, 1.0)
+    return await wait_out(
+        lambda: links.get(token), database_away, give_up_in=patience_seconds, max_delay=1.0
+    )

@@ -59,7 +59,7 @@ class RecordUncertain(Exception):
 
 
 #: why a job whose record was not confirmed ends failed (it was never queued)
-NOT_QUEUED = JobError(
+RECORD_UNCONFIRMED = JobError(
     code="record_unconfirmed",
     message="the database did not confirm the job's record; it was never queued",
 )
@@ -105,7 +105,7 @@ class JobTransitions:
                 await self._forget_photo(job)
             return None
         return await self.finalize(
-            job, Transition.FAIL, finalizer="api", announce=False, error=NOT_QUEUED
+            job, Transition.FAIL, finalizer="api", announce=False, error=RECORD_UNCONFIRMED
         )
 
     async def _forget_photo(self, job: Job) -> None:

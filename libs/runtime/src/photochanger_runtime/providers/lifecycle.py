@@ -45,8 +45,8 @@ from ..configuration.template_media import TemplateMediaCatalog
 from ..jobs import Job, JobError, JobTransitions, LogEntry, Transition
 from ..media import MediaNotFound, MediaStore, MediaUnavailable, result_key
 from ..media.links import MediaLinks
-from ..mongo import database_unavailable
 from ..observability import metrics
+from ..outages import database_away, wait_out
 from .catalog import ProviderConfig
 from .limits import DeadlineTooClose, RateLimiter
 
@@ -89,21 +89,14 @@ class LifecycleDeps:
 T = TypeVar("T")
 
 
+def _database_or_media_away(exc: BaseException) -> str | None:
+    return database_away(exc) or ("media store" if isinstance(exc, MediaUnavailable) else None)
+
+
 async def _persistently(operation: Callable[[], Awaitable[T]]) -> T:
     """Retry an idempotent step on transient database or media store errors; the job's
     deadline cancels the wait."""
-    delay = 0.1
-    while True:
-        try:
-            return await operation()
-        except PyMongoError as exc:
-            if not database_unavailable(exc):
-                raise
-            log.warning("database unavailable, retrying", extra={"error": type(exc).__name__})
-        except MediaUnavailable as exc:
-            log.warning("media store unavailable, retrying", extra={"error": str(exc)})
-        await asyncio.sleep(delay)  # back-off between retries, bounded by the deadline
-        delay = min(delay * 2, 2.0)
+    return await wait_out(operation, _database_or_media_away)
 
 
 class ProviderJobRunner:
