@@ -47,6 +47,7 @@ from .admin.job_queries import JobQueries
 from .admin.login_throttle import LoginThrottle, ThrottleRule
 from .admin.overview import StatsOverview
 from .admin.stats import JobStats
+from .body_limits import BodyLimits, body_rules
 from .client_address import ClientAddresses
 from .console import routes as console_routes
 from .database_deadlines import patient
@@ -107,6 +108,8 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         redoc_url=None,
     )
     install_error_handlers(app)
+    # body caps, deadlines and the admin token, before FastAPI reads a body (body_limits.py)
+    app.add_middleware(BodyLimits, rules=body_rules(settings))
     # /metrics, /readyz and the OpenAPI pages only on the internal port when there is one
     app.add_middleware(HttpSurface, internal_port=settings.internal_http_port)
     app.include_router(routes_ingest.router)

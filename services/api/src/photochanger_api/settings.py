@@ -37,8 +37,13 @@ class ApiSettings(ServiceSettings):
     max_upload_bytes: int = 20 * 1024 * 1024
     #: a request body may be this much larger than the photo (form fields, multipart framing)
     max_request_overhead_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
-    #: the whole ingest body must have arrived within this time (408 otherwise)
+    #: the whole ingest body must have arrived within this time (408 otherwise); admin
+    #: uploads (template images, test-run photos) get the same
     ingest_body_seconds: float = Field(default=40.0, gt=0)
+    #: largest body of every other route (the admin JSON API, the login), and the time it
+    #: may take to arrive: checked before the token and before parsing (body_limits.py)
+    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    json_body_seconds: float = Field(default=10.0, gt=0)
     #: ingest bodies read at once by this process, and from one client address
     max_concurrent_uploads: int = Field(default=64, ge=1)
     max_concurrent_uploads_per_address: int = Field(default=16, ge=1)

@@ -85,8 +85,10 @@ class RequestRate:
     def retry_after(self, key: str, now: float | None = None) -> float | None:
         """None and the request counted when it is allowed; else seconds until it would be."""
         now = time.monotonic() if now is None else now
-        if len(self._seen) >= self._max_keys:
+        if key not in self._seen and len(self._seen) >= self._max_keys:
             self._forget_idle(now)
+            while len(self._seen) >= self._max_keys:  # all busy: the oldest key goes
+                del self._seen[next(iter(self._seen))]
         times = self._seen.setdefault(key, deque())
         while times and times[0] <= now - self.window:
             times.popleft()

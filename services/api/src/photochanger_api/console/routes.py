@@ -40,19 +40,30 @@ TYPES: Final = {
 _ASSET: Final = re.compile(r"^(?:[a-z0-9-]+/)?[a-z0-9-]+\.(?:js|css|svg)$")
 
 
-@cache
+#: longest asset path served; anything longer is not one of ours
+_MAX_NAME = 128
+
+
 def asset(name: str) -> bytes | None:
-    """A bundled file by its path below `static/`; None for anything else."""
-    if name != "index.html" and not _ASSET.fullmatch(name):
+    """A bundled file by its path below `static/`; None for anything else. Only files that
+    exist are remembered: a request for any other name costs a lookup and nothing kept."""
+    if len(name) > _MAX_NAME or (name != "index.html" and not _ASSET.fullmatch(name)):
         return None
     path = resources.files(__package__).joinpath("static", *name.split("/"))
-    return path.read_bytes() if path.is_file() else None
+    return _bundled(name) if path.is_file() else None
+
+
+@cache  # keyed by the files of the package: bounded by what is bundled
+def _bundled(name: str) -> bytes:
+    return resources.files(__package__).joinpath("static", *name.split("/")).read_bytes()
 
 
 def _answer(name: str) -> Response:
     body = asset(name)
     if body is None:
-        raise ApiError(ErrorCode.MEDIA_NOT_FOUND, "no such console file", {"path": name})
+        raise ApiError(
+            ErrorCode.MEDIA_NOT_FOUND, "no such console file", {"path": name[:_MAX_NAME]}
+        )
     suffix = name[name.rfind(".") :]
     return Response(body, media_type=TYPES[suffix], headers=HEADERS)
 
