@@ -33,6 +33,12 @@ class ApiSettings(ServiceSettings):
     #: /metrics, /readyz and the OpenAPI pages on this port only (not on `http_port`, which
     #: stays public); unset = everything on `http_port` (local runs)
     internal_http_port: int | None = None
+    #: bind `http_port` with SO_REUSEPORT, so that several api processes on one host share it
+    #: (the kernel spreads the connections over them): how `make up` runs api replicas
+    http_reuse_port: bool = False
+    #: a further port of this process alone, answering as `http_port` does: with
+    #: `http_reuse_port`, the address of one replica (its own /readyz and /metrics)
+    replica_http_port: int | None = None
     #: largest accepted photo; reading stops at this many bytes
     max_upload_bytes: int = 20 * 1024 * 1024
     #: a request body may be this much larger than the photo (form fields, multipart framing)

@@ -141,8 +141,11 @@ def _cmd_s3(args: argparse.Namespace) -> int:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from photochanger_devstack import up
+    from photochanger_devstack import replicas, up
+    from photochanger_devstack.stack import SERVICES
 
+    # a wrong PHOTOCHANGER_REPLICAS is refused before anything starts
+    replicas.parse_replicas(os.environ.get(replicas.ENV_REPLICAS), SERVICES)
     layout = StateLayout(Path(args.state_dir).resolve())
     if live := [path for path in layout.pid_files() if pid_file_is_live(path)]:
         raise DevstackError(

@@ -120,6 +120,11 @@ class BackgroundProcess:
     def returncode(self) -> int | None:
         return self.popen.poll()
 
+    def kill(self) -> int:
+        """SIGKILL the process group at once (a crash: nothing runs its shutdown)."""
+        _signal_group(self.popen.pid, signal.SIGKILL)
+        return self.stop(timeout=5.0)
+
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> int:
         """Stop the process group: SIGTERM, wait up to ``timeout`` s, then SIGKILL.
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from photochanger_devstack import logview
+from photochanger_devstack import logview, replicas
 from photochanger_devstack.infra import Infrastructure
 from photochanger_devstack.stack import EMULATORS, Stack, create_stack, ingest_curl
 from photochanger_devstack.supervisor import Supervisor
@@ -98,6 +98,9 @@ def banner(stack: Stack, sample: Path) -> str:
             f"  api:            {stack.api_url}  (readiness: {stack.api_url}/readyz)",
             f"  console:        {stack.api_url}/admin/  (sign in with the admin login below)",
             f"  providers:      {', '.join(providers)}",
+            f"  replicas:       {replicas.describe(stack.replicas)}"
+            f'  (set {replicas.ENV_REPLICAS}, e.g. "api=2,provider-gemini=3")',
+            *replica_lines(stack),
             f"  ingest password: {stack.ingest_password}",
             f"  admin login:    {stack.admin_username} / {stack.admin_password}"
             f"  (POST {stack.api_url}/api/login → bearer token for /api/*)",
@@ -111,6 +114,20 @@ def banner(stack: Stack, sample: Path) -> str:
             "",
         ]
     )
+
+
+def replica_lines(stack: Stack) -> list[str]:
+    """Where each replica of a service with several answers alone (its /readyz, /metrics)."""
+    lines = []
+    for service, count in stack.replicas.items():
+        if count > 1:
+            own = ", ".join(
+                f"{name} :{stack.own_port(name)}" for name in stack.replica_names(service)
+            )
+            lines.append(f"    {service:<20} {own}")
+    if lines:
+        lines.insert(0, f"  each replica alone ({stack.api_url} is served by every api replica):")
+    return lines
 
 
 def supervise(stack: Stack, infra: Infrastructure, say: Callable[[str], None]) -> Supervisor:
