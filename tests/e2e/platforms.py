@@ -1,13 +1,22 @@
 """Platforms for the end-to-end tests: the whole stack as processes, and a broker of its own
-for a platform started next to the session's."""
+for a platform started next to the session's.
+
+Replicas: `start_stack(..., replicas={"api": 2, "provider-gemini": 3})` (or a
+`PHOTOCHANGER_REPLICAS` string; None reads the environment, so
+`PHOTOCHANGER_REPLICAS=... pytest` runs the session's platform with replicas too).
+`replica_platform` is a platform of its own (broker and database) with given counts; on the
+`Stack`: `kill(name)` / `start(name)` one replica (`api.2`, `provider-gemini.3`),
+`scale(service, n)` (from a test's event loop: `platforms.scale`), `replica_url(name)` for
+one replica's /readyz and /metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -59,7 +68,10 @@ def own_broker(infra: Infrastructure, state: Path) -> Iterator[Infrastructure]:
 
 
 def start_stack(
-    infra: Infrastructure, state: Path, extra_env: dict[str, str] | None = None
+    infra: Infrastructure,
+    state: Path,
+    extra_env: dict[str, str] | None = None,
+    replicas: Mapping[str, int] | str | None = None,
 ) -> Stack:
     platform = create_stack(
         infra,
@@ -69,6 +81,7 @@ def start_stack(
         extra_env={**E2E_ENV, **otlp_env(), **(extra_env or {})},
         # real provider keys in the environment must not reach the tests: emulators only
         environ={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
+        replicas=replicas,
     )
     try:
         platform.start_all()
@@ -76,3 +89,30 @@ def start_stack(
         platform.stop_all()
         raise
     return platform
+
+
+@contextlib.contextmanager
+def replica_platform(
+    infra: Infrastructure,
+    state: Path,
+    replicas: Mapping[str, int] | str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """A whole platform with `replicas` processes per service, on a Kafka broker of its own
+    (next to the session's platform) and a database of its own; stopped on exit."""
+    with own_broker(infra, state) as own:
+        platform = start_stack(own, state / "stack", extra_env, replicas=replicas)
+        try:
+            yield platform
+        finally:
+            platform.stop_all()
+
+
+async def scale(stack: Stack, service: str, count: int) -> list[str]:
+    """`Stack.scale` from a test's event loop, which keeps serving meanwhile. The processes
+    are started on this thread (a process dies with the thread that started it, and worker
+    threads end with the test's loop); readiness waits and graceful stops run on others."""
+    started = stack.start_replicas(service, count)
+    for name in started:
+        await asyncio.to_thread(stack.wait_ready, name)
+    return [*started, *await asyncio.to_thread(stack.stop_replicas_beyond, service, count)]
