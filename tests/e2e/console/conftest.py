@@ -6,12 +6,16 @@ A failing test leaves a screenshot of its page in `.state/console-screenshots/fa
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 from photochanger_devstack.stack import Stack
@@ -55,13 +59,47 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
+LOCALES = {"en": "en-US", "ru": "ru-RU"}
+
+
+@cache
+def dictionary(lang: str) -> dict[str, Any]:
+    """The console's own dictionary of `lang` (what the page shows, read from the package)."""
+    static = resources.files("photochanger_api.console").joinpath("static", "i18n")
+    loaded: dict[str, Any] = json.loads(static.joinpath(f"{lang}.json").read_text())
+    return loaded
+
+
+def translate(lang: str, key: str, **params: Any) -> str:
+    """What the console shows for `key` in `lang` (plural forms as Intl.PluralRules picks)."""
+    value = dictionary(lang)[key]
+    if isinstance(value, dict):
+        value = value[_plural(lang, int(params.get("count", 0)))]
+    return re.sub(r"\{(\w+)\}", lambda m: str(params.get(m[1], m[0])), value)
+
+
+def _plural(lang: str, n: int) -> str:
+    if lang == "en":
+        return "one" if n == 1 else "other"
+    if n % 10 == 1 and n % 100 != 11:
+        return "one"
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return "few"
+    return "many"
+
+
 @dataclass
 class Console:
-    """One operator at the console: a browser context of their own."""
+    """One operator at the console: a browser context of their own, in a browser whose
+    language is `lang`."""
 
     stack: Stack
     context: BrowserContext
     page: Page
+    lang: str = "en"
+
+    def t(self, key: str, **params: Any) -> str:
+        return translate(self.lang, key, **params)
 
     @property
     def url(self) -> str:
@@ -72,16 +110,20 @@ class Console:
 
     async def sign_in(self, password: str | None = None) -> None:
         page = self.page
-        if not await page.get_by_label("User name").is_visible():
+        user = page.get_by_label(self.t("login.username"))
+        if not await user.is_visible():
             await self.open()
-        await page.get_by_label("User name").fill(self.stack.admin_username)
-        await page.get_by_label("Password").fill(password or self.stack.admin_password)
-        await page.get_by_role("button", name="Sign in").click()
+        await user.fill(self.stack.admin_username)
+        await page.get_by_label(self.t("login.password"), exact=True).fill(
+            password or self.stack.admin_password
+        )
+        await page.get_by_role("button", name=self.t("login.submit")).click()
 
     async def signed_in(self) -> None:
         await self.open()
         await self.sign_in()
-        await expect(self.page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
+        heading = self.page.get_by_role("heading", name=self.t("dashboard.title"), level=1)
+        await expect(heading).to_be_visible()
 
     async def go(self, route: str, heading: str | re.Pattern[str]) -> None:
         """Navigate inside the console (no reload: the token lives in the page's memory)."""
@@ -95,16 +137,19 @@ class Console:
         return path
 
 
-async def new_console(browser: Browser, stack: Stack, *, width: int = 1280) -> Console:
+async def new_console(
+    browser: Browser, stack: Stack, *, width: int = 1280, lang: str = "en"
+) -> Console:
     n = uuid.uuid4().int
     context = await browser.new_context(
         viewport={"width": width, "height": 900},
+        locale=LOCALES[lang],  # the browser's language: the console follows it
         # an address of its own, so failed sign-ins here lock out no other test
         extra_http_headers={"X-Forwarded-For": f"198.51.{uuid.uuid4().int % 250}.{n % 250}"},
     )
     await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.api_url)
     context.set_default_timeout(20_000)
-    return Console(stack=stack, context=context, page=await context.new_page())
+    return Console(stack=stack, context=context, page=await context.new_page(), lang=lang)
 
 
 @pytest.fixture

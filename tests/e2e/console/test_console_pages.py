@@ -191,7 +191,8 @@ async def test_field_errors_and_edit_conflicts_are_shown_where_they_belong(
     await page.get_by_role("button", name="Save slot").click()
 
     strength = page.get_by_label("Strength")
-    await expect(page.locator("#e-settings-strength")).to_contain_text("less than or equal to 80")
+    limit = console.t("problem.less_than_equal").replace("{le}", "80")  # "Must be at most 80."
+    await expect(page.locator("#e-settings-strength")).to_have_text(limit)
     await expect(strength).to_have_attribute("aria-invalid", "true")
     await expect(strength).to_be_focused()
     await console.screenshot("slot-editor-field-error")

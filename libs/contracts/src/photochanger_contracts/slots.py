@@ -95,6 +95,22 @@ SETTINGS_MODELS: Final[Mapping[str, type[BaseSlotSettings]]] = _SettingsModels()
 class FieldProblem(_Strict):
     field: str
     message: str
+    # the kind of problem and its limits (pydantic's error type and context), so a client can
+    # say it in its own language; None for problems only the message describes
+    type: str | None = None
+    ctx: dict[str, int | float | str] | None = None
+
+    def as_dict(self, field: str | None = None) -> dict[str, Any]:
+        """The problem as an API answer lists it."""
+        out: dict[str, Any] = {
+            "field": self.field if field is None else field,
+            "message": self.message,
+        }
+        if self.type:
+            out["type"] = self.type
+        if self.ctx:
+            out["ctx"] = self.ctx
+        return out
 
 
 class SlotSettingsError(ValueError):
@@ -120,7 +136,15 @@ def validate_slot_settings(
         raise SlotSettingsError(
             [
                 FieldProblem(
-                    field=".".join(str(p) for p in err["loc"]) or "settings", message=err["msg"]
+                    field=".".join(str(p) for p in err["loc"]) or "settings",
+                    message=err["msg"],
+                    type=err["type"],
+                    ctx={
+                        k: v
+                        for k, v in (err.get("ctx") or {}).items()
+                        if isinstance(v, (int, float, str))
+                    }
+                    or None,
                 )
                 for err in exc.errors()
             ]
@@ -143,6 +167,10 @@ def validate_slot_settings(
     return parsed
 
 
+def _settings_prefix(field: str) -> str:
+    return "" if field == "provider" else "settings."
+
+
 def _fallback_problems(fallback: FallbackTarget) -> list[FieldProblem]:
     if "fallback" in fallback.settings:
         return [FieldProblem(field="fallback.settings.fallback", message="one fallback at most")]
@@ -150,10 +178,9 @@ def _fallback_problems(fallback: FallbackTarget) -> list[FieldProblem]:
         validate_slot_settings(fallback.provider, fallback.operation, fallback.settings)
     except SlotSettingsError as exc:
         return [
-            FieldProblem(field=f"fallback.{'settings.' if p.field != 'provider' else ''}{p.field}",
-                         message=p.message)
+            p.model_copy(update={"field": "fallback." + _settings_prefix(p.field) + p.field})
             for p in exc.problems
-        ]  # fmt: skip
+        ]
     return []
 
 

@@ -112,6 +112,20 @@ def error_response(
     )
 
 
+def _problem(error: Any) -> dict[str, Any]:
+    """One validation problem: the field, a message, and its kind with its limits (`type`,
+    `ctx`), so a client (the console) can say it in its own language."""
+    problem: dict[str, Any] = {
+        "field": ".".join(str(p) for p in error["loc"]),
+        "message": error["msg"],
+        "type": error["type"],
+    }
+    ctx = {k: v for k, v in (error.get("ctx") or {}).items() if isinstance(v, (int, float, str))}
+    if ctx:
+        problem["ctx"] = ctx
+    return problem
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
@@ -119,9 +133,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
-        ]
+        problems = [_problem(e) for e in exc.errors()]
         return error_response(
             ErrorCode.VALIDATION_FAILED, "request validation failed", {"problems": problems}
         )

@@ -146,7 +146,7 @@ async def update_slot(
 async def _validated_settings(request: Request, body: SlotUpdate) -> dict[str, Any]:
     """The settings as they will be stored, or 422 listing every field that is wrong."""
     catalog, templates = await container(request).aget(ProviderCatalog, TemplateMediaCatalog)
-    problems: list[dict[str, str]] = []
+    problems: list[dict[str, Any]] = []
     if catalog.get(body.provider) is None:
         problems.append({"field": "provider", "message": f"unknown provider {body.provider!r}"})
     elif not catalog.supports(body.provider, body.operation):
@@ -159,7 +159,7 @@ async def _validated_settings(request: Request, body: SlotUpdate) -> dict[str, A
         stored = parsed.model_dump(mode="json", exclude_unset=True)
     except SlotSettingsError as exc:
         problems += [
-            {"field": _settings_field(p.field), "message": p.message}
+            p.as_dict(_settings_field(p.field))
             for p in exc.problems
             if not (p.field == "provider" and problems)  # said already
         ]

@@ -36,8 +36,9 @@ TYPES: Final = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".json": "application/json; charset=utf-8",
 }
-_ASSET: Final = re.compile(r"^(?:[a-z0-9-]+/)?[a-z0-9-]+\.(?:js|css|svg)$")
+_ASSET: Final = re.compile(r"^(?:[a-z0-9-]+/)?[a-z0-9-]+\.(?:js|css|svg|json)$")
 
 
 #: longest asset path served; anything longer is not one of ours

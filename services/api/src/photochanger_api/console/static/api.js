@@ -4,6 +4,8 @@
 let session = null; // {token, username, permissions, expiresAt}
 const listeners = new Set();
 
+import { t } from "./i18n.js";
+
 export class ApiError extends Error {
   constructor(status, body, headers) {
     const error = (body && body.error) || {};
@@ -117,7 +119,7 @@ export function loadApiImages(root) {
       img.src = url;
     } catch {
       img.replaceWith(Object.assign(document.createElement("span"), {
-        className: "muted", textContent: "No longer available.",
+        className: "muted", textContent: t("common.gone"),
       }));
     }
   };

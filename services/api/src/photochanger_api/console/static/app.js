@@ -1,6 +1,7 @@
 // The console's shell: sign-in, navigation between pages (hash routes), and the session.
 import { ApiError, currentSession, endSession, login, onSessionEnd } from "./api.js";
-import { announce, html, render } from "./ui.js";
+import { formatTime, language, onLanguageChange, startLanguage, switchLanguage, t } from "./i18n.js";
+import { announce, html, problemText, render } from "./ui.js";
 
 const pages = {
   dashboard: () => import("./pages/dashboard.js"),
@@ -10,12 +11,13 @@ const pages = {
   job: () => import("./pages/job.js"),
   stats: () => import("./pages/stats.js"),
   gallery: () => import("./pages/gallery.js"),
+  help: () => import("./pages/help.js"),
 };
 
 const main = document.getElementById("main");
 let visit = 0; // bumps on every navigation: a page's timers stop when it is no longer shown
 let cleanups = [];
-let loginNotice = "";
+let loginNotice = ""; // a dictionary key
 
 function parse(hash) {
   const [path, query] = hash.replace(/^#/, "").split("?");
@@ -45,7 +47,7 @@ async function route() {
   }
   showShell(target.page);
   if (target.page === "missing") {
-    render(main, html`<h1 tabindex="-1">Page not found</h1><p><a href="#/">Back to the dashboard</a></p>`);
+    render(main, html`<h1 tabindex="-1">${t("shell.not_found")}</h1><p><a href="#/">${t("shell.back_to_dashboard")}</a></p>`);
     focusHeading();
     return;
   }
@@ -54,7 +56,7 @@ async function route() {
     onLeave: (cleanup) => cleanups.push(cleanup),
     navigate,
   };
-  render(main, html`<p class="loading" role="status">Loading…</p>`);
+  render(main, html`<p class="loading" role="status">${t("common.loading")}</p>`);
   try {
     const module = await pages[target.page]();
     if (!context.alive()) return;
@@ -63,9 +65,9 @@ async function route() {
   } catch (error) {
     if (!context.alive()) return;
     if (error instanceof ApiError && error.status === 401) return; // back at the sign-in form
-    render(main, html`<h1 tabindex="-1">Something went wrong</h1>
-      <p class="alert" role="alert">${error.message || String(error)}</p>
-      <p><button type="button" id="retry">Try again</button></p>`);
+    render(main, html`<h1 tabindex="-1">${t("shell.failed")}</h1>
+      <p class="alert" role="alert">${error instanceof ApiError ? problemText(error) : error.message || String(error)}</p>
+      <p><button type="button" id="retry">${t("shell.retry")}</button></p>`);
     main.querySelector("#retry").addEventListener("click", route);
     focusHeading();
   }
@@ -76,13 +78,13 @@ function focusHeading() {
   if (heading) {
     heading.setAttribute("tabindex", "-1");
     heading.focus({ preventScroll: false });
-    document.title = `${heading.textContent.trim()} · PhotoChanger console`;
+    document.title = `${heading.textContent.trim()} · ${t("shell.title")}`;
   }
 }
 
 function showShell(page) {
   document.getElementById("topbar").hidden = false;
-  document.getElementById("who").textContent = `Signed in as ${currentSession().username}`;
+  document.getElementById("who").textContent = t("shell.signed_in_as", { name: currentSession().username });
   const section = page === "slot" ? "dashboard" : page === "job" ? "jobs" : page;
   for (const link of document.querySelectorAll("[data-nav]")) {
     if (link.dataset.nav === section) link.setAttribute("aria-current", "page");
@@ -92,25 +94,25 @@ function showShell(page) {
 
 function showLogin() {
   document.getElementById("topbar").hidden = true;
-  document.title = "Sign in · PhotoChanger console";
+  document.title = `${t("login.submit")} · ${t("shell.title")}`;
   render(main, html`
     <section class="login card" aria-labelledby="login-title">
-      <h1 id="login-title">PhotoChanger console</h1>
-      <p class="muted">Sign in with your admin account.</p>
-      ${loginNotice ? html`<p class="notice" role="status">${loginNotice}</p>` : ""}
+      <h1 id="login-title">${t("shell.title")}</h1>
+      <p class="muted">${t("login.intro")}</p>
+      ${loginNotice ? html`<p class="notice" role="status">${t(loginNotice)}</p>` : ""}
       <form id="login-form" novalidate>
         <div class="field">
-          <label for="login-username">User name</label>
+          <label for="login-username">${t("login.username")}</label>
           <input id="login-username" name="username" autocomplete="username" required
                  autocapitalize="none" spellcheck="false">
         </div>
         <div class="field">
-          <label for="login-password">Password</label>
+          <label for="login-password">${t("login.password")}</label>
           <input id="login-password" name="password" type="password" required
                  autocomplete="current-password">
         </div>
         <p class="alert" id="login-error" role="alert" hidden></p>
-        <button type="submit" id="login-submit">Sign in</button>
+        <button type="submit" id="login-submit">${t("login.submit")}</button>
       </form>
     </section>`);
   const form = main.querySelector("#login-form");
@@ -122,18 +124,18 @@ function showLogin() {
     const password = form.password.value;
     error.hidden = true;
     if (!username || !password) {
-      error.textContent = "Enter your user name and password.";
+      error.textContent = t("login.enter_both");
       error.hidden = false;
       (username ? form.password : form.username).focus();
       return;
     }
     const submit = main.querySelector("#login-submit");
     submit.disabled = true;
-    submit.textContent = "Signing in…";
+    submit.textContent = t("login.signing_in");
     try {
       await login(username, password);
       loginNotice = "";
-      announce(`Signed in as ${username}`);
+      announce(t("shell.signed_in_as", { name: username }));
       route();
     } catch (exc) {
       error.textContent = loginMessage(exc);
@@ -141,37 +143,37 @@ function showLogin() {
       form.password.value = "";
       form.password.focus();
       submit.disabled = false;
-      submit.textContent = "Sign in";
+      submit.textContent = t("login.submit");
     }
   });
 }
 
 function loginMessage(exc) {
-  if (!(exc instanceof ApiError)) return "Signing in failed. Try again.";
-  if (exc.status === 401) return "Unknown user name or wrong password.";
+  if (!(exc instanceof ApiError)) return t("login.failed");
+  if (exc.status === 401) return t("login.wrong");
   if (exc.status === 429) {
     const seconds = Number(exc.details.retry_after_seconds || exc.headers?.get("retry-after") || 0);
     const minutes = Math.max(1, Math.ceil(seconds / 60));
-    const until = new Date(Date.now() + seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    return `Too many failed sign-ins: signing in is locked for about ${minutes} minute${minutes === 1 ? "" : "s"} (until ${until}). Wait, then try again.`;
+    const until = formatTime(new Date(Date.now() + seconds * 1000));
+    return t("login.locked", { count: minutes, until });
   }
-  if (exc.status === 0) return "The server cannot be reached. Check the connection and try again.";
-  if (exc.status === 422) return "Enter your user name and password.";
-  return `Signing in failed: ${exc.message}`;
+  if (exc.status === 0) return t("error.network");
+  if (exc.status === 422) return t("login.enter_both");
+  return t("login.failed_because", { reason: problemText(exc) });
 }
 
 onSessionEnd((reason) => {
   visit += 1; // the page that was shown stops its timers
   for (const cleanup of cleanups.splice(0)) cleanup();
-  loginNotice = reason === "expired" ? "Your session has ended. Sign in again to continue." : "";
+  loginNotice = reason === "expired" ? "login.session_ended" : "";
   showLogin();
 });
 
 document.getElementById("logout").addEventListener("click", () => {
   endSession("signed-out");
-  loginNotice = "You are signed out.";
+  loginNotice = "login.signed_out";
   showLogin();
-  announce("Signed out");
+  announce(t("login.signed_out"));
 });
 
 document.getElementById("skip-link").addEventListener("click", (event) => {
@@ -180,5 +182,16 @@ document.getElementById("skip-link").addEventListener("click", (event) => {
   (heading || main).focus();
 });
 
+// the language switch: kept by the browser, applied at once to the page shown
+const languageSelect = document.getElementById("language");
+onLanguageChange(() => {
+  languageSelect.value = language();
+  if (currentSession()) route();
+  else showLogin();
+});
+languageSelect.addEventListener("change", () => switchLanguage(languageSelect.value));
+
 window.addEventListener("hashchange", route);
+await startLanguage();
+languageSelect.value = language();
 route();

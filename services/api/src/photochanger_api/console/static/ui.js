@@ -1,5 +1,7 @@
 // Small helpers shared by the pages: escaped HTML templates, formatting, announcements,
-// copying, and showing an API's 422 problems next to the fields they name.
+// copying, and showing an API's 422 problems next to the fields they name — in the console's
+// language (i18n.js).
+import { formatDateTime, formatNumber, has, relativeTime, t } from "./i18n.js";
 
 class Raw {
   constructor(text) {
@@ -48,33 +50,30 @@ export function announce(message) {
 }
 
 export function when(iso) {
-  if (!iso) return "—";
-  const moment = new Date(iso);
-  return moment.toLocaleString(undefined, {
-    year: "numeric", month: "short", day: "numeric",
-    hour: "2-digit", minute: "2-digit", second: "2-digit",
-  });
+  return formatDateTime(iso);
 }
 
 export function ago(iso) {
-  if (!iso) return "never";
-  const seconds = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
-  if (seconds < 60) return `${Math.max(0, seconds)} s ago`;
-  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
-  if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
-  return `${Math.round(seconds / 86400)} days ago`;
+  return iso ? relativeTime(iso) : t("common.never");
 }
 
 export function percent(rate) {
-  return rate === null || rate === undefined ? "—" : `${(rate * 100).toFixed(1)} %`;
+  if (rate === null || rate === undefined) return "—";
+  return formatNumber(rate, { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
 }
 
 export function ms(value) {
   if (value === null || value === undefined) return "—";
-  return value >= 1000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`;
+  if (value >= 1000) {
+    return t("common.seconds", { value: formatNumber(value / 1000, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
+  }
+  return t("common.milliseconds", { value: formatNumber(Math.round(value)) });
 }
 
+// A name from the API (an outcome, state, operation, log event…): its translation when the
+// dictionary has one ("label.<name>"), else the name made readable.
 export function label(key) {
+  if (has(`label.${key}`)) return t(`label.${key}`);
   const text = String(key).replaceAll("_", " ");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
@@ -107,10 +106,10 @@ export function wireCopyButtons(root) {
     button.addEventListener("click", async () => {
       const input = document.getElementById(button.dataset.copy);
       const done = await copyText(input.value, input);
-      button.textContent = done ? "Copied" : "Press Ctrl+C";
-      announce(done ? "Copied to the clipboard" : "Select the text and copy it");
+      button.textContent = done ? t("copy.done") : t("copy.press_keys");
+      announce(done ? t("copy.announce_done") : t("copy.announce_select"));
       setTimeout(() => {
-        button.textContent = "Copy";
+        button.textContent = t("copy.button");
       }, 2000);
     });
   }
@@ -131,16 +130,17 @@ export function showProblems(form, problems, summary, prefixes = ["body.", "slot
       target = form.querySelector(`[data-field="${CSS.escape(path)}"]`);
       if (!target) path = path.includes(".") ? path.slice(0, path.lastIndexOf(".")) : "";
     }
+    const message = problemMessage(problem);
     if (!target) {
-      unplaced.push(`${field || "request"}: ${problem.message}`);
+      unplaced.push(`${field || t("problems.request")}: ${message}`);
       continue;
     }
     const slot = form.querySelector(`[data-error-for="${CSS.escape(path)}"]`);
     if (slot) {
       slot.hidden = false;
-      slot.textContent = (slot.textContent ? slot.textContent + " " : "") + problem.message;
+      slot.textContent = (slot.textContent ? slot.textContent + " " : "") + message;
     } else {
-      unplaced.push(`${field}: ${problem.message}`);
+      unplaced.push(`${field}: ${message}`);
     }
     const control = target.matches("input, select, textarea")
       ? target
@@ -151,8 +151,7 @@ export function showProblems(form, problems, summary, prefixes = ["body.", "slot
   if (summary) {
     const count = problems.length;
     summary.hidden = false;
-    render(summary, html`<p><strong>${count === 1 ? "One field needs" : `${count} fields need`}
-      attention.</strong></p>${unplaced.length ? html`<ul>${unplaced.map((t) => html`<li>${t}</li>`)}</ul>` : ""}`);
+    render(summary, html`<p><strong>${t("problems.summary", { count })}</strong></p>${unplaced.length ? html`<ul>${unplaced.map((t) => html`<li>${t}</li>`)}</ul>` : ""}`);
   }
   if (first && first.focus) first.focus();
 }
@@ -174,8 +173,20 @@ export function errorSlot(path, id) {
   return html`<p class="field-error" id="${id}" data-error-for="${path}" hidden></p>`;
 }
 
+// One 422 problem in the console's language: by its kind and limits when the API names them
+// (`type`, `limit`), else the API's own text.
+export function problemMessage(problem) {
+  if (problem.type && has(`problem.${problem.type}`)) {
+    return t(`problem.${problem.type}`, { limit: problem.limit, ...(problem.ctx || {}) });
+  }
+  return problem.message;
+}
+
+// An API error in the console's language: by its code when the dictionary has it
+// ("error.<code>", with the details as parameters), else the API's message.
 export function problemText(error) {
-  if (error.status === 0) return "The server cannot be reached. Check the connection and try again.";
-  if (error.status === 403) return `Your account may not do this (needs ${error.details.required || "a permission"}).`;
+  if (error.status === 0) return t("error.network");
+  if (error.status === 403) return t("error.forbidden", { permission: error.details.required || t("error.a_permission") });
+  if (error.code && has(`error.${error.code}`)) return t(`error.${error.code}`, error.details || {});
   return error.message;
 }

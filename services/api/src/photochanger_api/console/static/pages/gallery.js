@@ -1,5 +1,6 @@
 // The latest results of every slot: look, download, or hand a guest a link that expires.
 import { ApiError, can, get, loadApiImages, request } from "../api.js";
+import { t } from "../i18n.js";
 import { announce, html, problemText, render, when, wireCopyButtons } from "../ui.js";
 
 export async function show(main) {
@@ -8,28 +9,28 @@ export async function show(main) {
     .map((slot) => ({ slot, results: slot.recent_results.filter((r) => !r.expired) }))
     .filter((entry) => entry.results.length);
   render(main, html`
-    <h1>Gallery</h1>
+    <h1>${t("gallery.title")}</h1>
     <div class="card share-settings">
-      <label for="share-minutes">Share links stay valid for</label>
+      <label for="share-minutes">${t("gallery.valid_for")}</label>
       <select id="share-minutes">
-        <option value="5">5 minutes</option>
-        <option value="15" selected>15 minutes</option>
-        <option value="60">1 hour</option>
-        <option value="240">4 hours</option>
+        <option value="5">${t("common.minutes", { count: 5 })}</option>
+        <option value="15" selected>${t("common.minutes", { count: 15 })}</option>
+        <option value="60">${t("common.hours", { count: 1 })}</option>
+        <option value="240">${t("common.hours", { count: 4 })}</option>
       </select>
     </div>
-    ${withResults.length ? "" : html`<p class="muted">No results yet. They appear here after the first photo a slot processes.</p>`}
+    ${withResults.length ? "" : html`<p class="muted">${t("gallery.empty")}</p>`}
     ${withResults.map(({ slot, results }) => html`
       <section class="gallery-slot" aria-labelledby="g-${slot.id}">
         <h2 id="g-${slot.id}">${slot.name} <span class="muted">${slot.id}</span></h2>
         <ul class="gallery-grid">
           ${results.map((r) => html`
             <li class="card gallery-item" data-job="${r.job_id}">
-              <img data-api-src="/api/jobs/${r.job_id}/images/result" alt="Result of ${slot.name} from ${when(r.completed_at)}">
-              <p class="muted">${when(r.completed_at)} · kept until ${when(r.result_expires_at)}</p>
+              <img data-api-src="/api/jobs/${r.job_id}/images/result" alt="${t("gallery.result_alt", { name: slot.name, at: when(r.completed_at) })}">
+              <p class="muted">${when(r.completed_at)} · ${t("gallery.kept_until", { at: when(r.result_expires_at) })}</p>
               <div class="actions">
-                <a class="button secondary" href="#/gallery" data-api-download="/api/jobs/${r.job_id}/result" data-filename="${slot.id}-${r.job_id}">Download<span class="visually-hidden"> the result from ${when(r.completed_at)}</span></a>
-                ${can("jobs:read") ? html`<button type="button" class="share" data-job="${r.job_id}">Share link<span class="visually-hidden"> for the result from ${when(r.completed_at)}</span></button>` : ""}
+                <a class="button secondary" href="#/gallery" data-api-download="/api/jobs/${r.job_id}/result" data-filename="${slot.id}-${r.job_id}">${t("gallery.download")}<span class="visually-hidden"> ${t("gallery.the_result_from", { at: when(r.completed_at) })}</span></a>
+                ${can("jobs:read") ? html`<button type="button" class="share" data-job="${r.job_id}">${t("gallery.share")}<span class="visually-hidden"> ${t("gallery.for_the_result_from", { at: when(r.completed_at) })}</span></button>` : ""}
               </div>
               <div class="share-box" id="share-${r.job_id}" hidden></div>
             </li>`)}
@@ -47,19 +48,19 @@ export async function show(main) {
         const url = link.url.startsWith("http") ? link.url : `${location.origin}${link.path}`;
         const inputId = `share-url-${jobId}`;
         render(box, html`
-          <label for="${inputId}">Share link (valid until ${when(link.expires_at)})</label>
+          <label for="${inputId}">${t("gallery.link_label", { at: when(link.expires_at) })}</label>
           <div class="input-with-button">
             <input id="${inputId}" class="share-url" value="${url}" readonly>
-            <button type="button" class="secondary" data-copy="${inputId}">Copy</button>
+            <button type="button" class="secondary" data-copy="${inputId}">${t("copy.button")}</button>
           </div>`);
         box.hidden = false;
         wireCopyButtons(box);
         box.querySelector("input").focus();
-        announce(`Share link made, valid ${minutes} minutes`);
+        announce(t("gallery.link_made", { count: minutes }));
       } catch (error) {
         render(box, html`<p class="field-error">${error instanceof ApiError && error.status === 410
-          ? "This result has expired."
-          : `No link: ${problemText(error)}`}</p>`);
+          ? t("gallery.expired")
+          : t("gallery.no_link", { reason: problemText(error) })}</p>`);
         box.hidden = false;
       }
     });

@@ -1,7 +1,8 @@
 // One job: its facts, photo and result while they exist, the processing-log timeline, and
 // cancel while it is not final. Refreshes itself until the job is final.
 import { ApiError, can, get, imageUrl, request } from "../api.js";
-import { announce, html, label, ms, outcomeBadge, render, when } from "../ui.js";
+import { t } from "../i18n.js";
+import { announce, html, label, ms, outcomeBadge, problemText, render, when } from "../ui.js";
 
 const REFRESH_MS = 1000;
 
@@ -33,7 +34,7 @@ export async function show(main, target, context) {
         main.querySelector("#cancel-status").textContent = status;
         previews(job);
         if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
-        if (job.status === "finalized") announce(`The job ended: ${label(job.outcome)}`);
+        if (job.status === "finalized") announce(t("job.ended", { outcome: label(job.outcome) }));
       }
     }
   }
@@ -41,45 +42,45 @@ export async function show(main, target, context) {
   function draw(job) {
     const final = job.status === "finalized";
     render(main, html`
-      <p class="breadcrumb"><a href="#/jobs">Jobs</a> › ${job.id}</p>
-      <h1>Job ${job.id.slice(0, 8)}</h1>
+      <p class="breadcrumb"><a href="#/jobs">${t("jobs.title")}</a> › ${job.id}</p>
+      <h1>${t("job.title", { id: job.id.slice(0, 8) })}</h1>
       <div class="card">
         <dl class="facts wide">
-          <div><dt>State</dt><dd id="job-state">${outcomeBadge(job.outcome, job.status)}</dd></div>
-          <div><dt>Slot</dt><dd><a href="#/slots/${job.slot_id}">${job.slot_id}</a> (version ${job.slot_version})</dd></div>
-          <div><dt>Provider</dt><dd>${label(job.provider)} · ${label(job.operation)}</dd></div>
-          <div><dt>Created</dt><dd>${when(job.created_at)}</dd></div>
-          <div><dt>Deadline</dt><dd>${when(job.expires_at)}</dd></div>
-          <div><dt>Finalized</dt><dd>${when(job.finalized_at)}</dd></div>
-          <div><dt>Attempt</dt><dd>${job.attempt}</dd></div>
-          ${job.error ? html`<div><dt>Error</dt><dd><code>${job.error.code}</code> ${job.error.message}${job.error.provider_status ? ` (provider status ${job.error.provider_status})` : ""}</dd></div>` : ""}
-          ${job.result_expires_at ? html`<div><dt>Result kept until</dt><dd>${when(job.result_expires_at)}</dd></div>` : ""}
-          ${Object.keys(job.metadata || {}).length ? html`<div><dt>Client fields</dt><dd>${Object.entries(job.metadata).map(([k, v]) => html`<code>${k}=${v}</code> `)}</dd></div>` : ""}
+          <div><dt>${t("common.state")}</dt><dd id="job-state">${outcomeBadge(job.outcome, job.status)}</dd></div>
+          <div><dt>${t("common.slot")}</dt><dd><a href="#/slots/${job.slot_id}">${job.slot_id}</a> (${t("common.version", { version: job.slot_version })})</dd></div>
+          <div><dt>${t("common.provider")}</dt><dd>${label(job.provider)} · ${label(job.operation)}</dd></div>
+          <div><dt>${t("common.created")}</dt><dd>${when(job.created_at)}</dd></div>
+          <div><dt>${t("job.deadline")}</dt><dd>${when(job.expires_at)}</dd></div>
+          <div><dt>${t("job.finalized")}</dt><dd>${when(job.finalized_at)}</dd></div>
+          <div><dt>${t("job.attempt")}</dt><dd>${job.attempt}</dd></div>
+          ${job.error ? html`<div><dt>${t("common.error")}</dt><dd><code>${job.error.code}</code> ${job.error.message}${job.error.provider_status ? ` (${t("job.provider_status", { status: job.error.provider_status })})` : ""}</dd></div>` : ""}
+          ${job.result_expires_at ? html`<div><dt>${t("job.result_kept_until")}</dt><dd>${when(job.result_expires_at)}</dd></div>` : ""}
+          ${Object.keys(job.metadata || {}).length ? html`<div><dt>${t("job.client_fields")}</dt><dd>${Object.entries(job.metadata).map(([k, v]) => html`<code>${k}=${v}</code> `)}</dd></div>` : ""}
         </dl>
         ${!final && can("jobs:write") ? html`
           <div class="actions" id="cancel-area">
-            <button type="button" class="danger" id="cancel-job">Cancel this job</button>
+            <button type="button" class="danger" id="cancel-job">${t("job.cancel")}</button>
           </div>` : ""}
         <p id="cancel-status" role="status"></p>
       </div>
       <div class="previews">
-        <figure class="card"><figcaption>Photo</figcaption><div class="preview" id="preview-photo"><span class="muted">${final ? "Deleted when the job ended." : "Loading…"}</span></div></figure>
-        <figure class="card"><figcaption>Result</figcaption><div class="preview" id="preview-result"><span class="muted">${job.outcome === "succeeded" ? "Loading…" : "No result."}</span></div></figure>
+        <figure class="card"><figcaption>${t("job.photo")}</figcaption><div class="preview" id="preview-photo"><span class="muted">${final ? t("job.photo_deleted") : t("common.loading")}</span></div></figure>
+        <figure class="card"><figcaption>${t("job.result")}</figcaption><div class="preview" id="preview-result"><span class="muted">${job.outcome === "succeeded" ? t("common.loading") : t("job.no_result")}</span></div></figure>
       </div>
       <section class="card" aria-labelledby="timeline-title">
-        <h2 id="timeline-title">Processing log</h2>
+        <h2 id="timeline-title">${t("job.log")}</h2>
         <ol class="timeline" id="timeline">
           ${job.processing_log.map((entry) => html`<li>
             <time datetime="${entry.at}">${when(entry.at)}</time>
             <span class="event">${label(entry.event)}</span>
-            ${entry.attempt ? html`<span class="muted">attempt ${entry.attempt}</span>` : ""}
+            ${entry.attempt ? html`<span class="muted">${t("job.log_attempt", { attempt: entry.attempt })}</span>` : ""}
             ${entry.duration_ms !== null && entry.duration_ms !== undefined ? html`<span class="muted">${ms(entry.duration_ms)}</span>` : ""}
-            ${entry.provider_status ? html`<span>provider status <code>${entry.provider_status}</code></span>` : ""}
+            ${entry.provider_status ? html`<span>${t("job.log_provider_status")} <code>${entry.provider_status}</code></span>` : ""}
             ${entry.error_code ? html`<code>${entry.error_code}</code>` : ""}
             ${entry.error_message ? html`<span class="error-text">${entry.error_message}</span>` : ""}
           </li>`)}
         </ol>
-        ${final ? "" : html`<p class="muted">The log grows as the job runs; this page refreshes itself.</p>`}
+        ${final ? "" : html`<p class="muted">${t("job.log_grows")}</p>`}
       </section>`);
     const cancel = main.querySelector("#cancel-job");
     if (cancel) cancel.addEventListener("click", () => confirmCancel(job));
@@ -87,9 +88,9 @@ export async function show(main, target, context) {
 
   function confirmCancel(job) {
     const area = main.querySelector("#cancel-area");
-    render(area, html`<p>Cancel job ${job.id.slice(0, 8)}? The photobooth waiting for it gets an error.</p>
-      <button type="button" class="danger" id="cancel-confirm">Yes, cancel the job</button>
-      <button type="button" class="secondary" id="cancel-keep">Keep it running</button>`);
+    render(area, html`<p>${t("job.cancel_question", { id: job.id.slice(0, 8) })}</p>
+      <button type="button" class="danger" id="cancel-confirm">${t("job.cancel_yes")}</button>
+      <button type="button" class="secondary" id="cancel-keep">${t("job.cancel_keep")}</button>`);
     main.querySelector("#cancel-confirm").focus();
     main.querySelector("#cancel-keep").addEventListener("click", () => draw(job));
     main.querySelector("#cancel-confirm").addEventListener("click", async () => {
@@ -97,11 +98,11 @@ export async function show(main, target, context) {
       try {
         await request("POST", `/api/jobs/${job.id}/cancel`);
         area.hidden = true;
-        status.textContent = "Cancel requested; the job stops within about a second.";
+        status.textContent = t("job.cancel_requested");
       } catch (error) {
         status.textContent = error instanceof ApiError && error.status === 409
-          ? "The job had already ended."
-          : `Not cancelled: ${error.message}`;
+          ? t("job.already_ended")
+          : t("job.not_cancelled", { reason: problemText(error) });
       }
     });
   }
@@ -117,10 +118,10 @@ export async function show(main, target, context) {
         const url = await imageUrl(`/api/jobs/${job.id}/images/${which}`);
         urls.push(url);
         if (!context.alive()) return;
-        render(box, html`<img src="${url}" alt="${which === "photo" ? "The uploaded photo" : "The result"}">`);
+        render(box, html`<img src="${url}" alt="${which === "photo" ? t("job.photo_alt") : t("job.result_alt")}">`);
       } catch (error) {
         if (!context.alive()) return;
-        render(box, html`<span class="muted">${error instanceof ApiError && (error.status === 410 || error.status === 404) ? "No longer available." : "Could not load it."}</span>`);
+        render(box, html`<span class="muted">${error instanceof ApiError && (error.status === 410 || error.status === 404) ? t("common.gone") : t("common.load_failed")}</span>`);
       }
     }
   }

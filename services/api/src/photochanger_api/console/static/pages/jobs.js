@@ -1,5 +1,6 @@
 // Jobs: filter by slot, state, outcome and time; newest first, a page at a time.
 import { get } from "../api.js";
+import { t } from "../i18n.js";
 import { html, label, outcomeBadge, raw, render, when } from "../ui.js";
 
 const SLOTS = Array.from({ length: 15 }, (_, i) => `slot-${String(i + 1).padStart(3, "0")}`);
@@ -21,46 +22,46 @@ export async function show(main, target, context) {
   }
   query.set("limit", "25");
   render(main, html`
-    <h1>Jobs</h1>
-    <form class="card filters" id="job-filters" role="search" aria-label="Filter jobs">
+    <h1>${t("jobs.title")}</h1>
+    <form class="card filters" id="job-filters" role="search" aria-label="${t("jobs.filter")}">
       <div class="field">
-        <label for="q-slot">Slot</label>
-        <select id="q-slot" name="slot_id"><option value="">All slots</option>
+        <label for="q-slot">${t("common.slot")}</label>
+        <select id="q-slot" name="slot_id"><option value="">${t("jobs.all_slots")}</option>
           ${SLOTS.map((s) => html`<option ${s === params.get("slot_id") ? raw("selected") : ""}>${s}</option>`)}</select>
       </div>
       <div class="field">
-        <label for="q-status">State</label>
-        <select id="q-status" name="status"><option value="">Any state</option>
+        <label for="q-status">${t("common.state")}</label>
+        <select id="q-status" name="status"><option value="">${t("jobs.any_state")}</option>
           ${STATUSES.map((s) => html`<option value="${s}" ${s === params.get("status") ? raw("selected") : ""}>${label(s)}</option>`)}</select>
       </div>
       <div class="field">
-        <label for="q-outcome">Outcome</label>
-        <select id="q-outcome" name="outcome"><option value="">Any outcome</option>
+        <label for="q-outcome">${t("common.outcome")}</label>
+        <select id="q-outcome" name="outcome"><option value="">${t("jobs.any_outcome")}</option>
           ${OUTCOMES.map((s) => html`<option value="${s}" ${s === params.get("outcome") ? raw("selected") : ""}>${label(s)}</option>`)}</select>
       </div>
       <div class="field">
-        <label for="q-from">Created from</label>
+        <label for="q-from">${t("jobs.created_from")}</label>
         <input type="datetime-local" id="q-from" name="created_from" value="${localInput(params.get("created_from"))}">
       </div>
       <div class="field">
-        <label for="q-to">Created before</label>
+        <label for="q-to">${t("jobs.created_before")}</label>
         <input type="datetime-local" id="q-to" name="created_to" value="${localInput(params.get("created_to"))}">
       </div>
       <div class="field filter-actions">
-        <button type="submit">Show jobs</button>
-        <a href="#/jobs" class="button secondary">Clear</a>
+        <button type="submit">${t("jobs.show")}</button>
+        <a href="#/jobs" class="button secondary">${t("jobs.clear")}</a>
       </div>
     </form>
     <div class="table-wrap">
       <table class="data" id="jobs-table">
-        <caption class="visually-hidden">Jobs, newest first</caption>
-        <thead><tr><th scope="col">Created</th><th scope="col">Slot</th><th scope="col">Provider</th>
-          <th scope="col">State</th><th scope="col">Error</th><th scope="col">Job</th></tr></thead>
+        <caption class="visually-hidden">${t("jobs.caption")}</caption>
+        <thead><tr><th scope="col">${t("common.created")}</th><th scope="col">${t("common.slot")}</th><th scope="col">${t("common.provider")}</th>
+          <th scope="col">${t("common.state")}</th><th scope="col">${t("common.error")}</th><th scope="col">${t("common.job")}</th></tr></thead>
         <tbody id="jobs-rows"></tbody>
       </table>
     </div>
-    <p id="jobs-empty" class="muted" hidden>No job matches these filters.</p>
-    <p><button type="button" class="secondary" id="jobs-more" hidden>Load more jobs</button></p>`);
+    <p id="jobs-empty" class="muted" hidden>${t("jobs.empty")}</p>
+    <p><button type="button" class="secondary" id="jobs-more" hidden>${t("jobs.more")}</button></p>`);
 
   const form = main.querySelector("#job-filters");
   form.addEventListener("submit", (event) => {
@@ -101,6 +102,6 @@ function row(job) {
     <td>${label(job.provider)}</td>
     <td>${outcomeBadge(job.outcome, job.status)}</td>
     <td>${job.error_code ? html`<code>${job.error_code}</code>` : ""}</td>
-    <td><a href="#/jobs/${job.id}">Details<span class="visually-hidden"> of job ${job.id}</span></a></td>
+    <td><a href="#/jobs/${job.id}">${t("jobs.details")}<span class="visually-hidden"> ${t("jobs.details_of", { id: job.id })}</span></a></td>
   </tr>`;
 }

@@ -1,6 +1,7 @@
 // Platform settings: the deadline and retention, the ingest password (write-only) and the
 // provider keys (write-only). Every change is one PUT with the settings' ETag.
 import { ApiError, can, get, request } from "../api.js";
+import { t } from "../i18n.js";
 import { announce, clearProblems, errorSlot, html, label, problemText, render, showProblems, when } from "../ui.js";
 
 export async function show(main, target, context) {
@@ -12,55 +13,57 @@ function draw(main, settings, etag, context, notice = "") {
   const writable = can("settings:write");
   const password = settings.ingest_password;
   render(main, html`
-    <h1>Settings</h1>
-    <p class="muted">Version ${settings.version}${settings.updated_by ? `, last changed by ${settings.updated_by} on ${when(settings.updated_at)}` : ""}. Changes apply to the next photo, without restarts.</p>
+    <h1>${t("settings.title")}</h1>
+    <p class="muted">${settings.updated_by
+      ? t("settings.version_changed", { version: settings.version, name: settings.updated_by, at: when(settings.updated_at) })
+      : t("settings.version", { version: settings.version })} ${t("settings.apply_next")}</p>
     ${notice ? html`<p class="notice" role="status">${notice}</p>` : ""}
     <form class="card" id="deadline-form" novalidate>
-      <h2>Deadline and retention</h2>
+      <h2>${t("settings.deadline_title")}</h2>
       <div class="alert" id="deadline-problems" role="alert" hidden></div>
       <div class="grid-2">
         <div class="field" data-field="sync_response_seconds">
-          <label for="f-sync">Answer deadline, T_sync_response (seconds)</label>
+          <label for="f-sync">${t("settings.sync_label")}</label>
           <input type="number" id="f-sync" name="sync_response_seconds" min="45" max="60" step="1"
                  value="${settings.sync_response_seconds}" aria-describedby="h-sync e-sync" required>
-          <p class="hint" id="h-sync">45–60 s. A photobooth gets its image or a 504 within this time.</p>
+          <p class="hint" id="h-sync">${t("settings.sync_hint")}</p>
           ${errorSlot("sync_response_seconds", "e-sync")}
         </div>
         <div class="field" data-field="result_ttl_hours">
-          <label for="f-ttl">Result retention (hours)</label>
+          <label for="f-ttl">${t("settings.ttl_label")}</label>
           <input type="number" id="f-ttl" name="result_ttl_hours" min="1" max="720" step="any"
                  value="${settings.result_ttl_hours}" aria-describedby="h-ttl e-ttl" required>
-          <p class="hint" id="h-ttl">Up to 720 h. Results (and their links) are deleted after this.</p>
+          <p class="hint" id="h-ttl">${t("settings.ttl_hint")}</p>
           ${errorSlot("result_ttl_hours", "e-ttl")}
         </div>
       </div>
-      <button type="submit" ${writable ? "" : "disabled"}>Save deadline and retention</button>
+      <button type="submit" ${writable ? "" : "disabled"}>${t("settings.deadline_save")}</button>
     </form>
     <form class="card" id="password-form" novalidate>
-      <h2>Ingest password</h2>
+      <h2>${t("settings.password_title")}</h2>
       <p id="password-state">${password.is_set
-        ? html`Set by <strong>${password.updated_by}</strong> on ${when(password.updated_at)}.`
-        : "Not set: every photobooth upload is refused."}</p>
+        ? t("settings.password_set", { name: password.updated_by, at: when(password.updated_at) })
+        : t("settings.password_unset")}</p>
       <div class="alert" id="password-problems" role="alert" hidden></div>
       <div class="grid-2">
         <div class="field" data-field="ingest_password">
-          <label for="f-password">New ingest password</label>
+          <label for="f-password">${t("settings.password_new")}</label>
           <input type="password" id="f-password" name="ingest_password" autocomplete="new-password"
                  minlength="8" aria-describedby="h-password e-password" required>
-          <p class="hint" id="h-password">At least 8 characters. Photobooths need the new one from the next photo on.</p>
+          <p class="hint" id="h-password">${t("settings.password_hint")}</p>
           ${errorSlot("ingest_password", "e-password")}
         </div>
         <div class="field" data-field="confirm">
-          <label for="f-confirm">Repeat the new password</label>
+          <label for="f-confirm">${t("settings.password_repeat")}</label>
           <input type="password" id="f-confirm" name="confirm" autocomplete="new-password" aria-describedby="e-confirm" required>
           ${errorSlot("confirm", "e-confirm")}
         </div>
       </div>
-      <button type="submit" ${writable ? "" : "disabled"}>Rotate the ingest password</button>
+      <button type="submit" ${writable ? "" : "disabled"}>${t("settings.password_rotate")}</button>
     </form>
     <section class="card" aria-labelledby="keys-title">
-      <h2 id="keys-title">Provider API keys</h2>
-      <p class="muted">Keys are write-only: the console shows whether one is set and where it comes from, never the key.</p>
+      <h2 id="keys-title">${t("settings.keys_title")}</h2>
+      <p class="muted">${t("settings.keys_intro")}</p>
       <div class="alert" id="keys-problems" role="alert" hidden></div>
       <ul class="key-list">
       ${Object.entries(settings.provider_keys).map(([provider, state]) => html`
@@ -68,17 +71,17 @@ function draw(main, settings, etag, context, notice = "") {
           <form class="key-form" data-provider="${provider}" novalidate>
             <h3>${label(provider)}</h3>
             <p class="key-state">${state.configured
-              ? html`<span class="badge badge-on">Set</span> from ${state.source === "settings" ? html`the console by ${state.updated_by} on ${when(state.updated_at)}` : "the environment"}`
-              : html`<span class="badge badge-off">Not set</span>`}</p>
+              ? html`<span class="badge badge-on">${t("settings.key_set")}</span> ${state.source === "settings" ? t("settings.key_from_console", { name: state.updated_by, at: when(state.updated_at) }) : t("settings.key_from_env")}`
+              : html`<span class="badge badge-off">${t("settings.key_unset")}</span>`}</p>
             <div class="field" data-field="provider_keys.${provider}">
-              <label for="key-${provider}">New ${label(provider)} key</label>
+              <label for="key-${provider}">${t("settings.key_new", { provider: label(provider) })}</label>
               <div class="input-with-button">
                 <input type="password" id="key-${provider}" name="key" autocomplete="off" spellcheck="false" aria-describedby="e-key-${provider}">
-                <button type="submit" ${writable ? "" : "disabled"}>Save key</button>
+                <button type="submit" ${writable ? "" : "disabled"}>${t("settings.key_save")}</button>
               </div>
               ${errorSlot(`provider_keys.${provider}`, `e-key-${provider}`)}
             </div>
-            ${state.source === "settings" ? html`<button type="button" class="secondary key-remove" data-provider="${provider}" ${writable ? "" : "disabled"}>Remove the stored key${state.configured ? "" : ""}</button>` : ""}
+            ${state.source === "settings" ? html`<button type="button" class="secondary key-remove" data-provider="${provider}" ${writable ? "" : "disabled"}>${t("settings.key_remove")}</button>` : ""}
           </form>
         </li>`)}
       </ul>
@@ -99,7 +102,7 @@ function draw(main, settings, etag, context, notice = "") {
       } else if (error instanceof ApiError && error.status === 412) {
         const latest = await get("/api/settings", { withEtag: true });
         draw(main, latest.data, latest.etag, context,
-          `The settings were changed by ${latest.data.updated_by} at ${when(latest.data.updated_at)} while you were editing. They are reloaded: apply your change again.`);
+          t("settings.conflict", { name: latest.data.updated_by, at: when(latest.data.updated_at) }));
       } else {
         summary.hidden = false;
         summary.textContent = problemText(error);
@@ -112,7 +115,7 @@ function draw(main, settings, etag, context, notice = "") {
     event.preventDefault();
     put(
       { sync_response_seconds: Number(deadline.sync_response_seconds.value), result_ttl_hours: Number(deadline.result_ttl_hours.value) },
-      deadline, main.querySelector("#deadline-problems"), "Deadline and retention saved.",
+      deadline, main.querySelector("#deadline-problems"), t("settings.deadline_saved"),
     );
   });
   const passwordForm = main.querySelector("#password-form");
@@ -121,14 +124,14 @@ function draw(main, settings, etag, context, notice = "") {
     const summary = main.querySelector("#password-problems");
     const value = passwordForm.ingest_password.value;
     if (value !== passwordForm.confirm.value) {
-      showProblems(passwordForm, [{ field: "confirm", message: "The two passwords differ." }], summary);
+      showProblems(passwordForm, [{ field: "confirm", message: t("settings.password_differ") }], summary);
       return;
     }
     if (value.length < 8) {
-      showProblems(passwordForm, [{ field: "ingest_password", message: "Use at least 8 characters." }], summary);
+      showProblems(passwordForm, [{ field: "ingest_password", message: t("settings.password_short", { count: 8 }) }], summary);
       return;
     }
-    put({ ingest_password: value }, passwordForm, summary, "The ingest password is rotated: photobooths need the new one now.");
+    put({ ingest_password: value }, passwordForm, summary, t("settings.password_rotated"));
   });
   for (const form of main.querySelectorAll(".key-form")) {
     const provider = form.dataset.provider;
@@ -136,15 +139,15 @@ function draw(main, settings, etag, context, notice = "") {
       event.preventDefault();
       const summary = main.querySelector("#keys-problems");
       if (!form.key.value.trim()) {
-        showProblems(form, [{ field: `provider_keys.${provider}`, message: "Enter the key." }], summary);
+        showProblems(form, [{ field: `provider_keys.${provider}`, message: t("settings.key_enter") }], summary);
         return;
       }
-      put({ provider_keys: { [provider]: form.key.value.trim() } }, form, summary, `${label(provider)} key saved.`);
+      put({ provider_keys: { [provider]: form.key.value.trim() } }, form, summary, t("settings.key_saved", { provider: label(provider) }));
     });
     const remove = form.querySelector(".key-remove");
     if (remove) {
       remove.addEventListener("click", () =>
-        put({ provider_keys: { [provider]: null } }, form, main.querySelector("#keys-problems"), `${label(provider)} key removed.`));
+        put({ provider_keys: { [provider]: null } }, form, main.querySelector("#keys-problems"), t("settings.key_removed", { provider: label(provider) })));
     }
   }
 }

@@ -2,8 +2,9 @@
 // schema GET /api/providers gives), template images by drag and drop, save with the ETag,
 // and a test run of the unsaved form with its progress.
 import { ApiError, can, get, imageUrl, request } from "../api.js";
+import { t } from "../i18n.js";
 import {
-  announce, clearProblems, errorSlot, html, label, problemText, raw, render, showProblems, when,
+  announce, clearProblems, errorSlot, html, label, ms, problemText, raw, render, showProblems, when,
 } from "../ui.js";
 
 // settings the editor has a section of its own for, or keeps as they are
@@ -49,80 +50,80 @@ class SlotEditor {
     const slot = this.slot;
     const writable = can("slots:write");
     render(this.main, html`
-      <p class="breadcrumb"><a href="#/">Dashboard</a> › ${slot.id}</p>
-      <h1>Slot ${slot.id}: ${slot.name}</h1>
-      <p class="muted" id="slot-version">Version ${slot.version}, last changed by ${slot.updated_by} on ${when(slot.updated_at)}.</p>
+      <p class="breadcrumb"><a href="#/">${t("dashboard.title")}</a> › ${slot.id}</p>
+      <h1>${t("slot.title", { id: slot.id, name: slot.name })}</h1>
+      <p class="muted" id="slot-version">${versionLine(slot)}</p>
       <div class="alert" id="conflict" role="alert" hidden></div>
       <form id="slot-form" novalidate>
         <div class="alert" id="form-problems" role="alert" tabindex="-1" hidden></div>
         <fieldset class="card">
-          <legend>Slot</legend>
+          <legend>${t("common.slot")}</legend>
           <div class="grid-2">
             <div class="field" data-field="name">
-              <label for="f-name">Name</label>
+              <label for="f-name">${t("slot.name")}</label>
               <input id="f-name" name="name" value="${slot.name}" maxlength="100" required aria-describedby="e-name">
               ${errorSlot("name", "e-name")}
             </div>
             <div class="field checkbox" data-field="is_active">
               <input type="checkbox" id="f-active" name="is_active" ${slot.is_active ? raw("checked") : ""}>
-              <label for="f-active">Active (photobooths may post to it)</label>
+              <label for="f-active">${t("slot.active_label")}</label>
             </div>
             <div class="field" data-field="provider">
-              <label for="f-provider">Provider</label>
+              <label for="f-provider">${t("common.provider")}</label>
               <select id="f-provider" name="provider" aria-describedby="e-provider">
-                ${this.providers.map((p) => html`<option value="${p.id}" ${p.id === slot.provider ? raw("selected") : ""}>${p.display_name}${p.configured ? "" : " (no API key)"}</option>`)}
+                ${this.providers.map((p) => html`<option value="${p.id}" ${p.id === slot.provider ? raw("selected") : ""}>${p.display_name}${p.configured ? "" : ` (${t("slot.no_key")})`}</option>`)}
               </select>
               ${errorSlot("provider", "e-provider")}
             </div>
             <div class="field" data-field="operation">
-              <label for="f-operation">Operation</label>
+              <label for="f-operation">${t("slot.operation")}</label>
               <select id="f-operation" name="operation" aria-describedby="e-operation"></select>
               ${errorSlot("operation", "e-operation")}
             </div>
           </div>
         </fieldset>
         <fieldset class="card" data-field="settings">
-          <legend>Provider settings</legend>
+          <legend>${t("slot.provider_settings")}</legend>
           ${errorSlot("settings", "e-settings")}
           <div id="settings-fields"></div>
         </fieldset>
         <fieldset class="card" data-field="settings.template_media">
-          <legend>Template images</legend>
+          <legend>${t("slot.templates")}</legend>
           <p class="muted" id="template-hint"></p>
           ${errorSlot("settings.template_media", "e-templates")}
-          <ul class="template-list" id="template-list" aria-label="Template images of this slot"></ul>
+          <ul class="template-list" id="template-list" aria-label="${t("slot.templates_of_slot")}"></ul>
           <div class="dropzone" id="dropzone">
-            <p>Drop template images here (JPEG, PNG or WebP), or</p>
+            <p>${t("slot.drop_here")}</p>
             <input type="file" id="template-file" class="file-input" accept="image/jpeg,image/png,image/webp" multiple>
-            <label for="template-file" class="button secondary">Choose template images</label>
+            <label for="template-file" class="button secondary">${t("slot.choose_templates")}</label>
           </div>
         </fieldset>
         <div class="actions">
-          <button type="submit" id="save" ${writable ? "" : raw("disabled")}>Save slot</button>
+          <button type="submit" id="save" ${writable ? "" : raw("disabled")}>${t("slot.save")}</button>
           <span id="save-status" class="muted" role="status"></span>
         </div>
       </form>
       <section class="card" aria-labelledby="test-title">
-        <h2 id="test-title">Test run</h2>
-        <p class="muted">Runs the form above as it is now — saved or not — on a photo of yours, through the real pipeline.</p>
+        <h2 id="test-title">${t("slot.test_title")}</h2>
+        <p class="muted">${t("slot.test_intro")}</p>
         <div class="field">
-          <label for="test-photo">Test photo</label>
+          <label for="test-photo">${t("slot.test_photo")}</label>
           <input type="file" id="test-photo" accept="image/jpeg,image/png,image/webp" aria-describedby="test-error">
           <p class="field-error" id="test-error" hidden></p>
         </div>
-        <button type="button" id="run-test" ${writable ? "" : raw("disabled")}>Run test with these settings</button>
+        <button type="button" id="run-test" ${writable ? "" : raw("disabled")}>${t("slot.test_run")}</button>
       </section>
       <dialog id="test-dialog" aria-labelledby="test-dialog-title">
-        <h2 id="test-dialog-title">Test run</h2>
+        <h2 id="test-dialog-title">${t("slot.test_title")}</h2>
         <ol class="steps" id="test-steps">
-          <li data-step="upload">Photo uploaded</li>
-          <li data-step="queued">Queued</li>
-          <li data-step="at_provider">At the provider</li>
-          <li data-step="done">Done</li>
+          <li data-step="upload">${t("slot.step_upload")}</li>
+          <li data-step="queued">${t("slot.step_queued")}</li>
+          <li data-step="at_provider">${t("slot.step_at_provider")}</li>
+          <li data-step="done">${t("slot.step_done")}</li>
         </ol>
         <p id="test-message" role="status" aria-live="polite"></p>
         <div id="test-result" class="test-result"></div>
-        <form method="dialog"><button type="submit" id="test-close">Close</button></form>
+        <form method="dialog"><button type="submit" id="test-close">${t("common.close")}</button></form>
       </dialog>`);
     this.form = this.main.querySelector("#slot-form");
     this.summary = this.main.querySelector("#form-problems");
@@ -203,10 +204,10 @@ class SlotEditor {
     if (schema.type === "array") return "";
     const hints = [];
     if (schema.minimum !== undefined && schema.maximum !== undefined) hints.push(`${schema.minimum}–${schema.maximum}`);
-    else if (schema.minimum !== undefined) hints.push(`at least ${schema.minimum}`);
-    if (schema.default !== undefined && schema.default !== null && schema.default !== "") hints.push(`default ${schema.default}`);
-    if (!required && schema.default !== undefined && schema.default !== null) hints.push("leave empty for the default");
-    else if (!required) hints.push("optional");
+    else if (schema.minimum !== undefined) hints.push(t("slot.hint_at_least", { value: schema.minimum }));
+    if (schema.default !== undefined && schema.default !== null && schema.default !== "") hints.push(t("slot.hint_default", { value: schema.default }));
+    if (!required && schema.default !== undefined && schema.default !== null) hints.push(t("slot.hint_empty_default"));
+    else if (!required) hints.push(t("slot.hint_optional"));
     const hintId = `h-${path.join("-")}`;
     const describedBy = `${hints.length ? hintId : ""} ${errorId}`.trim();
     const current = value === undefined || value === null ? "" : String(value);
@@ -214,8 +215,8 @@ class SlotEditor {
     if (Array.isArray(schema.enum) || schema.type === "boolean") {
       const options = schema.type === "boolean" ? ["true", "false"] : schema.enum.map(String);
       control = html`<select id="${id}" name="${name}" data-kind="${schema.type === "boolean" ? "boolean" : "string"}" aria-describedby="${describedBy}">
-        <option value="">${schema.default !== undefined && schema.default !== null ? `Default (${schema.default})` : "Not set"}</option>
-        ${options.map((o) => html`<option value="${o}" ${o === current ? raw("selected") : ""}>${o === "true" ? "Yes" : o === "false" ? "No" : o}</option>`)}
+        <option value="">${schema.default !== undefined && schema.default !== null ? t("slot.option_default", { value: schema.default }) : t("slot.option_unset")}</option>
+        ${options.map((o) => html`<option value="${o}" ${o === current ? raw("selected") : ""}>${o === "true" ? t("common.yes") : o === "false" ? t("common.no") : o}</option>`)}
       </select>`;
     } else if (schema.type === "integer" || schema.type === "number") {
       control = html`<input type="number" id="${id}" name="${name}" data-kind="${schema.type}" value="${current}"
@@ -227,7 +228,7 @@ class SlotEditor {
       control = html`<input id="${id}" name="${name}" data-kind="string" value="${current}" ${schema.maxLength ? raw(`maxlength="${schema.maxLength}"`) : ""} aria-describedby="${describedBy}">`;
     }
     return html`<div class="field" data-field="${name}">
-      <label for="${id}">${title}${required ? html` <span class="required">(required)</span>` : ""}</label>
+      <label for="${id}">${title}${required ? html` <span class="required">(${t("slot.required")})</span>` : ""}</label>
       ${control}
       ${hints.length ? html`<p class="hint" id="${hintId}">${hints.join(", ")}</p>` : ""}
       ${errorSlot(name, errorId)}
@@ -277,22 +278,22 @@ class SlotEditor {
     const operation = this.currentOperation();
     const roles = (operation && operation.required_template_roles) || [];
     this.main.querySelector("#template-hint").textContent = roles.length
-      ? `${label(operation.operation)} needs a template with role ${roles.map((r) => `“${r}”`).join(", ")}.`
-      : "Optional: reference images sent along with the photo.";
+      ? t("slot.needs_roles", { operation: label(operation.operation), roles: roles.map((r) => `“${r}”`).join(", ") })
+      : t("slot.templates_optional");
     const list = this.main.querySelector("#template-list");
     render(list, html`${this.bindings.map((b, i) => html`
       <li class="template-item" data-index="${i}" data-media-id="${b.media_id || ""}">
-        <div class="template-thumb">${b.preview ? html`<img src="${b.preview}" alt="Template ${b.filename || b.media_id || ""}">` : html`<span class="muted">…</span>`}</div>
+        <div class="template-thumb">${b.preview ? html`<img src="${b.preview}" alt="${t("slot.template_alt", { name: b.filename || b.media_id || "" })}">` : html`<span class="muted">…</span>`}</div>
         <div class="template-meta">
-          <p class="template-name">${b.filename || b.media_id || "uploading"}</p>
+          <p class="template-name">${b.filename || b.media_id || t("slot.uploading")}</p>
           ${b.error ? html`<p class="field-error">${b.error}</p>` : ""}
-          <label for="role-${i}">Role</label>
+          <label for="role-${i}">${t("slot.role")}</label>
           <input id="role-${i}" class="template-role" data-index="${i}" value="${b.role}" list="template-roles">
           <div class="checkbox">
             <input type="checkbox" id="optional-${i}" class="template-optional" data-index="${i}" ${b.optional ? raw("checked") : ""}>
-            <label for="optional-${i}">Optional</label>
+            <label for="optional-${i}">${t("slot.optional")}</label>
           </div>
-          <button type="button" class="secondary template-remove" data-index="${i}">Remove${b.filename ? ` ${b.filename}` : ""}</button>
+          <button type="button" class="secondary template-remove" data-index="${i}">${t("slot.remove")}${b.filename ? ` ${b.filename}` : ""}</button>
         </div>
       </li>`)}
       <datalist id="template-roles">${[...new Set([...roles, "style", "base", "reference"])].map((r) => html`<option value="${r}">`)}</datalist>`);
@@ -306,7 +307,7 @@ class SlotEditor {
       button.addEventListener("click", () => {
         this.bindings.splice(Number(button.dataset.index), 1);
         this.drawTemplates();
-        announce("Template removed from the form; save to apply");
+        announce(t("slot.template_removed"));
         this.main.querySelector("#template-file").focus();
       });
     }
@@ -320,7 +321,7 @@ class SlotEditor {
             if (this.context.alive()) this.drawTemplates();
           })
           .catch(() => {
-            binding.error = "Preview unavailable (the template may have been deleted).";
+            binding.error = t("slot.preview_unavailable");
             if (this.context.alive()) this.drawTemplates();
           });
       }
@@ -360,10 +361,10 @@ class SlotEditor {
       request("POST", "/api/template-media/register", { form })
         .then((template) => {
           binding.media_id = template.id;
-          announce(`Template ${file.name} uploaded; save the slot to use it`);
+          announce(t("slot.template_uploaded", { name: file.name }));
         })
         .catch((error) => {
-          binding.error = `Not uploaded: ${problemText(error)}`;
+          binding.error = t("slot.not_uploaded", { reason: problemText(error) });
           announce(binding.error);
         })
         .finally(() => {
@@ -380,11 +381,11 @@ class SlotEditor {
     const conflict = this.main.querySelector("#conflict");
     clearProblems(this.form, this.summary);
     if (this.bindings.some((b) => !b.media_id && !b.error)) {
-      status.textContent = "Wait for the template upload to finish.";
+      status.textContent = t("slot.wait_upload");
       return;
     }
     conflict.hidden = true;
-    status.textContent = "Saving…";
+    status.textContent = t("slot.saving");
     try {
       const response = await request("PUT", `/api/slots/${this.slot.id}`, {
         json: this.body(),
@@ -393,10 +394,9 @@ class SlotEditor {
       });
       this.slot = await response.json();
       this.etag = response.headers.get("etag");
-      status.textContent = `Saved (version ${this.slot.version}).`;
-      this.main.querySelector("#slot-version").textContent =
-        `Version ${this.slot.version}, last changed by ${this.slot.updated_by} on ${when(this.slot.updated_at)}.`;
-      announce("Slot saved");
+      status.textContent = t("slot.saved", { version: this.slot.version });
+      this.main.querySelector("#slot-version").textContent = versionLine(this.slot);
+      announce(t("slot.saved_announce"));
     } catch (error) {
       status.textContent = "";
       if (error instanceof ApiError && error.status === 422) {
@@ -404,7 +404,7 @@ class SlotEditor {
       } else if (error instanceof ApiError && error.status === 412) {
         await this.explainConflict();
       } else {
-        status.textContent = `Not saved: ${problemText(error)}`;
+        status.textContent = t("slot.not_saved", { reason: problemText(error) });
       }
     }
   }
@@ -413,11 +413,11 @@ class SlotEditor {
     const conflict = this.main.querySelector("#conflict");
     const latest = await get(`/api/slots/${this.slot.id}`, { withEtag: true });
     render(conflict, html`
-      <p><strong>This slot was changed by ${latest.data.updated_by} at ${when(latest.data.updated_at)}</strong>
-      (version ${latest.data.version}) while you were editing. Your changes are not saved.</p>
+      <p><strong>${t("slot.conflict_who", { name: latest.data.updated_by, at: when(latest.data.updated_at) })}</strong>
+      ${t("slot.conflict_rest", { version: latest.data.version })}</p>
       <p class="actions">
-        <button type="button" id="conflict-reload">Reload the slot (discard my changes)</button>
-        <button type="button" class="secondary" id="conflict-overwrite">Save mine over theirs</button>
+        <button type="button" id="conflict-reload">${t("slot.conflict_reload")}</button>
+        <button type="button" class="secondary" id="conflict-overwrite">${t("slot.conflict_overwrite")}</button>
       </p>`);
     conflict.hidden = false;
     conflict.querySelector("#conflict-reload").addEventListener("click", () => this.context.navigate(`#/slots/${this.slot.id}`));
@@ -437,7 +437,7 @@ class SlotEditor {
     clearProblems(this.form, this.summary);
     const photo = photoInput.files[0];
     if (!photo) {
-      photoError.textContent = "Choose a test photo first.";
+      photoError.textContent = t("slot.test_choose_photo");
       photoError.hidden = false;
       photoInput.setAttribute("aria-invalid", "true");
       photoInput.focus();
@@ -448,7 +448,7 @@ class SlotEditor {
     form.append("slot", JSON.stringify(this.body()));
     form.append("file", photo, photo.name);
     const dialog = this.main.querySelector("#test-dialog");
-    this.step("upload", "Uploading the photo…");
+    this.step("upload", t("slot.test_uploading"));
     this.main.querySelector("#test-result").textContent = "";
     dialog.showModal();
     let run;
@@ -467,7 +467,7 @@ class SlotEditor {
         photoInput.focus();
         return;
       }
-      this.finish(`The test could not start: ${problemText(error)}`, true);
+      this.finish(t("slot.test_not_started", { reason: problemText(error) }), true);
       return;
     }
     this.followRun(run);
@@ -488,8 +488,8 @@ class SlotEditor {
 
   async followRun(run) {
     const messages = {
-      queued: "Queued: waiting for a provider worker…",
-      at_provider: `At the provider (${label(this.body().provider)})…`,
+      queued: t("slot.test_queued"),
+      at_provider: t("slot.test_at_provider", { provider: label(this.body().provider) }),
     };
     const dialog = this.main.querySelector("#test-dialog");
     while (run.stage !== "done") {
@@ -499,31 +499,35 @@ class SlotEditor {
       try {
         run = await get(`/api/slots/${this.slot.id}/test-runs/${run.job_id}`);
       } catch (error) {
-        this.finish(`Lost track of the test run: ${problemText(error)}`, true);
+        this.finish(t("slot.test_lost", { reason: problemText(error) }), true);
         return;
       }
     }
     if (run.outcome === "succeeded" && run.result_url) {
       const url = await imageUrl(run.result_url);
       this.previews.push(url);
-      this.step("done", `Done in ${((new Date(run.finalized_at) - new Date(run.created_at)) / 1000).toFixed(1)} s.`);
+      this.step("done", t("slot.test_done_in", { duration: ms(new Date(run.finalized_at) - new Date(run.created_at)) }));
       render(this.main.querySelector("#test-result"), html`
-        <img id="test-result-image" src="${url}" alt="Result of the test run">
-        <p><a href="#/jobs/${run.job_id}">Job ${run.job_id}</a></p>`);
+        <img id="test-result-image" src="${url}" alt="${t("slot.test_result_alt")}">
+        <p><a href="#/jobs/${run.job_id}">${t("job.title", { id: run.job_id })}</a></p>`);
     } else {
       const error = run.error ? `${run.error.code}: ${run.error.message}` : label(run.outcome);
-      this.finish(`The test run ended ${label(run.outcome || "unknown").toLowerCase()} — ${error}`, true, run.job_id);
+      this.finish(t("slot.test_ended", { outcome: label(run.outcome || "unknown"), error }), true, run.job_id);
     }
   }
 
   finish(message, failed, jobId) {
     this.step("done", message);
     const result = this.main.querySelector("#test-result");
-    render(result, html`<p class="alert" role="alert">${message}</p>${jobId ? html`<p><a href="#/jobs/${jobId}">Job ${jobId}</a></p>` : ""}`);
+    render(result, html`<p class="alert" role="alert">${message}</p>${jobId ? html`<p><a href="#/jobs/${jobId}">${t("job.title", { id: jobId })}</a></p>` : ""}`);
     if (failed) this.main.querySelector("#test-steps li[data-step=done]").classList.add("failed");
     const dialog = this.main.querySelector("#test-dialog");
     if (!dialog.open) dialog.showModal();
   }
+}
+
+function versionLine(slot) {
+  return t("slot.version_line", { version: slot.version, name: slot.updated_by, at: when(slot.updated_at) });
 }
 
 function rank(key) {

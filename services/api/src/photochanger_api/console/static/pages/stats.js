@@ -1,11 +1,12 @@
 // Statistics over any window up to 30 days: platform cards, final jobs over time, each slot's
 // service levels and the latest failures — one request (GET /api/stats/overview).
 import { get } from "../api.js";
-import { ago, html, label, ms, percent, raw, render, when } from "../ui.js";
+import { formatDateTime, t } from "../i18n.js";
+import { ago, escape, html, label, ms, percent, raw, render, when } from "../ui.js";
 
 const MAX_MINUTES = 30 * 24 * 60;
 const UNITS = { minutes: 1, hours: 60, days: 1440 };
-const PRESETS = [["15 min", 15], ["1 hour", 60], ["24 hours", 1440], ["7 days", 10080], ["30 days", 43200]];
+const PRESETS = [["minutes", 15, 15], ["hours", 1, 60], ["hours", 24, 1440], ["days", 7, 10080], ["days", 30, 43200]];
 const COLOURS = { succeeded: "#15803d", provider_error: "#b91c1c", timeout: "#c2410c", cancelled: "#6b7280" };
 
 function split(minutes) {
@@ -20,58 +21,58 @@ export async function show(main, target, context) {
   const data = await get(`/api/stats/overview?minutes=${minutes}&buckets=24`);
   const totals = data.totals;
   render(main, html`
-    <h1>Statistics</h1>
+    <h1>${t("stats.title")}</h1>
     <form class="card window-form" id="window-form" novalidate aria-describedby="window-hint">
       <div class="field">
-        <label for="w-amount">Window: the last</label>
+        <label for="w-amount">${t("stats.window_last")}</label>
         <input type="number" id="w-amount" name="amount" min="1" step="1" value="${amount}" aria-describedby="window-error">
       </div>
       <div class="field">
-        <label for="w-unit">Unit</label>
-        <select id="w-unit" name="unit">${Object.keys(UNITS).map((u) => html`<option value="${u}" ${u === unit ? raw("selected") : ""}>${u}</option>`)}</select>
+        <label for="w-unit">${t("stats.unit")}</label>
+        <select id="w-unit" name="unit">${Object.keys(UNITS).map((u) => html`<option value="${u}" ${u === unit ? raw("selected") : ""}>${t(`stats.unit_${u}`)}</option>`)}</select>
       </div>
-      <div class="field"><button type="submit">Show</button></div>
-      <p class="hint" id="window-hint">Any window from one minute to 30 days.</p>
+      <div class="field"><button type="submit">${t("stats.show")}</button></div>
+      <p class="hint" id="window-hint">${t("stats.window_hint")}</p>
       <p class="field-error" id="window-error" hidden></p>
-      <div class="presets" role="group" aria-label="Common windows">
-        ${PRESETS.map(([name, value]) => html`<a class="button secondary" href="#/stats?minutes=${value}" ${value === minutes ? raw('aria-current="true"') : ""}>${name}</a>`)}
+      <div class="presets" role="group" aria-label="${t("stats.presets")}">
+        ${PRESETS.map(([unitName, count, value]) => html`<a class="button secondary" href="#/stats?minutes=${value}" ${value === minutes ? raw('aria-current="true"') : ""}>${t(`common.${unitName}`, { count })}</a>`)}
       </div>
     </form>
-    <p class="muted">From ${when(data.since)} to ${when(data.until)}. Deadline T_sync_response: ${data.deadline_seconds} s.
-      ${data.truncated ? html`Latency, chart and failures cover the newest ${data.sampled} jobs.` : ""}</p>
-    <ul class="cards" aria-label="Totals">
-      ${card("Jobs", totals.total, `${totals.in_flight} in flight`)}
-      ${card("Success rate", percent(totals.success_rate), `${totals.by_outcome.succeeded} of ${totals.finalized} final`)}
-      ${card("Latency p50", ms(totals.latency.p50_ms), "photo in → result")}
-      ${card("Latency p95", ms(totals.latency.p95_ms), `${totals.latency.samples} succeeded jobs`)}
-      ${card("Timeouts", totals.by_outcome.timeout, "no result before the deadline")}
-      ${card("Provider errors", totals.by_outcome.provider_error, `${totals.by_outcome.cancelled} cancelled`)}
+    <p class="muted">${t("stats.range", { from: when(data.since), to: when(data.until), seconds: data.deadline_seconds })}
+      ${data.truncated ? t("stats.truncated", { count: data.sampled }) : ""}</p>
+    <ul class="cards" aria-label="${t("stats.totals")}">
+      ${card(t("stats.jobs"), totals.total, t("stats.in_flight", { count: totals.in_flight }))}
+      ${card(t("stats.success_rate"), percent(totals.success_rate), t("stats.of_final", { succeeded: totals.by_outcome.succeeded, count: totals.finalized }))}
+      ${card(t("stats.p50"), ms(totals.latency.p50_ms), t("stats.photo_to_result"))}
+      ${card(t("stats.p95"), ms(totals.latency.p95_ms), t("stats.succeeded_jobs", { count: totals.latency.samples }))}
+      ${card(t("stats.timeouts"), totals.by_outcome.timeout, t("stats.timeouts_note"))}
+      ${card(t("stats.provider_errors"), totals.by_outcome.provider_error, t("stats.cancelled_count", { count: totals.by_outcome.cancelled }))}
     </ul>
     <section class="card" aria-labelledby="chart-title">
-      <h2 id="chart-title">Final jobs over time</h2>
+      <h2 id="chart-title">${t("stats.chart_title")}</h2>
       ${chart(data)}
     </section>
     <section class="card" aria-labelledby="sla-title">
-      <h2 id="sla-title">Service levels per slot</h2>
+      <h2 id="sla-title">${t("stats.sla_title")}</h2>
       <div class="table-wrap">
         <table class="data" id="sla-table">
-          <thead><tr><th scope="col">Slot</th><th scope="col">Jobs</th><th scope="col">Succeeded</th>
-            <th scope="col">Timeouts</th><th scope="col">Provider errors</th><th scope="col">Success rate</th>
-            <th scope="col">p50</th><th scope="col">p95</th><th scope="col">Last success</th><th scope="col">Last error</th></tr></thead>
+          <thead><tr><th scope="col">${t("common.slot")}</th><th scope="col">${t("stats.jobs")}</th><th scope="col">${t("label.succeeded")}</th>
+            <th scope="col">${t("stats.timeouts")}</th><th scope="col">${t("stats.provider_errors")}</th><th scope="col">${t("stats.success_rate")}</th>
+            <th scope="col">p50</th><th scope="col">p95</th><th scope="col">${t("stats.last_success")}</th><th scope="col">${t("stats.last_error")}</th></tr></thead>
           <tbody>${data.slots.map(slotRow)}</tbody>
         </table>
       </div>
     </section>
     <section class="card" aria-labelledby="failures-title">
-      <h2 id="failures-title">Latest failures</h2>
+      <h2 id="failures-title">${t("stats.failures_title")}</h2>
       ${data.recent_failures.length ? html`<div class="table-wrap"><table class="data" id="failures-table">
-        <thead><tr><th scope="col">When</th><th scope="col">Slot</th><th scope="col">Provider</th><th scope="col">Outcome</th>
-          <th scope="col">Code</th><th scope="col">Provider status</th><th scope="col">Message</th></tr></thead>
+        <thead><tr><th scope="col">${t("stats.when")}</th><th scope="col">${t("common.slot")}</th><th scope="col">${t("common.provider")}</th><th scope="col">${t("common.outcome")}</th>
+          <th scope="col">${t("stats.code")}</th><th scope="col">${t("stats.provider_status")}</th><th scope="col">${t("stats.message")}</th></tr></thead>
         <tbody>${data.recent_failures.map((f) => html`<tr>
           <td><a href="#/jobs/${f.job_id}">${when(f.finalized_at || f.created_at)}</a></td><td>${f.slot_id}</td><td>${label(f.provider)}</td>
           <td>${label(f.outcome)}</td><td>${f.error_code ? html`<code>${f.error_code}</code>` : "—"}</td>
           <td>${f.provider_status || "—"}</td><td>${f.message || ""}</td></tr>`)}</tbody></table></div>`
-        : html`<p class="muted" id="no-failures">No failures in this window.</p>`}
+        : html`<p class="muted" id="no-failures">${t("stats.no_failures")}</p>`}
     </section>`);
 
   const form = main.querySelector("#window-form");
@@ -80,7 +81,7 @@ export async function show(main, target, context) {
     const error = main.querySelector("#window-error");
     const wanted = Math.round(Number(form.amount.value) * UNITS[form.unit.value]);
     if (!Number.isFinite(wanted) || wanted < 1 || wanted > MAX_MINUTES) {
-      error.textContent = "Choose a window between one minute and 30 days.";
+      error.textContent = t("stats.window_invalid");
       error.hidden = false;
       form.amount.setAttribute("aria-invalid", "true");
       form.amount.focus();
@@ -100,8 +101,8 @@ function slotRow(slot) {
     <td>${slot.total}</td><td>${slot.by_outcome.succeeded}</td><td>${slot.by_outcome.timeout}</td>
     <td>${slot.by_outcome.provider_error}</td><td>${percent(slot.success_rate)}</td>
     <td>${ms(slot.latency.p50_ms)}</td><td>${ms(slot.latency.p95_ms)}</td>
-    <td>${slot.last_success ? html`<a href="#/jobs/${slot.last_success.job_id}">${ago(slot.last_success.at)}</a>` : "never"}</td>
-    <td>${slot.last_error ? html`<a href="#/jobs/${slot.last_error.job_id}">${ago(slot.last_error.at)}</a> <code>${slot.last_error.error_code || slot.last_error.outcome}</code>` : "none"}</td>
+    <td>${slot.last_success ? html`<a href="#/jobs/${slot.last_success.job_id}">${ago(slot.last_success.at)}</a>` : t("common.never")}</td>
+    <td>${slot.last_error ? html`<a href="#/jobs/${slot.last_error.job_id}">${ago(slot.last_error.at)}</a> <code>${slot.last_error.error_code || slot.last_error.outcome}</code>` : t("common.none")}</td>
   </tr>`;
 }
 
@@ -122,10 +123,10 @@ function chart(data) {
       if (!n) continue;
       const h = n * scale;
       y -= h;
-      bars.push(`<rect x="${(left + i * step + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${Math.max(1, step - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLOURS[outcome]}"><title>${n} ${outcome}</title></rect>`);
+      bars.push(`<rect x="${(left + i * step + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${Math.max(1, step - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLOURS[outcome]}"><title>${escape(`${n} ${label(outcome)}`)}</title></rect>`);
     }
   });
-  const time = (iso) => new Date(iso).toLocaleString([], data.minutes > 1440 ? { month: "short", day: "numeric" } : { hour: "2-digit", minute: "2-digit" });
+  const time = (iso) => formatDateTime(iso, data.minutes > 1440 ? { month: "short", day: "numeric" } : { hour: "2-digit", minute: "2-digit" });
   const ticks = points.length ? [0, Math.floor(points.length / 2), points.length - 1] : [];
   const anchors = ["start", "middle", "end"];
   const labels = ticks.map((i, n) => {
@@ -133,8 +134,13 @@ function chart(data) {
     return `<text x="${x.toFixed(1)}" y="${height - 8}" text-anchor="${anchors[n]}" class="axis">${time(n === 2 ? data.until : points[i].start)}</text>`;
   });
   const sum = (outcome) => points.reduce((a, p) => a + (p.by_outcome[outcome] || 0), 0);
-  const summary = `${totals.reduce((a, b) => a + b, 0)} final jobs in ${points.length} steps of ${Math.round(data.bucket_seconds / 60) || 1} min: `
-    + Object.keys(COLOURS).map((o) => `${sum(o)} ${o.replace("_", " ")}`).join(", ") + `; at most ${peak} in one step.`;
+  const summary = t("stats.chart_summary", {
+    count: totals.reduce((a, b) => a + b, 0),
+    steps: points.length,
+    minutes: Math.round(data.bucket_seconds / 60) || 1,
+    parts: Object.keys(COLOURS).map((o) => `${label(o)}: ${sum(o)}`).join(", "),
+    peak,
+  });
   return html`
     <svg id="stats-chart" class="chart" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="chart-desc" focusable="false">
       <desc id="chart-desc">${summary}</desc>
