@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -22,6 +23,7 @@ from .admin.views import (
 )
 from .dependencies import container, ingest_deps, require
 from .errors import ApiError
+from .query_params import refuse_unknown_query_parameters
 from .routes_public import result_download
 
 router = APIRouter(prefix="/api/jobs", tags=["admin: jobs"])
@@ -42,13 +44,32 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
-@router.get("", response_model=JobPageView, responses=errors(*ADMIN_ERRORS, 422))
+class FailureReason(StrEnum):
+    """How a failed job ended (DOMAIN.md's `failure_reason`): every outcome but success."""
+
+    TIMEOUT = JobOutcome.TIMEOUT.value
+    PROVIDER_ERROR = JobOutcome.PROVIDER_ERROR.value
+    CANCELLED = JobOutcome.CANCELLED.value
+
+
+@router.get(
+    "",
+    response_model=JobPageView,
+    responses=errors(*ADMIN_ERRORS, 422),
+    dependencies=[Depends(refuse_unknown_query_parameters)],
+)
 async def list_jobs(
     request: Request,
     _: ReadJobs,
     slot_id: Annotated[str | None, Query(max_length=32)] = None,
     status: JobStatus | None = None,
-    outcome: JobOutcome | None = None,
+    failure_reason: Annotated[
+        FailureReason | None, Query(description="finalized jobs that failed this way")
+    ] = None,
+    outcome: Annotated[
+        JobOutcome | None,
+        Query(description="how a finalized job ended; `failure_reason` for the failures"),
+    ] = None,
     created_from: Annotated[
         datetime | None, Query(description="created at or after (UTC when no offset)")
     ] = None,
@@ -56,8 +77,25 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> JobPageView:
-    """Newest first. `outcome` filters finalized jobs by how they ended (the failure
-    reasons are `timeout`, `provider_error`, `cancelled`)."""
+    """Newest first. `failure_reason` (`timeout`, `provider_error`, `cancelled`) filters the
+    finalized jobs that failed that way; `outcome` is its older name and also takes
+    `succeeded`. Both at once must agree. An unknown query parameter is a 422."""
+    if failure_reason is not None:
+        if outcome is not None and outcome.value != failure_reason.value:
+            raise ApiError(
+                ErrorCode.VALIDATION_FAILED,
+                "failure_reason and outcome disagree",
+                {
+                    "problems": [
+                        {
+                            "field": "query.outcome",
+                            "message": "outcome is an alias of failure_reason: give one",
+                            "type": "conflicting_filters",
+                        }
+                    ]
+                },
+            )
+        outcome = JobOutcome(failure_reason.value)
     queries = await container(request).aget(JobQueries)
     where = JobFilter(
         slot_id=slot_id,
