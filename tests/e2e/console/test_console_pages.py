@@ -257,12 +257,18 @@ async def test_a_test_run_of_unsaved_values_shows_its_progress_and_result(
 async def test_rotating_the_ingest_password_refuses_the_old_one(
     console: Console, api: httpx.AsyncClient, admin: dict[str, str], stack: Stack
 ) -> None:
-    new_password = f"rotated-{uuid.uuid4().hex[:10]}"
+    new_password = f"Bo0th{uuid.uuid4().hex[:3]}"  # 8 characters, as the booths use
     page = console.page
     await console.signed_in()
     await console.go("#/settings", "Settings")
     try:
+        strength = page.locator("#password-strength")
+        await page.get_by_label("New ingest password").fill("abc")
+        await expect(strength).to_have_text(console.t("settings.strength_short", count=8))
+        await page.get_by_label("New ingest password").fill("correct-Horse-7-battery")
+        await expect(strength).to_have_text(console.t("settings.strength_strong"))
         await page.get_by_label("New ingest password").fill(new_password)
+        await expect(strength).to_have_text(console.t("settings.strength_fair"))
         await page.get_by_label("Repeat the new password").fill(new_password)
         await page.get_by_role("button", name="Rotate the ingest password").click()
 

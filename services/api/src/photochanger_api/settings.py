@@ -12,9 +12,10 @@ from photochanger_runtime.secrets import SettingsRefused, refuse_placeholders
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-#: shortest ingest password an admin or the environment may set (one shared secret guards
-#: every booth; with the per-address throttle it cannot be guessed online)
-MIN_INGEST_PASSWORD_LENGTH = 16
+#: shortest ingest password an admin or the environment may set: 8, as the photobooth
+#: programs of the system this replaces are configured (issue 24); the per-address failure
+#: throttle keeps online guessing slow, and the console hints at a stronger one (ADR-0015)
+MIN_INGEST_PASSWORD_LENGTH = 8
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

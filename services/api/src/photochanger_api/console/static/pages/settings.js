@@ -4,6 +4,21 @@ import { ApiError, can, get, request } from "../api.js";
 import { t } from "../i18n.js";
 import { announce, clearProblems, errorSlot, html, label, problemText, render, showProblems, when } from "../ui.js";
 
+// the API's minimum (ApiSettings: MIN_INGEST_PASSWORD_LENGTH), as the booths it replaces use
+const MIN_PASSWORD = 8;
+
+// How hard the password is to guess, as a hint (the API only enforces the length): "short",
+// "weak", "fair" or "strong" by its length and the kinds of characters it mixes.
+export function passwordStrength(value) {
+  if (value.length < MIN_PASSWORD) return "short";
+  const kinds = [/[a-zа-яё]/, /[A-ZА-ЯЁ]/, /[0-9]/, /[^a-zA-Zа-яёА-ЯЁ0-9]/].filter((re) => re.test(value)).length;
+  const repetitive = new Set(value).size <= Math.ceil(value.length / 3);
+  if (repetitive) return "weak";
+  if (value.length >= 16 || (value.length >= 12 && kinds >= 3)) return "strong";
+  if (value.length >= 10 || kinds >= 3) return "fair";
+  return "weak";
+}
+
 export async function show(main, target, context) {
   const loaded = await get("/api/settings", { withEtag: true });
   draw(main, loaded.data, loaded.etag, context);
@@ -51,6 +66,7 @@ function draw(main, settings, etag, context, notice = "") {
           <input type="password" id="f-password" name="ingest_password" autocomplete="new-password"
                  minlength="8" aria-describedby="h-password e-password" required>
           <p class="hint" id="h-password">${t("settings.password_hint")}</p>
+          <p class="strength" id="password-strength" aria-live="polite"></p>
           ${errorSlot("ingest_password", "e-password")}
         </div>
         <div class="field" data-field="confirm">
@@ -119,6 +135,13 @@ function draw(main, settings, etag, context, notice = "") {
     );
   });
   const passwordForm = main.querySelector("#password-form");
+  const strength = main.querySelector("#password-strength");
+  passwordForm.ingest_password.addEventListener("input", () => {
+    const value = passwordForm.ingest_password.value;
+    const level = value ? passwordStrength(value) : "";
+    strength.className = level ? `strength strength-${level === "short" ? "weak" : level}` : "strength";
+    strength.textContent = level ? t(`settings.strength_${level}`, { count: MIN_PASSWORD }) : "";
+  });
   passwordForm.addEventListener("submit", (event) => {
     event.preventDefault();
     const summary = main.querySelector("#password-problems");
@@ -127,8 +150,8 @@ function draw(main, settings, etag, context, notice = "") {
       showProblems(passwordForm, [{ field: "confirm", message: t("settings.password_differ") }], summary);
       return;
     }
-    if (value.length < 8) {
-      showProblems(passwordForm, [{ field: "ingest_password", message: t("settings.password_short", { count: 8 }) }], summary);
+    if (value.length < MIN_PASSWORD) {
+      showProblems(passwordForm, [{ field: "ingest_password", message: t("settings.password_short", { count: MIN_PASSWORD }) }], summary);
       return;
     }
     put({ ingest_password: value }, passwordForm, summary, t("settings.password_rotated"));
