@@ -16,6 +16,7 @@ from photochanger_contracts import JobOutcome, JobStatus
 from photochanger_runtime import mongo
 from photochanger_runtime.jobs import (
     Claim,
+    DuplicateJob,
     Job,
     JobStore,
     LogEntry,
@@ -70,6 +71,18 @@ async def test_a_created_job_reads_back_as_it_was_written(store: JobStore) -> No
     assert await store.live(job.id) == job
     assert await store.final(job.id) is None
     assert await current(store, job.id) == job
+
+
+async def test_a_second_live_job_with_the_same_join_key_is_refused(store: JobStore) -> None:
+    first = new_job(join_key="slot-001:abc")
+    await store.create(first)
+    await store.create(new_job())  # jobs without a join key never collide
+    await store.create(new_job())
+    with pytest.raises(DuplicateJob):
+        await store.create(new_job(join_key="slot-001:abc"))
+    assert await store.live_by_join_key("slot-001:abc") == first
+    await store.retire(first.id)
+    await store.create(new_job(join_key="slot-001:abc"))  # free again once the first is gone
 
 
 async def test_one_of_many_concurrent_claims_of_an_attempt_wins(store: JobStore) -> None:

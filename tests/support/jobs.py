@@ -26,6 +26,7 @@ def spec(
     job_id: str | None = None,
     settings: dict[str, Any] | None = None,
     metadata: dict[str, str] | None = None,
+    join_key: str | None = None,
 ) -> JobSpec:
     job_id = job_id or str(uuid.uuid4())
     expires = now + timedelta(seconds=seconds)
@@ -35,7 +36,7 @@ def spec(
         payload=MediaRef(key=payload_key(job_id, expires), mime_type="image/jpeg",
                          size_bytes=3, sha256="0" * 64),
         created_at=now, expires_at=expires, artifact_expires_at=expires,
-        metadata=metadata or {},
+        metadata=metadata or {}, join_key=join_key,
     )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from photochanger_api.app import subscribe as subscribe_api
+from photochanger_api.client_jobs.feed import StatusFeed
 from photochanger_api.waiters import JobWaiters
 from photochanger_contracts import (
     DeadLetter,
@@ -129,20 +130,29 @@ async def test_an_unreadable_message_goes_to_the_dead_letter_topic_and_the_consu
     assert len(probes["provider.gemini.requests"].seen) == 1  # the next message was handled
 
 
-async def test_every_api_replica_hears_the_final_status_of_its_waiting_request() -> None:
+async def test_every_api_replica_hears_the_final_status_of_its_waiting_requests() -> None:
     broker = create_broker("test:9092", client_id="unit-api")
     waiters = JobWaiters()
-    subscribe_api(broker, waiters)
+    feed = StatusFeed(max_streams=10)
+    subscribe_api(broker, waiters, feed)
     created = spec()
     async with TestKafkaBroker(broker):
         outcome = waiters.register(created.job_id, "gemini")
+        joined = waiters.register(created.job_id, "gemini")  # a re-sent photo joined the job
+        stream = feed.listen(created.job_id)
+        queue = stream.__enter__()
         status = JobStatusChanged(
             occurred_at=T0, job_id=created.job_id, slot_id="slot-001", provider="gemini",
             status="finalized", outcome=JobOutcome.TIMEOUT, expires_at=created.expires_at,
         )  # fmt: skip
         await broker.publish(status, topics.JOBS_STATUS)
         assert outcome.done() and outcome.result().outcome is JobOutcome.TIMEOUT
-        waiters.release(created.job_id)
+        assert joined.done() and joined.result().outcome is JobOutcome.TIMEOUT
+        assert queue.get_nowait().outcome is JobOutcome.TIMEOUT
+        stream.__exit__(None, None, None)
+        waiters.release(created.job_id, outcome)
+        assert len(waiters) == 1 and waiters.waiting_for("gemini") == 1
+        waiters.release(created.job_id, joined)
         assert len(waiters) == 0 and waiters.waiting_for("gemini") == 0
 
 

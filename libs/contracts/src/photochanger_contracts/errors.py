@@ -35,6 +35,8 @@ class ErrorCode(StrEnum):
     MEDIA_NOT_FOUND = "media_not_found"
     MEDIA_EXPIRED = "media_expired"
     VALIDATION_FAILED = "validation_failed"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
     INTERNAL = "internal_error"
     # admin HTTP surface
     INVALID_CREDENTIALS = "invalid_credentials"
@@ -42,6 +44,7 @@ class ErrorCode(StrEnum):
     TOO_MANY_ATTEMPTS = "too_many_attempts"
     VERSION_CONFLICT = "version_conflict"
     MEDIA_IN_USE = "media_in_use"
+    CLIENT_KEY_NOT_FOUND = "client_key_not_found"
 
 
 class ProviderErrorCode(StrEnum):

@@ -79,6 +79,13 @@ class JobSpec(BaseModel):
     #: sha256 of the job's public result token (`/public/results/{token}`); the token itself
     #: is only ever in the ingest answer, so the job id alone downloads nothing
     result_token_sha256: str | None = None
+    #: the client key that submitted the job (`/v1/jobs`, or a booth's own key), if any
+    client_key_id: str | None = None
+    #: where the job's final status is delivered (a signed webhook), if anywhere
+    webhook_url: str | None = None
+    #: a second live job with the same join key joins this one instead of running (the same
+    #: photo re-sent to the same slot); unique among live jobs
+    join_key: str | None = None
 
 
 class JobCreated(Event):
@@ -111,6 +118,9 @@ class JobStatusChanged(Event):
     expires_at: datetime
     finalized_at: datetime | None = None
     result_expires_at: datetime | None = None
+    #: the client key that submitted the job, and its webhook: what the delivery worker needs
+    client_key_id: str | None = None
+    webhook_url: str | None = None
 
 
 class JobCancelRequested(Event):

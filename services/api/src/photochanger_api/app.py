@@ -26,6 +26,7 @@ from photochanger_runtime.observability.health import metrics_endpoint, readines
 from photochanger_runtime.observability.logs import configure_logging
 from photochanger_runtime.observability.telemetry import configure_tracing
 from photochanger_runtime.providers.catalog import ProviderCatalog, load_catalog
+from photochanger_runtime.providers.url_policy import UrlPolicy
 from photochanger_runtime.service import start_broker
 from photochanger_runtime.wiring import core_services
 
@@ -49,10 +50,16 @@ from .admin.overview import StatsOverview
 from .admin.stats import JobStats
 from .body_limits import BodyLimits, body_rules
 from .client_address import ClientAddresses
+from .client_jobs import routes as client_job_routes
+from .client_jobs.feed import StatusFeed
+from .client_keys import routes as client_key_routes
+from .client_keys.auth import ClientKeyAuth
+from .client_keys.store import ClientKeyStore
 from .console import routes as console_routes
 from .database_deadlines import patient
 from .errors import install_error_handlers
 from .http_surface import HttpSurface, docs_page
+from .idempotency import IdempotencyRecords
 from .ingest import IngestDeps
 from .ingest_guard import FailureThrottle, UploadSlots
 from .live_config import LiveConfig
@@ -114,6 +121,8 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
     app.add_middleware(HttpSurface, internal_port=settings.internal_http_port)
     app.include_router(routes_ingest.router)
     app.include_router(routes_jobs.router)
+    app.include_router(client_job_routes.router)
+    app.include_router(client_key_routes.router)
     app.include_router(routes_public.router)
     app.include_router(routes_media.router)
     # before routes_stats, whose /api/stats/{slot_id} would take /api/stats/overview
@@ -169,7 +178,8 @@ def wire(
     )
     db, broker, media = core.db, core.broker, core.media
     waiters = JobWaiters()
-    subscribe(broker, waiters)
+    feed = StatusFeed(settings.max_event_streams)
+    subscribe(broker, waiters, feed)
     slots, platform, links = SlotRepository(db), PlatformSettingsRepository(db), MediaLinks(db)
     catalog = load_catalog(settings.providers_config)
     checks = PasswordChecks(
@@ -212,6 +222,11 @@ def wire(
     registry.register_value(ShareLinks, share_links)
     registry.register_value(RequestRate, RequestRate(settings.share_requests_per_minute))
     unconfirmed = UnconfirmedJobs(core.transitions, clock)
+    key_store, idempotency = ClientKeyStore(db), IdempotencyRecords(db)
+    keys = ClientKeyAuth(key_store, cache_seconds=settings.client_key_cache_seconds)
+    registry.register_value(ClientKeyStore, key_store)
+    registry.register_value(ClientKeyAuth, keys)
+    registry.register_value(StatusFeed, feed)
     registry.register_value(UnconfirmedJobs, unconfirmed, on_registry_close=unconfirmed.aclose)
     registry.register_value(
         IngestDeps,
@@ -227,7 +242,10 @@ def wire(
                 limit=settings.ingest_max_failures_per_address,
                 window_seconds=settings.ingest_failure_window_seconds,
             ),
-            unconfirmed=unconfirmed,
+            unconfirmed=unconfirmed, keys=keys, idempotency=idempotency,
+            webhook_targets=UrlPolicy(
+                allowed_hosts=["*"], trusted_local_origins=settings.webhook_local_origins
+            ),
         ),
     )  # fmt: skip
     seed_path = Path(settings.slots_seed) if settings.slots_seed else (
@@ -240,7 +258,10 @@ def wire(
     registry.register_value(Prepared, prepared, ping=Prepared.check)
 
     async def prepare() -> None:
-        for repo in (core.jobs, links, templates, job_queries, login_throttle, share_links):
+        for repo in (
+            core.jobs, links, templates, job_queries, login_throttle, share_links, key_store,
+            idempotency,
+        ):  # fmt: skip
             await repo.ensure_indexes()
         await slots.seed(load_seed(seed_path), clock.now())
         await _bootstrap_ingest_password(settings, platform, verifier, clock)
@@ -259,11 +280,16 @@ class Prepared:
             raise RuntimeError("the database start-up step has not run yet")
 
 
-def subscribe(broker: KafkaBroker, waiters: JobWaiters) -> None:
+def subscribe(broker: KafkaBroker, waiters: JobWaiters, feed: StatusFeed) -> None:
     """The handler table of the api: every process reads every status (no consumer group),
-    from the end of the log."""
+    from the end of the log, for its waiting requests and its open event streams."""
+
+    async def on_status(event: JobStatusChanged) -> None:
+        await waiters.on_status(event)
+        await feed.on_status(event)
+
     broker.subscriber(topics.JOBS_STATUS, **consumer(group_id=None, auto_offset_reset="latest"))(
-        waiters.on_status
+        on_status
     )
 
 

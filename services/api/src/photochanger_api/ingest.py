@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from photochanger_contracts import (
     ErrorCode,
     JobOutcome,
@@ -35,6 +36,7 @@ from photochanger_contracts.deadlines import artifact_expires_at, job_expires_at
 from photochanger_contracts.media import COMMON_IMAGE_TYPES, HEIF_FAMILY
 from photochanger_runtime.clock import Clock
 from photochanger_runtime.jobs import (
+    DuplicateJob,
     Job,
     JobError,
     JobStore,
@@ -42,6 +44,7 @@ from photochanger_runtime.jobs import (
     PublishFailed,
     RecordUncertain,
     Transition,
+    current,
     machine,
 )
 from photochanger_runtime.media import MediaNotFound, MediaStore, payload_key
@@ -50,11 +53,15 @@ from photochanger_runtime.observability import metrics
 from photochanger_runtime.observability.logs import job_id_var, slot_id_var
 from photochanger_runtime.observability.telemetry import inject_trace_parent
 from photochanger_runtime.providers.catalog import ProviderCatalog
+from photochanger_runtime.providers.url_policy import UnsafeUrl, UrlPolicy
 from pymongo.errors import PyMongoError
 
 from . import result_links
 from .client_address import ClientAddresses
+from .client_keys.auth import ClientKeyAuth, KeyRejected, require_slot
+from .client_keys.keys import ClientKey, looks_like_key
 from .errors import ApiError, dependency_unavailable
+from .idempotency import IdempotencyRecords, fingerprint, in_progress
 from .ingest_guard import FailureThrottle, UploadSlots
 from .live_config import LiveConfig, SlotPlan
 from .multipart import IngestForm, read_ingest_form
@@ -65,7 +72,9 @@ from .waiters import JobWaiters, ShuttingDown
 
 log = logging.getLogger(__name__)
 
-_RESERVED_FIELDS = frozenset({"password", "hash", "fileToUpload", "file"})
+_RESERVED_FIELDS = frozenset(
+    {"password", "hash", "fileToUpload", "file", "photo", "slot_id", "webhook_url"}
+)
 _MAX_METADATA_VALUE = 1024
 
 
@@ -85,6 +94,10 @@ class IngestDeps:
     uploads: UploadSlots
     throttle: FailureThrottle
     unconfirmed: UnconfirmedJobs
+    keys: ClientKeyAuth
+    idempotency: IdempotencyRecords
+    #: where webhooks may go (the SSRF guard)
+    webhook_targets: UrlPolicy
 
 
 def require_known_slot(slot_id: str) -> None:
@@ -97,24 +110,48 @@ class Waiting:
     """An accepted job and the request waiting for its outcome (release it when done)."""
 
     job: Job
-    outcome: asyncio.Future[JobStatusChanged]
-    #: the public result link's token (only its hash is stored)
-    result_token: str
+    #: None when the caller does not wait (`POST /v1/jobs` without `Prefer: wait`)
+    outcome: asyncio.Future[JobStatusChanged] | None
+    #: the public result link's token (only its hash is stored); None for a request that
+    #: joined another's job (that job's token is its first request's)
+    result_token: str | None
+    #: the client key that submitted it, if any
+    key: ClientKey | None = None
+    #: this request joined a job already running (a re-sent photo, an idempotent retry)
+    joined: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What the route knows before the body, and how the job is to be made.
+
+    `key`: a client key the route authenticated already (no password is asked);
+    `slot_from_form`: the slot is the form's `slot_id` field (`/v1/jobs`), not the path's;
+    `idempotency_key`: the request's `Idempotency-Key`; `wait`: the caller waits for the
+    outcome; `joinable`: the same photo re-sent to the same slot while its job runs joins it."""
+
+    key: ClientKey | None = None
+    slot_from_form: bool = False
+    idempotency_key: str | None = None
+    wait: bool = True
+    joinable: bool = False
 
 
 async def accept(
-    slot_id: str,
+    slot_id: str | None,
     content_type: str | None,
     body: AsyncIterator[bytes],
     deps: IngestDeps,
     *,
     tags: dict[str, str] | None = None,
     client: str | None = None,
+    submission: Submission = Submission(),
 ) -> Waiting:
     """Receive the photo, create the job and queue it; the job exists and is queued when this
     returns. On any refusal nothing is left behind (no job, no stored photo). `client` is the
     caller's address, charged for wrong passwords."""
-    require_known_slot(slot_id)
+    if slot_id is not None:
+        require_known_slot(slot_id)
     if deps.waiters.draining:
         raise _restarting(None)
     platform = await deps.config.settings()
@@ -125,37 +162,130 @@ async def accept(
     # well inside the expiry sweep's grace
     key = payload_key(job_id, job_expires_at(started, platform.sync_response_seconds))
     stored_hash = platform.ingest_password.hash if platform.ingest_password else None
-    checked = False
+    caller = submission.key
+    checked = caller is not None
 
     async def password_first(fields: Mapping[str, str]) -> None:
-        nonlocal checked
-        if "password" in fields:
-            await _require_password(stored_hash, fields["password"], client, deps)
+        nonlocal checked, caller
+        if not checked and "password" in fields:
+            caller = await _authenticate(stored_hash, fields["password"], client, deps)
             checked = True
 
     form = await _read_form(content_type, body, key, password_first, deps)
     if tags:
         form = IngestForm(fields={**form.fields, **tags}, file=form.file)
+    outcome: asyncio.Future[JobStatusChanged] | None = None
     try:
         if not checked:
-            await _require_password(stored_hash, form.fields.get("password"), client, deps)
+            caller = await _authenticate(stored_hash, form.fields.get("password"), client, deps)
+        if submission.slot_from_form:
+            slot_id = _form_slot(form)
+        assert slot_id is not None
+        if caller is not None:
+            require_slot(caller, slot_id)
+            deps.keys.charge(caller)
+        webhook_url = await _webhook_url(form, deps) if submission.slot_from_form else None
         plan, payload = await _check(slot_id, form, deps)
-        outcome = deps.waiters.register(job_id, plan.slot.provider)
+        print_ = None
+        if submission.idempotency_key is not None:
+            print_ = fingerprint(slot_id, payload.sha256, form.fields)
+            scope = caller.id if caller else "ingest"
+            earlier = await deps.idempotency.claim(
+                scope, submission.idempotency_key, print_, job_id, deps.clock.now()
+            )
+            if earlier is not None:
+                await deps.media.delete(key)
+                return await join(earlier, plan.slot.provider, deps, submission, caller)
+        if submission.wait:
+            outcome = deps.waiters.register(job_id, plan.slot.provider)
     except BaseException:
         if form.file is not None:
             await deps.media.delete(key)
         raise
     token = result_links.new_token(job_id)
+    join_key = f"{slot_id}:{payload.sha256}" if submission.joinable else None
     try:
         job = await _create(
             job_id, plan, payload, form, platform.sync_response_seconds, deps,
             result_token_sha256=result_links.digest(token),
+            extras={"client_key_id": caller.id if caller else None, "webhook_url": webhook_url,
+                    "join_key": join_key},
         )  # fmt: skip
+    except DuplicateJob:
+        if outcome is not None:
+            deps.waiters.release(job_id, outcome)
+        await deps.media.delete(key)
+        if submission.idempotency_key is not None:  # it named a job that will never exist
+            await deps.idempotency.release(
+                caller.id if caller else "ingest", submission.idempotency_key, job_id
+            )
+        running = await deps.jobs.live_by_join_key(join_key or "")
+        if running is None:  # it ended in between: the photo is sent again as a new job
+            raise in_progress("re-sent photo") from None
+        log.info("a re-sent photo joined the job running for it", extra={"joined": running.id})
+        return await join(running.id, plan.slot.provider, deps, submission, caller)
     except BaseException:
-        deps.waiters.release(job_id)
+        if outcome is not None:
+            deps.waiters.release(job_id, outcome)
+        if submission.idempotency_key is not None:
+            with contextlib.suppress(PyMongoError):
+                await deps.idempotency.release(
+                    caller.id if caller else "ingest", submission.idempotency_key, job_id
+                )
         raise
     await _check_client_hash(job, form.fields.get("hash"), deps)
-    return Waiting(job=job, outcome=outcome, result_token=token)
+    return Waiting(job=job, outcome=outcome, result_token=token, key=caller)
+
+
+async def join(
+    job_id: str,
+    provider: str,
+    deps: IngestDeps,
+    submission: Submission,
+    caller: ClientKey | None,
+) -> Waiting:
+    """Wait for a job another request made (the same photo, or the same Idempotency-Key)."""
+    outcome = deps.waiters.register(job_id, provider) if submission.wait else None
+    try:
+        job = await current(deps.jobs, job_id)
+    except BaseException:
+        if outcome is not None:
+            deps.waiters.release(job_id, outcome)
+        raise
+    if job is None:  # its request is still creating it, or could not
+        if outcome is not None:
+            deps.waiters.release(job_id, outcome)
+        raise in_progress(submission.idempotency_key or "re-sent photo")
+    if job.is_final and outcome is not None and not outcome.done():
+        outcome.set_result(machine.status_event(job, deps.clock.now()))
+    return Waiting(job=job, outcome=outcome, result_token=None, key=caller, joined=True)
+
+
+def _form_slot(form: IngestForm) -> str:
+    slot_id = form.fields.get("slot_id")
+    if not slot_id:
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED,
+            "the form has no slot_id",
+            {"problems": [{"field": "slot_id", "message": "required"}]},
+        )
+    require_known_slot(slot_id)
+    return slot_id
+
+
+async def _webhook_url(form: IngestForm, deps: IngestDeps) -> str | None:
+    url = form.fields.get("webhook_url")
+    if not url:
+        return None
+    try:
+        await deps.webhook_targets.check(httpx.URL(url))
+    except (UnsafeUrl, httpx.InvalidURL) as exc:
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED,
+            "webhook_url is not a URL the platform delivers to",
+            {"problems": [{"field": "webhook_url", "message": str(exc)}]},
+        ) from None
+    return url
 
 
 async def _read_form(
@@ -201,6 +331,23 @@ def request_too_large(limit: int) -> ApiError:
         "the request body is larger than the limit",
         {"max_bytes": limit},
     )
+
+
+async def _authenticate(
+    stored_hash: str | None, password: str | None, client: str | None, deps: IngestDeps
+) -> ClientKey | None:
+    """The shared ingest password (None), or a booth's own client key given as the password
+    (that key); 401 otherwise."""
+    if looks_like_key(password):
+        try:
+            return await deps.keys.identify(password)
+        except KeyRejected:
+            metrics.INGEST_PASSWORD_FAILURES.inc()
+            if client is not None:
+                deps.throttle.record(client)
+            raise ApiError(ErrorCode.INVALID_PASSWORD, "wrong or missing ingest password") from None
+    await _require_password(stored_hash, password, client, deps)
+    return None
 
 
 async def _require_password(
@@ -284,6 +431,7 @@ async def _create(
     deps: IngestDeps,
     *,
     result_token_sha256: str,
+    extras: dict[str, Any] | None = None,
 ) -> Job:
     now = deps.clock.now()
     expires = job_expires_at(now, sync_response_seconds)
@@ -295,6 +443,7 @@ async def _create(
         artifact_expires_at=artifact_expires_at(now, expires, sync_response_seconds),
         metadata=_client_metadata(form), client_hash=form.fields.get("hash"),
         trace_parent=inject_trace_parent(), result_token_sha256=result_token_sha256,
+        **(extras or {}),
     )  # fmt: skip
     try:
         return await deps.transitions.create(spec)
@@ -339,6 +488,7 @@ def _client_metadata(form: IngestForm) -> dict[str, str]:
 async def await_outcome(waiting: Waiting, deps: IngestDeps) -> JobStatusChanged:
     """The job's final status: its event, a slow safety re-read, or the deadline."""
     job = waiting.job
+    assert waiting.outcome is not None, "the caller did not register to wait"
     try:
         while True:
             left = seconds_left(deps.clock.now(), job.expires_at)
@@ -360,7 +510,7 @@ async def await_outcome(waiting: Waiting, deps: IngestDeps) -> JobStatusChanged:
             if final is not None:
                 return machine.status_event(final, deps.clock.now())
     finally:
-        deps.waiters.release(job.id)
+        deps.waiters.release(job.id, waiting.outcome)
 
 
 def _restarting(

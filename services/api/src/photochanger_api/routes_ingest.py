@@ -15,7 +15,8 @@ from pymongo.errors import PyMongoError
 from . import result_links
 from .dependencies import ingest_deps
 from .errors import ApiError
-from .ingest import IngestDeps, accept, await_outcome, request_too_large, result_of
+from .idempotency import check_key
+from .ingest import IngestDeps, Submission, accept, await_outcome, request_too_large, result_of
 from .multipart import require_multipart
 
 router = APIRouter(tags=["ingest"])
@@ -61,11 +62,15 @@ async def ingest(slot_id: str, request: Request) -> Response:
             client = deps.addresses.of(request)
             # what an unauthenticated request may cost, decided before its body is read
             deps.throttle.check(client)
-            _check_declared(request, deps)
+            check_declared(request, deps)
             with deps.uploads.take(client):
                 waiting = await accept(
                     slot_id, request.headers.get("content-type"), request.stream(), deps,
                     client=client,
+                    submission=Submission(
+                        idempotency_key=check_key(request.headers.get("idempotency-key")),
+                        joinable=True,
+                    ),
                 )  # fmt: skip
             span.set_attribute("photochanger.job_id", waiting.job.id)
             final = await await_outcome(waiting, deps)
@@ -73,18 +78,18 @@ async def ingest(slot_id: str, request: Request) -> Response:
             result = result_of(final)
             reader = await deps.media.open(result.key)
             status_code = 200
-            return StreamingResponse(
-                reader.chunks(),
-                media_type=result.mime_type,
-                headers={
-                    "X-Job-Id": final.job_id,
-                    "X-Result-Url": result_links.result_url(
-                        deps.settings.public_base_url, waiting.result_token
-                    ),
-                    "Cache-Control": "no-store",
-                    "Content-Length": str(reader.size_bytes),
-                },
-            )
+            headers = {
+                "X-Job-Id": final.job_id,
+                "Cache-Control": "no-store",
+                "Content-Length": str(reader.size_bytes),
+            }
+            if waiting.result_token is not None:  # a joined request has no link of its own
+                headers["X-Result-Url"] = result_links.result_url(
+                    deps.settings.public_base_url, waiting.result_token
+                )
+            if waiting.joined:
+                headers["X-Joined-Job"] = "true"
+            return StreamingResponse(reader.chunks(), media_type=result.mime_type, headers=headers)
         except ApiError as exc:
             status_code = exc.status_code
             raise
@@ -97,7 +102,7 @@ async def ingest(slot_id: str, request: Request) -> Response:
             metrics.INGEST_LATENCY.labels(outcome=outcome).observe(time.monotonic() - started)
 
 
-def _check_declared(request: Request, deps: IngestDeps) -> None:
+def check_declared(request: Request, deps: IngestDeps) -> None:
     """413 for a declared length past the cap, 415 for another media type: before reading."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > deps.settings.max_request_bytes:

@@ -96,6 +96,21 @@ class ApiSettings(ServiceSettings):
     slots_seed: str | None = None
     #: public share-link requests one client address may make per minute (per api process)
     share_requests_per_minute: int = Field(default=60, ge=1)
+    #: how long a process trusts a client key it looked up (a revocation reaches the other
+    #: replicas within this time; ADR-0016)
+    client_key_cache_seconds: float = Field(default=1.0, ge=0)
+    #: event streams (`GET /v1/jobs/{id}/events`) one api process holds open at once
+    max_event_streams: int = Field(default=1000, ge=1)
+    #: origins (`scheme://host:port`) webhooks may go to although they are local or plain
+    #: http: a receiver on the machine for tests and development; none in production
+    webhook_local_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    #: one delivery attempt's time limit, and the longest pause between two attempts
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_backoff_seconds: float = Field(default=3600.0, gt=0)
+    #: the first retry's pause (doubling after each failure, up to the maximum)
+    webhook_first_backoff_seconds: float = Field(default=5.0, gt=0)
+    #: how often each api process looks for deliveries whose retry is due
+    webhook_sweep_seconds: float = Field(default=2.0, gt=0)
 
     @property
     def max_request_bytes(self) -> int:
@@ -108,6 +123,13 @@ class ApiSettings(ServiceSettings):
             value = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
         if isinstance(value, list | tuple):
             return tuple(ipaddress.ip_network(str(v), strict=False) for v in value)
+        return value
+
+    @field_validator("webhook_local_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
     @field_validator("ingest_password")

@@ -21,30 +21,42 @@ class ShuttingDown(Exception):
 
 class JobWaiters:
     def __init__(self) -> None:
-        self._futures: dict[str, tuple[str, asyncio.Future[JobStatusChanged]]] = {}
+        #: job id → the futures of the requests waiting for it (several when a re-sent photo
+        #: or an idempotent retry joined the job)
+        self._futures: dict[str, list[tuple[str, asyncio.Future[JobStatusChanged]]]] = {}
+        self._count = 0
         self._per_provider: Counter[str] = Counter()
         self._released = asyncio.Event()
         #: the process is stopping: no new request may start waiting
         self.draining = False
 
     def __len__(self) -> int:
-        return len(self._futures)
+        return self._count
 
     def waiting_for(self, provider: str) -> int:
         return self._per_provider[provider]
 
     def register(self, job_id: str, provider: str) -> asyncio.Future[JobStatusChanged]:
         future: asyncio.Future[JobStatusChanged] = asyncio.get_running_loop().create_future()
-        self._futures[job_id] = (provider, future)
+        self._futures.setdefault(job_id, []).append((provider, future))
         self._per_provider[provider] += 1
-        metrics.REQUESTS_WAITING.set(len(self._futures))
+        self._count += 1
+        metrics.REQUESTS_WAITING.set(self._count)
         return future
 
-    def release(self, job_id: str) -> None:
-        found = self._futures.pop(job_id, None)
-        if found is not None:
-            self._per_provider[found[0]] -= 1
-        metrics.REQUESTS_WAITING.set(len(self._futures))
+    def release(self, job_id: str, future: asyncio.Future[JobStatusChanged] | None = None) -> None:
+        """Stop waiting: the request holding `future`, or every request waiting for the job."""
+        waiting = self._futures.get(job_id, [])
+        gone = [w for w in waiting if future is None or w[1] is future]
+        for provider, _ in gone:
+            self._per_provider[provider] -= 1
+            self._count -= 1
+        left = [w for w in waiting if w not in gone]
+        if left:
+            self._futures[job_id] = left
+        else:
+            self._futures.pop(job_id, None)
+        metrics.REQUESTS_WAITING.set(self._count)
         self._released.set()
 
     async def drain(self, grace_seconds: float) -> int:
@@ -58,15 +70,16 @@ class JobWaiters:
                 async with asyncio.timeout(left):
                     await self._released.wait()
         cut = 0
-        for _, future in list(self._futures.values()):
-            if not future.done():
-                future.set_exception(ShuttingDown())
-                cut += 1
+        for waiting in list(self._futures.values()):
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(ShuttingDown())
+                    cut += 1
         return cut
 
     async def on_status(self, event: JobStatusChanged) -> None:
         if event.status is not JobStatus.FINALIZED:
             return
-        found = self._futures.get(event.job_id)
-        if found is not None and not found[1].done():
-            found[1].set_result(event)
+        for _, future in self._futures.get(event.job_id, []):
+            if not future.done():
+                future.set_result(event)

@@ -9,11 +9,12 @@ from photochanger_contracts import JobOutcome, JobStatus
 from . import machine
 from .machine import IllegalTransition, Transition
 from .model import Job, JobError, LogEntry
-from .store import Claim, JobStore, WorkerPresence, current
+from .store import Claim, DuplicateJob, JobStore, WorkerPresence, current
 from .transitions import EventBus, JobTransitions, PublishFailed, RecordUncertain
 
 __all__ = [
     "Claim",
+    "DuplicateJob",
     "EventBus",
     "IllegalTransition",
     "Job",

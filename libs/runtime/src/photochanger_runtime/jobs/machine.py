@@ -243,7 +243,8 @@ def status_event(job: Job, now: datetime) -> JobStatusChanged:
         error_message=job.error.message if job.error else None,
         provider_status=job.error.provider_status if job.error else None,
         result=job.result, expires_at=job.expires_at, finalized_at=job.finalized_at,
-        result_expires_at=job.result_expires_at,
+        result_expires_at=job.result_expires_at, client_key_id=job.client_key_id,
+        webhook_url=job.webhook_url,
     )  # fmt: skip
 
 

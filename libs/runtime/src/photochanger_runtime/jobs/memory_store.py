@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from .model import Job, LogEntry
-from .store import Claim, WorkerPresence
+from .store import Claim, DuplicateJob, WorkerPresence
 
 
 class InMemoryJobStore:
@@ -25,6 +25,8 @@ class InMemoryJobStore:
     async def create(self, job: Job) -> None:
         if job.id in self.live_jobs or job.id in self.final_jobs:
             raise ValueError(f"job {job.id} exists")
+        if job.join_key and any(j.join_key == job.join_key for j in self.live_jobs.values()):
+            raise DuplicateJob(job.join_key)
         self.writes.append("create")
         self.live_jobs[job.id] = job
 
@@ -63,6 +65,9 @@ class InMemoryJobStore:
 
     async def final(self, job_id: str) -> Job | None:
         return self.final_jobs.get(job_id)
+
+    async def live_by_join_key(self, join_key: str) -> Job | None:
+        return next((j for j in self.live_jobs.values() if j.join_key == join_key), None)
 
     async def claim_of(self, job_id: str, attempt: int) -> Claim | None:
         return self.claims.get((job_id, attempt))

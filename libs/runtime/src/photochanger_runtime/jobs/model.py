@@ -74,6 +74,9 @@ class Job(BaseModel):
     client_hash: str | None = None
     trace_parent: str | None = None
     result_token_sha256: str | None = None
+    client_key_id: str | None = None
+    webhook_url: str | None = None
+    join_key: str | None = None
 
     status: JobStatus = JobStatus.PENDING
     #: the attempt that currently owns the job (0 before any claim)
@@ -104,7 +107,8 @@ class Job(BaseModel):
             expires_at=self.expires_at, artifact_expires_at=self.artifact_expires_at,
             fallback_from=self.fallback_from, metadata=self.metadata,
             client_hash=self.client_hash, trace_parent=self.trace_parent,
-            result_token_sha256=self.result_token_sha256,
+            result_token_sha256=self.result_token_sha256, client_key_id=self.client_key_id,
+            webhook_url=self.webhook_url, join_key=self.join_key,
         )  # fmt: skip
 
     @classmethod

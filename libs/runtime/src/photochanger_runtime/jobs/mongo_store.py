@@ -30,7 +30,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ..mongo import Document
 from .model import Job, LogEntry
-from .store import Claim, WorkerPresence
+from .store import Claim, DuplicateJob, WorkerPresence
 
 LIVE = "jobs_live"
 FINAL = "jobs"
@@ -40,7 +40,9 @@ LOGS = "processing_logs"
 
 
 def _doc(job: Job) -> Document:
-    return job.model_dump(by_alias=True, exclude_none=True)
+    doc = job.model_dump(by_alias=True, exclude_none=True)
+    doc["join"] = job.join_key or job.id  # unique among live records: never missing
+    return doc
 
 
 def _claim_id(job_id: str, attempt: int) -> str:
@@ -58,6 +60,8 @@ class MongoJobStore:
     async def ensure_indexes(self) -> None:
         # The hot path goes by `_id`; these serve the sweeps and the admin views.
         await self._live.create_index([("expires_at", ASCENDING)])
+        # one live job per join key (`_doc` gives every record one: its own id by default)
+        await self._live.create_index([("join", ASCENDING)], unique=True)
         await self._final.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
         await self._final.create_index([("slot_id", ASCENDING), ("created_at", DESCENDING)])
         await self._final.create_index(
@@ -70,7 +74,12 @@ class MongoJobStore:
     # -- lifecycle writes --------------------------------------------------------------------
 
     async def create(self, job: Job) -> None:
-        await self._live.insert_one(_doc(job))
+        try:
+            await self._live.insert_one(_doc(job))
+        except DuplicateKeyError as exc:
+            if job.join_key:  # ids are fresh UUIDs: the join key is what collided
+                raise DuplicateJob(job.join_key) from exc
+            raise
 
     async def claim(self, claim: Claim) -> bool:
         try:
@@ -115,6 +124,10 @@ class MongoJobStore:
 
     async def final(self, job_id: str) -> Job | None:
         doc = await self._final.find_one({"_id": job_id})
+        return Job.model_validate(doc) if doc else None
+
+    async def live_by_join_key(self, join_key: str) -> Job | None:
+        doc = await self._live.find_one({"join": join_key})
         return Job.model_validate(doc) if doc else None
 
     async def claim_of(self, job_id: str, attempt: int) -> Claim | None:

@@ -19,6 +19,15 @@ from photochanger_contracts import JobStatus
 from .model import Job, LogEntry
 
 
+class DuplicateJob(Exception):
+    """A live job with the same join key exists (the same photo sent to the same slot while
+    its job runs): join that one instead of running a second."""
+
+    def __init__(self, join_key: str) -> None:
+        super().__init__("a live job with this join key exists")
+        self.join_key = join_key
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """A worker's claim on one attempt of a job."""
@@ -44,7 +53,7 @@ class WorkerPresence:
 class JobStore(Protocol):
     # -- lifecycle writes --------------------------------------------------------------------
     async def create(self, job: Job) -> None:
-        """Record a new live job."""
+        """Record a new live job; `DuplicateJob` when a live job has its join key."""
         ...
 
     async def claim(self, claim: Claim) -> bool:
@@ -69,6 +78,8 @@ class JobStore(Protocol):
     async def live(self, job_id: str) -> Job | None: ...
 
     async def final(self, job_id: str) -> Job | None: ...
+
+    async def live_by_join_key(self, join_key: str) -> Job | None: ...
 
     async def claim_of(self, job_id: str, attempt: int) -> Claim | None: ...
 

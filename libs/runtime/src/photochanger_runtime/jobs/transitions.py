@@ -35,7 +35,7 @@ from ..observability import metrics
 from . import machine
 from .machine import Transition
 from .model import Job, JobError, LogEntry
-from .store import Claim, JobStore
+from .store import Claim, DuplicateJob, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ class JobTransitions:
         step = machine.create(spec, now=self.clock.now())
         try:
             await self.store.create(step.job)
+        except DuplicateJob:
+            raise  # nothing was written: the caller joins the live job
         except Exception as exc:
             raise RecordUncertain(step.job) from exc
         metrics.JOBS_CREATED.labels(slot_id=spec.slot_id, provider=spec.provider).inc()

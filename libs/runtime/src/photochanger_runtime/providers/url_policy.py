@@ -8,9 +8,9 @@ an error message. A URL named by an answer is fetched only when:
 
 - its origin is one of `trusted_local_origins` (exactly `scheme://host:port`: the local
   emulator, configured explicitly; nothing else may be plain http or private), or
-- it is `https`, its host is on the allow-list (`host` or `*.domain`), and every address the
-  host resolves to is a public unicast address (not loopback, private, link-local, CGNAT,
-  unique-local, multicast or reserved — IPv4-mapped IPv6 included).
+- it is `https`, its host is on the allow-list (`host`, `*.domain`, or `*`: any), and every
+  address the host resolves to is a public unicast address (not loopback, private,
+  link-local, CGNAT, unique-local, multicast or reserved — IPv4-mapped IPv6 included).
 
 Each redirect target is checked the same way before it is followed, and the address the
 connection actually reached is checked again before the body is read, so a DNS answer that
@@ -56,7 +56,7 @@ class UrlPolicy:
 
     def _host_allowed(self, host: str) -> bool:
         host = host.lower().rstrip(".")
-        if host in self._hosts:
+        if host in self._hosts or "*" in self._hosts:  # "*": any host (webhook targets)
             return True
         return any(
             pattern.startswith("*.") and host.endswith(pattern[1:]) for pattern in self._hosts
