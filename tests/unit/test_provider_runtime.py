@@ -25,7 +25,7 @@ from photochanger_contracts import (
     topics,
 )
 from photochanger_contracts import JobOutcome as Outcome
-from photochanger_runtime.clock import SystemClock
+from photochanger_runtime.clock import Clock, ManualClock, SystemClock
 from photochanger_runtime.configuration.platform_settings import PlatformSettings
 from photochanger_runtime.jobs import (
     Claim,
@@ -123,13 +123,14 @@ class Harness:
         on_request: Callable[[ProviderJobRequested], Awaitable[None]] | None = None,
         config: ProviderConfig | None = None,
         links: InMemoryMediaLinks | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.adapter = adapter
         self.store = store or InMemoryJobStore()
         self.media = media or InMemoryMediaStore()
         self.bus = bus or RecordingBus()
         self.on_request = on_request
-        clock = SystemClock()
+        clock = clock or SystemClock()
         self.transitions = JobTransitions(store=self.store, bus=self, media=self.media, clock=clock)
         self.deps = LifecycleDeps(
             transitions=self.transitions, media=self.media, links=links or InMemoryMediaLinks(),
@@ -398,6 +399,44 @@ async def test_a_live_workers_jobs_are_not_taken_over() -> None:
     )
     assert await h.worker.recover_once() == 0
     assert adapter.submits == 0 and adapter.polls == 0
+
+
+class OutageStore(InMemoryJobStore):
+    """A job store whose heartbeat writes fail while `away` is set (the database is down)."""
+
+    away = False
+
+    async def beat(self, presence: WorkerPresence) -> None:
+        if self.away:
+            raise AutoReconnect("database away")
+        await super().beat(presence)
+
+
+async def test_after_a_database_outage_a_silent_worker_is_not_taken_over_until_a_lease_passes() -> (
+    None
+):
+    """Two replicas: during an outage neither can write its heartbeat. The first one back must
+    not take the other's running job (and submit it again): the other gets a lease to beat."""
+    clock = ManualClock(SystemClock().now())
+    store = OutageStore()
+    adapter = ScriptedAdapter("queued")
+    h = Harness(adapter, store=store, clock=clock)
+    request = await h.new_job()
+    await h.transitions.claim(request, worker_id="other-replica")
+    await store.beat(
+        WorkerPresence(worker_id="other-replica", provider=adapter.provider_id, seen_at=clock.now())
+    )
+    store.away = True
+    assert not await h.worker.heartbeat()
+    clock.advance(30)  # the outage: nobody's heartbeat is written
+    store.away = False
+    assert await h.worker.heartbeat()
+
+    assert await h.worker.recover_once() == 0  # its silence may be the outage's
+    assert adapter.submits == 0
+    clock.advance(1.0)  # a lease of steady heartbeats of ours, none of the other's: it died
+    assert await h.worker.heartbeat()
+    assert await h.worker.recover_once() == 1
 
 
 async def test_a_gracefully_stopped_worker_hands_its_jobs_over_at_once() -> None:

@@ -66,6 +66,10 @@ class ProviderWorker:
         self._running: dict[str, tuple[Attempt, asyncio.Task[None]]] = {}
         self._cancelled: OrderedDict[str, float] = OrderedDict()
         self._stopping = False
+        #: since when this worker's heartbeats have been written, each in time (None after one
+        #: failed or was slow). Another worker's silence means it died only when the database
+        #: took heartbeats all along: after an outage every worker's heartbeat is old.
+        self._steady_since: datetime | None = _LONG_AGO
 
     @property
     def provider_id(self) -> str:
@@ -159,10 +163,27 @@ class ProviderWorker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await stop.wait()
-            try:
-                await self._beat(self._deps.clock.now())
-            except Exception:
-                log.exception("heartbeat not written")
+            await self.heartbeat()
+
+    async def heartbeat(self) -> bool:
+        """Write one heartbeat; returns whether it was written in time (within a third of a
+        lease). One that failed or was slow means other workers' may have been held up too:
+        their silence is no proof of death until ours have been steady for a lease."""
+        seen_at = self._deps.clock.now()
+        started = time.monotonic()
+        try:
+            await self._beat(seen_at)
+        except Exception:
+            log.exception("heartbeat not written")
+            self._steady_since = None
+            return False
+        if time.monotonic() - started > self._lease.total_seconds() / 3:
+            log.warning("heartbeat written late", extra={"seconds": time.monotonic() - started})
+            self._steady_since = None
+            return False
+        if self._steady_since is None:
+            self._steady_since = seen_at
+        return True
 
     async def _beat(self, seen_at: datetime) -> None:
         await self._store.beat(
@@ -181,11 +202,16 @@ class ProviderWorker:
                     await stop.wait()
 
     async def recover_once(self) -> int:
-        """Take over the jobs of workers of this provider whose heartbeat went stale."""
+        """Take over the jobs of workers of this provider whose heartbeat went stale (while
+        ours were written steadily for a lease) or that handed their jobs over."""
         now = self._deps.clock.now()
+        steady = self._steady_since is not None and self._steady_since + self._lease <= now
         taken = 0
         for worker in await self._store.workers(self.provider_id):
-            if worker.worker_id == self.worker_id or worker.seen_at + self._lease > now:
+            if worker.worker_id == self.worker_id:
+                continue
+            handed_over = worker.seen_at <= _LONG_AGO
+            if not handed_over and (not steady or worker.seen_at + self._lease > now):
                 continue
             finished = True
             claims = await self._store.claims_by(worker.worker_id, now - _CLAIMS_WORTH_RESUMING)
