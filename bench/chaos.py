@@ -4,6 +4,8 @@ A platform of its own on loopback (Kafka, PostgreSQL + FerretDB, emulators, the 
 runs under the devstack's supervisor while a steady load (default 5 jobs/s over both providers,
 each provider call taking 1 to 5 s) goes on. One at a time, every process is killed with SIGKILL
 and the supervisor restarts it; then Kafka and the database are each kept down for a while.
+With replicas (`--replicas` or `PHOTOCHANGER_REPLICAS`, e.g. "api=2,provider-gemini=3"), a
+service that runs several has one replica killed (`kill api.2`) while the others keep serving.
 For every fault the report gives: jobs accepted, how they ended, jobs **lost** (accepted, no
 final state 30 s after their deadline), **duplicate provider submissions** (from the
 emulators' counters), the answers clients got, and how long until an ingest succeeded again.
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from photochanger_devstack import topology, up
+from photochanger_devstack import replicas, topology, up
 from photochanger_devstack.infra import Infrastructure, local_infrastructure
 from photochanger_devstack.s3 import local_s3
 from photochanger_devstack.stack import Stack, create_stack
@@ -214,21 +216,38 @@ def _pid_of(stack: Stack, infra: Infrastructure, target: str) -> int:
     raise LookupError(target)
 
 
-def _in_flight(stack: Stack) -> dict[str, float]:
-    out = {}
+def _in_flight(stack: Stack, target: str) -> dict[str, float]:
+    """Jobs each provider service was working on: of the process about to be killed when it is
+    a provider replica (its calls in flight are what a kill may repeat), else of them all."""
+    killed = stack.service_of(target)
+    out: dict[str, float] = {}
     for provider in PROVIDERS:
-        try:
-            text = httpx.get(f"{stack.url(f'provider-{provider}')}/metrics", timeout=2).text
-        except httpx.HTTPError:
+        service = f"provider-{provider}"
+        names = [target] if killed == service else stack.running_replicas(service)
+        if killed is not None and killed.startswith("provider-") and killed != service:
             continue
-        for line in text.splitlines():
-            if line.startswith("photochanger_provider_jobs_in_flight{"):
-                out[provider] = float(line.rsplit(" ", 1)[1])
+        for name in names:
+            try:
+                text = httpx.get(f"{stack.replica_url(name)}/metrics", timeout=2).text
+            except httpx.HTTPError:
+                continue
+            for line in text.splitlines():
+                if line.startswith("photochanger_provider_jobs_in_flight{"):
+                    out[provider] = out.get(provider, 0.0) + float(line.rsplit(" ", 1)[1])
     return out
 
 
+def kills_provider(fault_name: str, provider: str) -> bool:
+    """Whether the fault killed a process of `provider`'s service (any of its replicas)."""
+    service = f"provider-{provider}"
+    target = fault_name.removeprefix("kill ")
+    return fault_name.startswith("kill ") and (
+        target == service or target.startswith(f"{service}.")
+    )
+
+
 def kill(fault: Fault, stack: Stack, infra: Infrastructure) -> None:
-    fault.in_flight_at_kill = _in_flight(stack)
+    fault.in_flight_at_kill = _in_flight(stack, fault.target)
     pid = _pid_of(stack, infra, fault.target)
     say(f"SIGKILL {fault.target} (pid {pid})")
     started = time.monotonic()
@@ -255,7 +274,14 @@ def outage(
     say(f"{fault.target} back; serving after {fault.recovery_s} s")
 
 
-def plan(short: bool, *, s3: bool = False) -> list[Fault]:
+def plan(short: bool, *, s3: bool = False, counts: dict[str, int] | None = None) -> list[Fault]:
+    """The faults in order. A service with several replicas has its last one killed (the
+    others keep serving); one with a single process has it killed (down until restarted)."""
+    counts = counts or {}
+
+    def one_of(target: str) -> str:  # infrastructure servers are no service's
+        return replicas.replica_name(target, counts[target]) if target in counts else target
+
     if short:
         # a provider that resumes its work after a crash: the strictest duplicate check
         resuming = next((p for p in PROVIDERS if p in RESUMABLE), PROVIDERS[0])
@@ -264,6 +290,7 @@ def plan(short: bool, *, s3: bool = False) -> list[Fault]:
     else:
         kills = [*SERVICES, "kafka", "postgres", "ferretdb", *(["versitygw"] if s3 else [])]
         outages = ["kafka", "ferretdb"]
+    kills = [one_of(t) for t in kills]
     return [Fault(f"kill {t}", "kill", t) for t in kills] + [
         Fault(f"{t} down", "outage", t) for t in outages
     ]
@@ -342,7 +369,7 @@ def _blamed_fault(
         f.name for f in faults
         if f.at is not None and doc["created_at"] <= f.at and (ended is None or f.at <= ended)
     ]  # fmt: skip
-    chosen = [name for name in struck if name == f"kill provider-{provider}"] or struck
+    chosen = [name for name in struck if provider and kills_provider(name, provider)] or struck
     return chosen[-1] if chosen else None
 
 
@@ -409,6 +436,7 @@ def verdict(stack: Stack, load: Load, faults: list[Fault], started_wall: float) 
             blamed["before_reference"][provider] += excused
     report: dict[str, Any] = {
         "started_at": datetime.fromtimestamp(started_wall, UTC).isoformat(),
+        "replicas": dict(stack.replicas),
         "rate": load.rate,
         "requests": len(load.answers),
         "lost": len(lost_ids),
@@ -458,7 +486,7 @@ def problems(report: dict[str, Any], *, time_targets: bool = True) -> list[str]:
     for fault in report["faults"]:
         name = fault["fault"]
         for provider, duplicates in fault["duplicate_submissions"].items():
-            killed = name == f"kill provider-{provider}"
+            killed = kills_provider(name, provider)
             in_flight = fault["in_flight_at_kill"].get(provider, 0) if killed else 0
             allowed = in_flight if provider not in RESUMABLE else 0
             if duplicates > allowed:
@@ -483,7 +511,10 @@ def problems(report: dict[str, Any], *, time_targets: bool = True) -> list[str]:
 
 
 def table(report: dict[str, Any]) -> str:
-    rows = [f"| fault | accepted | outcomes | lost | dup. submissions ({'/'.join(PROVIDERS)}) "
+    counts = report.get("replicas") or {}
+    several = " ".join(f"{s}={n}" for s, n in counts.items() if n > 1)
+    rows = [f"replicas: {several or 'one process per service'}\n"]
+    rows += [f"| fault | accepted | outcomes | lost | dup. submissions ({'/'.join(PROVIDERS)}) "
             "| answers | recovery |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for f in report["faults"]:
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(f["outcomes"].items()))
@@ -513,7 +544,7 @@ def table(report: dict[str, Any]) -> str:
 
 def chosen_faults(args: argparse.Namespace) -> list[Fault]:
     """The plan, narrowed to `--faults`; a name that is not in the plan is refused."""
-    faults = plan(args.short, s3=args.media == "s3")
+    faults = plan(args.short, s3=args.media == "s3", counts=getattr(args, "replica_counts", None))
     if not args.faults:
         return faults
     wanted = [name.strip() for name in args.faults.split(",")]
@@ -552,6 +583,7 @@ def _run(
                       for p in RESUMABLE},
                    **media_env},
         environ={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
+        replicas=args.replica_counts,
     )  # fmt: skip
     stack.start_all()
     supervisor = up.supervise(stack, infra, say)
@@ -620,6 +652,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--faults", help='only these faults, e.g. "kill versitygw,ferretdb down" (comma-separated)'
     )
+    p.add_argument(
+        "--replicas",
+        default=os.environ.get(replicas.ENV_REPLICAS, ""),
+        help='processes per service, e.g. "api=2,provider-gemini=3" (default '
+        f"${replicas.ENV_REPLICAS}; every service once): a service with several has one "
+        "replica killed while the others serve",
+    )
     p.add_argument("--json", help="write the report here")
     p.add_argument(
         "--no-time-targets",
@@ -632,7 +671,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(parse(sys.argv[1:] if argv is None else argv))
+    args = parse(sys.argv[1:] if argv is None else argv)
+    try:  # a malformed count is refused before anything starts
+        args.replica_counts = replicas.parse_replicas(args.replicas, SERVICES)
+    except replicas.ReplicasError as exc:
+        raise SystemExit(f"chaos: {exc}") from None
+    return run(args)
 
 
 if __name__ == "__main__":

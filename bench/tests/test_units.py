@@ -175,6 +175,20 @@ def test_chaos_refuses_a_fault_that_is_not_in_its_plan() -> None:
         chosen_faults(args("kill ferretdb,kill postgresql"))
 
 
+def test_chaos_kills_one_replica_of_a_service_that_runs_several() -> None:
+    from bench.chaos import kills_provider, plan
+
+    counts = {"api": 2, "dispatcher": 1, "provider-turbotext": 3}
+    names = [f.name for f in plan(True, counts=counts)]
+    assert names == [
+        "kill api.2", "kill provider-turbotext.3", "kill dispatcher", "kill kafka", "ferretdb down",
+    ]  # fmt: skip
+    assert kills_provider("kill provider-turbotext.3", "turbotext")
+    assert kills_provider("kill provider-turbotext", "turbotext")
+    assert not kills_provider("kill provider-turbotext.3", "gemini")
+    assert not kills_provider("kill api.2", "turbotext")
+
+
 def test_a_providers_duplicate_is_blamed_on_its_own_kill_before_a_later_fault() -> None:
     from datetime import UTC, datetime, timedelta
 
