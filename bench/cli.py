@@ -17,14 +17,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from photochanger_devstack import ferretdb, kafka
+from photochanger_devstack import ferretdb, kafka, replicas
+from photochanger_devstack.stack import SERVICES
 
 from bench import dbtrace, targets
 from bench import report as reporting
 from bench.db import Database
 from bench.payloads import PhotoFactory
 from bench.photos import PRESETS, file_photo, preset_photo
-from bench.runner import DEFAULT_SCENARIOS, SCENARIOS, Session, run_scenario, scenario_params
+from bench.runner import (
+    DEFAULT_SCENARIOS,
+    SCALED_SERVICE,
+    SCENARIOS,
+    Session,
+    run_scenario,
+    scenario_params,
+)
 from bench.stackrun import BENCH_ENV, EMULATOR_RENDER_ENV, GEMINI_CONCURRENCY_ENV, running_platform
 from bench.verify import DEFAULT_DEADLINE_SECONDS
 
@@ -54,6 +62,16 @@ def _checkpoints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError("a comma-separated list of job counts") from None
     if not values or values[0] <= 0:
         raise argparse.ArgumentTypeError("job counts must be positive")
+    return values
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("a comma-separated list of replica counts") from None
+    if not values or not all(1 <= v <= replicas.MAX_REPLICAS for v in values):
+        raise argparse.ArgumentTypeError(f"replica counts are 1 to {replicas.MAX_REPLICAS}")
     return values
 
 
@@ -137,6 +155,44 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "(restarts provider-gemini; 0 keeps the configured value)",
     )
     p.add_argument(
+        "--replicas",
+        default=os.environ.get(replicas.ENV_REPLICAS, ""),
+        help='processes per service for the whole run, e.g. "api=2,provider-gemini=3" '
+        f"(default ${replicas.ENV_REPLICAS}; every service once)",
+    )
+    p.add_argument(
+        "--provider-replicas",
+        dest="provider_replica_counts",
+        type=_counts,
+        default=[1, 3],
+        help=f"provider-replicas scenario: the {SCALED_SERVICE} replica counts measured, in "
+        "order (default 1,3)",
+    )
+    p.add_argument(
+        "--slow-provider-seconds",
+        type=float,
+        default=4.0,
+        help="provider-replicas scenario: every provider call held this long (slow=S)",
+    )
+    p.add_argument(
+        "--slow-provider-concurrency",
+        type=int,
+        default=8,
+        help="provider-replicas scenario: max_concurrent_jobs of each provider-gemini replica",
+    )
+    p.add_argument(
+        "--slow-provider-clients",
+        type=int,
+        default=36,
+        help="provider-replicas scenario: closed-loop clients (more than the replicas take)",
+    )
+    p.add_argument(
+        "--slow-provider-window",
+        type=float,
+        default=30.0,
+        help="provider-replicas scenario: seconds of load per replica count",
+    )
+    p.add_argument(
         "--idle-seconds",
         type=float,
         default=3.0,
@@ -179,6 +235,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--repeat must be at least 1")
     if args.growth_sequential is None:
         args.growth_sequential = args.sequential
+    try:  # a malformed count is refused before anything starts
+        args.replica_counts = replicas.parse_replicas(args.replicas, SERVICES)
+    except replicas.ReplicasError as exc:
+        p.error(str(exc))
     return args
 
 
@@ -208,6 +268,8 @@ def _one_line(name: str, result: dict[str, Any]) -> str:
     if name == "growth":
         parts = [f"{k} {v}" for k, v in f.items() if k.startswith(("overhead_p50", "stored"))]
         return "  " + ", ".join(parts)
+    if name == "provider-replicas":
+        return "  " + ", ".join(f"{k} {v}" for k, v in f.items())
     return (
         f"  {f.get('requests')} requests, non-200 {f.get('non_200')}, overhead p50/p95 "
         f"{f.get('overhead_p50_ms')}/{f.get('overhead_p95_ms')} ms, "
@@ -225,7 +287,9 @@ def _run_all(
     trace_dir: Path | None,
     t0: float,
 ) -> None:
-    with running_platform(extra_env=extra_env, keep_state=args.keep_state) as platform:
+    with running_platform(
+        extra_env=extra_env, keep_state=args.keep_state, replicas=args.replica_counts
+    ) as platform:
         print(f"stack up in {time.monotonic() - t0:.1f} s ({platform.infra.describe()})")
         stack = platform.stack
         render = _emulator_render(stack.url("emulator-gemini"))
@@ -238,6 +302,8 @@ def _run_all(
                 before_env = stack.env.get(GEMINI_CONCURRENCY_ENV)
                 if name == "connections" and args.connections_provider_concurrency:
                     stack.env[GEMINI_CONCURRENCY_ENV] = str(args.connections_provider_concurrency)
+                elif name == "provider-replicas":
+                    stack.env[GEMINI_CONCURRENCY_ENV] = str(args.slow_provider_concurrency)
                 else:
                     stack.env.pop(GEMINI_CONCURRENCY_ENV, None)
                 if not first and not args.shared_database:
@@ -308,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             "scenarios": args.scenario_list,
             "idle_seconds": args.idle_seconds,
             "default_job_deadline_s": DEFAULT_DEADLINE_SECONDS,
+            "replicas": args.replica_counts,
         },
         "methods": {"overhead": OVERHEAD_METHOD, "cpu": CPU_METHOD},
         "runs": [],

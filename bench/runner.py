@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from photochanger_devstack.groups import wait_group_stable
+
 from bench import dbtrace
 from bench.baseline import emulator_baseline
 from bench.db import Database
-from bench.payloads import PhotoFactory
+from bench.payloads import Photo, PhotoFactory
 from bench.procfs import CLIENT, MACHINE, OTHERS, POSTGRES, CpuProbe, cpu_used, rss_mb
 from bench.scenarios import (
     Run,
@@ -35,8 +37,12 @@ from bench.verify import verify
 #: jobs' tail work (log writes after the answer) belongs to the phase
 SETTLE_SECONDS = 1.0
 
-SCENARIOS = ("sequential", "burst", "rate", "throughput", "growth", "connections")
-DEFAULT_SCENARIOS = ("sequential", "burst", "rate", "throughput", "growth")
+SCENARIOS = (
+    "sequential", "burst", "rate", "throughput", "growth", "connections", "provider-replicas",
+)  # fmt: skip
+DEFAULT_SCENARIOS = ("sequential", "burst", "rate", "throughput", "growth", "provider-replicas")
+#: the provider service the provider-replicas scenario scales (the load's slot is Gemini's)
+SCALED_SERVICE = "provider-gemini"
 
 
 @dataclass
@@ -319,6 +325,9 @@ async def run_scenario(session: Session, name: str) -> dict[str, Any]:
     if name == "growth":
         out.update(await _growth(session, base_p50))
         return out
+    if name == "provider-replicas":
+        out.update(await _provider_replicas(session, base_p50))
+        return out
 
     async def load(target: Target) -> Run:
         if name == "sequential":
@@ -354,6 +363,63 @@ async def run_scenario(session: Session, name: str) -> dict[str, Any]:
     out["phases"] = {name: summary}
     out["figures"] = figures
     return out
+
+
+class SlowPhotos(PhotoFactory):
+    """Photos like the session's, each carrying the emulator directive `emulate` (slow=4)."""
+
+    def __init__(self, base: bytes, emulate: str) -> None:
+        super().__init__(base)
+        self._emulate = emulate
+
+    def make(self, emulate: str | None = None) -> Photo:
+        return super().make(emulate=emulate or self._emulate)
+
+
+async def _provider_replicas(session: Session, base_p50: float) -> dict[str, Any]:
+    """The same closed loop against a slow provider (every call held `slow` seconds, each
+    replica allowed `concurrency` calls at once) with 1, then 3 (`--provider-replicas`)
+    replicas of its service: jobs/s should follow the replica count. Each count is measured
+    after its consumer group has handed out the partitions; the service's configured count is
+    restored afterwards. Scaling happens on this (the main) thread: a process dies with the
+    thread that started it."""
+    args = session.args
+    stack = session.platform.stack
+    configured = stack.replicas[SCALED_SERVICE]
+    photos = SlowPhotos(session.photos.base, f"slow={args.slow_provider_seconds:g}")
+    phases: dict[str, Any] = {}
+    figures: dict[str, Any] = {}
+    try:
+        for count in args.provider_replica_counts:
+            stack.scale(SCALED_SERVICE, count)
+            settled = await wait_group_stable(
+                stack.infra.kafka_bootstrap_servers, SCALED_SERVICE, count, timeout=120
+            )
+            print(f"  {SCALED_SERVICE} at {count} replica(s), partitions shared in {settled:.1f} s")
+
+            async def load(target: Target) -> Run:
+                return await closed_loop(
+                    target,
+                    photos,
+                    clients=args.slow_provider_clients,
+                    seconds=args.slow_provider_window,
+                )
+
+            summary = await measure(
+                session, "throughput", load, baseline_p50=base_p50, idle_seconds=0
+            )
+            phases[f"{count} replica(s)"] = summary
+            for key in ("throughput_jobs_per_s", "non_200", "lost", "duplicated"):
+                figures[f"{key}@{count}"] = summary.get(key)
+            latency = summary.get("latency_ms") or {}
+            figures[f"latency_p50_ms@{count}"] = latency.get("p50")
+    finally:
+        stack.scale(SCALED_SERVICE, configured)
+    counts = args.provider_replica_counts
+    first, last = (figures.get(f"throughput_jobs_per_s@{n}") for n in (counts[0], counts[-1]))
+    if first and last and len(counts) > 1:
+        figures[f"speedup@{counts[-1]}/{counts[0]}"] = round(last / first, 2)
+    return {"phases": phases, "figures": figures}
 
 
 async def _growth(session: Session, base_p50: float) -> dict[str, Any]:
@@ -460,6 +526,14 @@ def scenario_params(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return {"rate_per_s": args.rate, "seconds": args.rate_seconds}
     if name == "throughput":
         return {"clients": args.clients, "seconds": args.throughput_seconds}
+    if name == "provider-replicas":
+        return {
+            "provider_replicas": args.provider_replica_counts,
+            "emulate": f"slow={args.slow_provider_seconds:g}",
+            "provider_gemini_max_concurrent_jobs": args.slow_provider_concurrency,
+            "clients": args.slow_provider_clients,
+            "seconds": args.slow_provider_window,
+        }
     if name == "growth":
         return {
             "checkpoints": args.growth_checkpoints,

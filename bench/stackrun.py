@@ -82,12 +82,18 @@ class Platform:
         self.stack.start_all()
         return time.monotonic() - started, old
 
-    def restart(self, name: str, env: Mapping[str, str]) -> float:
-        """Restart one service with changed settings; returns the seconds it took."""
+    def restart(self, service: str, env: Mapping[str, str]) -> float:
+        """Restart every replica of a service with changed settings; returns the seconds it
+        took."""
         started = time.monotonic()
         self.stack.env.update(env)
-        self.stack.stop(name)
-        self.stack.start(name, wait=True, timeout=60.0)
+        names = self.stack.running_replicas(service) or [service]
+        for name in names:
+            self.stack.stop(name)
+        for name in names:
+            self.stack.start(name, wait=False)
+        for name in names:
+            self.stack.wait_ready(name, timeout=60.0)
         return time.monotonic() - started
 
 
@@ -102,8 +108,14 @@ def _environ() -> dict[str, str]:
 
 @contextlib.contextmanager
 def running_platform(
-    *, extra_env: Mapping[str, str], keep_state: bool, log: bool = True
+    *,
+    extra_env: Mapping[str, str],
+    keep_state: bool,
+    log: bool = True,
+    replicas: Mapping[str, int] | None = None,
 ) -> Iterator[Platform]:
+    """The platform on a fresh local infrastructure; `replicas`: processes per service (None:
+    `PHOTOCHANGER_REPLICAS`, else one each)."""
     state = Path(tempfile.mkdtemp(prefix="photochanger-bench-"))
     say = print if log else None
     try:
@@ -115,6 +127,7 @@ def running_platform(
                 database=f"bench_{uuid.uuid4().hex[:8]}",
                 extra_env={**BENCH_ENV, **extra_env},
                 environ=_environ(),
+                replicas=replicas,
             )
             try:
                 stack.start_all()
