@@ -3,6 +3,7 @@ Server-Sent Events reader."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from photochanger_devstack.ports import LOOPBACK, free_ports
-from photochanger_devstack.procs import start_background
+from photochanger_devstack.procs import BackgroundProcess, start_background
 from photochanger_devstack.stack import Stack
 from photochanger_devstack.waiting import wait_until_ready
 
@@ -88,15 +89,15 @@ async def read_events(
     return events
 
 
-@pytest.fixture(scope="module")
-def second_api(stack: Stack) -> Iterator[str]:
-    """A second api replica of the same platform (same database and broker): what a retry
-    or a reconnect reaches through a balancer."""
+@contextlib.contextmanager
+def extra_api(stack: Stack) -> Iterator[tuple[str, BackgroundProcess]]:
+    """Another api replica of the same platform (same database and broker): what a retry or
+    a reconnect reaches through a balancer. Yields its URL and process."""
     (port,) = free_ports(1)
     env = {**stack.env, "PHOTOCHANGER_HTTP_PORT": str(port), "PHOTOCHANGER_HTTP_HOST": LOOPBACK,
            "PHOTOCHANGER_SERVICE_NAME": "api"}  # fmt: skip
     process = start_background(
-        "api-2",
+        f"api-{port}",
         [sys.executable, "-m", "photochanger_runtime.launch", "api"],
         log_file=stack.state_dir / "logs" / f"api-{port}.log",
         pid_file=stack.state_dir / f"api-{port}.pid",
@@ -105,9 +106,15 @@ def second_api(stack: Stack) -> Iterator[str]:
     url = f"http://{LOOPBACK}:{port}"
     try:
         wait_until_ready(lambda: _ready(f"{url}/readyz"), what="api-2", timeout=60, process=process)
-        yield url
+        yield url, process
     finally:
         process.stop(15)
+
+
+@pytest.fixture(scope="module")
+def second_api(stack: Stack) -> Iterator[str]:
+    with extra_api(stack) as (url, _):
+        yield url
 
 
 def _ready(url: str) -> bool:

@@ -37,7 +37,15 @@ E2E_ENV = {
     "PHOTOCHANGER_CONFIG_MAX_AGE_SECONDS": "0",
     # the tests stand in for an ingress: their X-Forwarded-For names the client
     "PHOTOCHANGER_TRUSTED_PROXIES": "127.0.0.1/32",
+    # webhook retries within a test's patience
+    "PHOTOCHANGER_WEBHOOK_FIRST_BACKOFF_SECONDS": "0.5",
+    "PHOTOCHANGER_WEBHOOK_SWEEP_SECONDS": "0.5",
 }
+
+#: the local webhook receiver of the tests (tests/e2e/test_webhooks.py): the one local origin
+#: the platform may deliver to, as configuration allows for a receiver on the machine
+WEBHOOK_RECEIVER_PORT = free_ports(1)[0]
+E2E_ENV["PHOTOCHANGER_WEBHOOK_LOCAL_ORIGINS"] = f"http://127.0.0.1:{WEBHOOK_RECEIVER_PORT}"
 
 
 RECEIVER: dict[str, str] = {}

@@ -68,6 +68,9 @@ from .settings import ApiSettings
 from .shared_results import RequestRate, ShareLinks
 from .unconfirmed_records import UnconfirmedJobs
 from .waiters import JobWaiters
+from .webhooks import routes as webhook_routes
+from .webhooks.deliveries import WebhookDeliveries
+from .webhooks.worker import WebhookWorker
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,7 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
                 await prepare()
 
         starting = asyncio.create_task(_retry_until_done("database", prepare_patiently))
+        webhooks = asyncio.create_task(svcs.Container(registry).get(WebhookWorker).run_sweeps())
         broker_starting = asyncio.create_task(
             _retry_until_done("broker", lambda: start_broker(broker, settings))
         )
@@ -100,7 +104,7 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
         try:
             yield None
         finally:
-            for task in (starting, broker_starting):
+            for task in (starting, broker_starting, webhooks):
                 task.cancel()
             await broker.stop()
 
@@ -123,6 +127,7 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
     app.include_router(routes_jobs.router)
     app.include_router(client_job_routes.router)
     app.include_router(client_key_routes.router)
+    app.include_router(webhook_routes.router)
     app.include_router(routes_public.router)
     app.include_router(routes_media.router)
     # before routes_stats, whose /api/stats/{slot_id} would take /api/stats/overview
@@ -227,6 +232,24 @@ def wire(
     registry.register_value(ClientKeyStore, key_store)
     registry.register_value(ClientKeyAuth, keys)
     registry.register_value(StatusFeed, feed)
+    webhook_targets = UrlPolicy(
+        allowed_hosts=["*"], trusted_local_origins=settings.webhook_local_origins
+    )
+    deliveries = WebhookDeliveries(db)
+    webhook_worker = WebhookWorker(
+        deliveries, key_store, webhook_targets, clock, worker_id=settings.instance_id,
+        base_url=(settings.public_base_url or "").rstrip("/"),
+        timeout_seconds=settings.webhook_timeout_seconds,
+        first_backoff_seconds=settings.webhook_first_backoff_seconds,
+        max_backoff_seconds=settings.webhook_max_backoff_seconds,
+        sweep_seconds=settings.webhook_sweep_seconds,
+    )  # fmt: skip
+    registry.register_value(WebhookDeliveries, deliveries)
+    registry.register_value(WebhookWorker, webhook_worker, on_registry_close=webhook_worker.aclose)
+    # one replica records each webhook (a consumer group: a dead replica's share moves on)
+    broker.subscriber(topics.JOBS_STATUS, **consumer(group_id="api-webhooks"))(
+        webhook_worker.on_status
+    )
     registry.register_value(UnconfirmedJobs, unconfirmed, on_registry_close=unconfirmed.aclose)
     registry.register_value(
         IngestDeps,
@@ -243,9 +266,7 @@ def wire(
                 window_seconds=settings.ingest_failure_window_seconds,
             ),
             unconfirmed=unconfirmed, keys=keys, idempotency=idempotency,
-            webhook_targets=UrlPolicy(
-                allowed_hosts=["*"], trusted_local_origins=settings.webhook_local_origins
-            ),
+            webhook_targets=webhook_targets,
         ),
     )  # fmt: skip
     seed_path = Path(settings.slots_seed) if settings.slots_seed else (
@@ -260,7 +281,7 @@ def wire(
     async def prepare() -> None:
         for repo in (
             core.jobs, links, templates, job_queries, login_throttle, share_links, key_store,
-            idempotency,
+            idempotency, deliveries,
         ):  # fmt: skip
             await repo.ensure_indexes()
         await slots.seed(load_seed(seed_path), clock.now())
