@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -47,7 +46,7 @@ from photochanger_runtime.jobs import (
     current,
     machine,
 )
-from photochanger_runtime.media import MediaNotFound, MediaStore, payload_key
+from photochanger_runtime.media import MediaStore, payload_key
 from photochanger_runtime.media.links import MediaLinks
 from photochanger_runtime.observability import metrics
 from photochanger_runtime.observability.logs import job_id_var, slot_id_var
@@ -56,7 +55,7 @@ from photochanger_runtime.providers.catalog import ProviderCatalog
 from photochanger_runtime.providers.url_policy import UnsafeUrl, UrlPolicy
 from pymongo.errors import PyMongoError
 
-from . import result_links
+from . import form_limits, result_links
 from .client_address import ClientAddresses
 from .client_keys.auth import ClientKeyAuth, KeyRejected, require_slot
 from .client_keys.keys import ClientKey, looks_like_key
@@ -76,6 +75,8 @@ _RESERVED_FIELDS = frozenset(
     {"password", "hash", "fileToUpload", "file", "photo", "slot_id", "webhook_url"}
 )
 _MAX_METADATA_VALUE = 1024
+#: prefix of every metadata name a client chose; the platform's own names have none
+CLIENT_NAMESPACE = "client:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +173,6 @@ async def accept(
             checked = True
 
     form = await _read_form(content_type, body, key, password_first, deps)
-    if tags:
-        form = IngestForm(fields={**form.fields, **tags}, file=form.file)
     outcome: asyncio.Future[JobStatusChanged] | None = None
     try:
         if not checked:
@@ -208,6 +207,7 @@ async def accept(
         job = await _create(
             job_id, plan, payload, form, platform.sync_response_seconds, deps,
             result_token_sha256=result_links.digest(token),
+            tags=tags or {},
             extras={"client_key_id": caller.id if caller else None, "webhook_url": webhook_url,
                     "join_key": join_key},
         )  # fmt: skip
@@ -233,7 +233,7 @@ async def accept(
                     caller.id if caller else "ingest", submission.idempotency_key, job_id
                 )
         raise
-    await _check_client_hash(job, form.fields.get("hash"), deps)
+    _check_client_hash(form)
     return Waiting(job=job, outcome=outcome, result_token=token, key=caller)
 
 
@@ -431,6 +431,7 @@ async def _create(
     deps: IngestDeps,
     *,
     result_token_sha256: str,
+    tags: Mapping[str, str],
     extras: dict[str, Any] | None = None,
 ) -> Job:
     now = deps.clock.now()
@@ -441,7 +442,7 @@ async def _create(
         operation=slot.operation, settings=slot.settings, payload=payload,
         templates=plan.templates, created_at=now, expires_at=expires,
         artifact_expires_at=artifact_expires_at(now, expires, sync_response_seconds),
-        metadata=_client_metadata(form), client_hash=form.fields.get("hash"),
+        metadata={**client_metadata(form.fields), **tags}, client_hash=form.fields.get("hash"),
         trace_parent=inject_trace_parent(), result_token_sha256=result_token_sha256,
         **(extras or {}),
     )  # fmt: skip
@@ -459,28 +460,22 @@ async def _create(
         ) from exc
 
 
-async def _check_client_hash(job: Job, client_hash: str | None, deps: IngestDeps) -> None:
-    """A mismatching `hash` from the client is logged, never fatal. The store computed the
-    sha256 while writing; an MD5 (what some booths send) costs a read-back, so only then."""
-    if not client_hash:
+def _check_client_hash(form: IngestForm) -> None:
+    """A mismatching `hash` from the client is logged, never fatal. Its MD5, SHA-1 or SHA-256
+    was computed while the photo streamed (`form_limits`): nothing is read back."""
+    sent = form_limits.client_hash(form.fields)
+    if not sent or form.file is None:
         return
-    wanted = client_hash.strip().lower()
-    if len(wanted) == 32:
-        try:
-            data = await deps.media.read(job.payload.key)
-        except MediaNotFound:  # the job finished already and took its photo with it
-            return
-        actual = hashlib.md5(data).hexdigest()  # noqa: S324 - checking the client's digest
-    else:
-        actual = job.payload.sha256
-    if wanted != actual:
+    if form_limits.hash_matches(sent, form.file.digests) is False:
         log.warning("client hash does not match the uploaded photo")
 
 
-def _client_metadata(form: IngestForm) -> dict[str, str]:
+def client_metadata(fields: Mapping[str, str]) -> dict[str, str]:
+    """The client's own fields, each under `client:` (its namespace: a booth's `test_run`
+    is `client:test_run`, never the platform's `test_run`), cut to 1 KiB."""
     return {
-        name: value[:_MAX_METADATA_VALUE]
-        for name, value in form.fields.items()
+        f"{CLIENT_NAMESPACE}{name}": value[:_MAX_METADATA_VALUE]
+        for name, value in fields.items()
         if name not in _RESERVED_FIELDS and not name.startswith("$") and "." not in name
     }
 
