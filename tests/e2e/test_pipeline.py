@@ -38,7 +38,7 @@ async def test_gemini_slot_answers_with_the_processed_image(
     assert response.content.startswith(b"\x89PNG") and response.content != photo
     job = await db.jobs.find_one({"_id": response.headers["x-job-id"]})
     assert job["status"] == "finalized" and job["outcome"] == "succeeded"
-    assert job["metadata"] == {"time": "12:00", "profile": "x"}
+    assert job["metadata"] == {"client:time": "12:00", "client:profile": "x"}
     assert job["result"]["sha256"] == sha256(response.content)
     assert await submissions_for(emulators["gemini"], sha256(photo)) == 1
     events = await log_events(db, job["_id"])
