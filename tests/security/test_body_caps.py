@@ -194,3 +194,13 @@ async def test_the_console_still_serves_its_files(stack: Stack) -> None:
         page = await client.get("/admin/assets/app.js")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/javascript")
+
+
+async def test_the_client_jobs_upload_keeps_its_own_photo_limit(api: ApiProcess) -> None:
+    """`POST /v1/jobs` streams a photo like `/ingest` (its cap: the photo limit): a body past
+    the JSON cap reaches the route, which asks for a client key."""
+    answer = await asyncio.to_thread(
+        body_attacks.stall_body, _port(api), "POST", "/v1/jobs", declared=JSON_CAP * 4,
+        send=b"--x\r\n", headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )  # fmt: skip
+    assert answer.status == 401, answer.head[:300]

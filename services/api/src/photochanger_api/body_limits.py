@@ -12,9 +12,9 @@ before any dependency — the token check included — runs):
   checks the token's permissions as before.
 
 JSON admin routes get `max_json_body_bytes` (64 KiB); uploads their own limits (template
-images, test-run photos); `/ingest` enforces its own cap and deadline while it streams
-(`ingest.py`), so it is left alone here. Anything else gets the JSON cap: a new route that
-takes more must say so in `body_rules` (a 413 in its tests says where)."""
+images, test-run photos); `/ingest` and `POST /v1/jobs` enforce their own cap and deadline
+while they stream (`ingest.py`), so they are left alone here. Anything else gets the JSON
+cap: a new route that takes more must say so in `body_rules` (a 413 in its tests says where)."""
 
 from __future__ import annotations
 
@@ -46,8 +46,9 @@ class BodyRule:
     token_first: bool
 
 
-#: routes that take no admin token: the booth's upload, the login itself
-_INGEST = re.compile(r"^/(api/)?ingest/")
+#: photo uploads that enforce their own cap and deadline while they stream (`ingest.accept`):
+#: the booth's `/ingest` and the client jobs API's submission
+_INGEST = re.compile(r"^/(api/)?ingest/|^/v1/jobs/?$")
 _LOGIN = "/api/login"
 _TEMPLATE_UPLOAD = re.compile(r"^/api/template-media/register/?$")
 _TEST_RUN_UPLOAD = re.compile(r"^/api/slots/[^/]+/test-runs?/?$")
@@ -65,7 +66,7 @@ def body_rules(settings: ApiSettings) -> Callable[[str, str], BodyRule]:
     ingest = BodyRule(None, uploads, token_first=False)
 
     def rule(method: str, path: str) -> BodyRule:
-        if _INGEST.match(path):
+        if method == "POST" and _INGEST.match(path):
             return ingest
         if not path.startswith("/api/") or path == _LOGIN:
             return anonymous

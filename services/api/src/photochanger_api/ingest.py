@@ -470,6 +470,15 @@ def _check_client_hash(form: IngestForm) -> None:
         log.warning("client hash does not match the uploaded photo")
 
 
+def client_fields(metadata: Mapping[str, str]) -> dict[str, str]:
+    """The fields the client sent, as it named them (the platform's own are left out)."""
+    return {
+        name.removeprefix(CLIENT_NAMESPACE): value
+        for name, value in metadata.items()
+        if name.startswith(CLIENT_NAMESPACE)
+    }
+
+
 def client_metadata(fields: Mapping[str, str]) -> dict[str, str]:
     """The client's own fields, each under `client:` (its namespace: a booth's `test_run`
     is `client:test_run`, never the platform's `test_run`), cut to 1 KiB."""

@@ -9,6 +9,8 @@ from photochanger_contracts import JobStatusChanged
 from photochanger_runtime.jobs import Job, JobError, JobStatus
 from pydantic import BaseModel, ConfigDict
 
+from ..ingest import client_fields
+
 ClientStatus = Literal[
     "pending", "processing", "succeeded", "timeout", "provider_error", "cancelled"
 ]
@@ -98,7 +100,8 @@ def job_view(job: Job, base: str, now: datetime) -> ClientJobView:
         id=job.id, slot_id=job.slot_id, status=client_status(job), created_at=job.created_at,
         expires_at=job.expires_at, finalized_at=job.finalized_at,
         error=ClientJobError(code=job.error.code, message=job.error.message) if job.error else None,
-        result=result, timings=Timings(total_ms=total), metadata=job.metadata, urls=links,
+        result=result, timings=Timings(total_ms=total), metadata=client_fields(job.metadata),
+        urls=links,
     )  # fmt: skip
 
 
