@@ -162,6 +162,47 @@ async def test_jobs_spread_over_the_replicas_and_every_api_replica_gets_its_answ
     assert {j["outcome"] for j in finals} == {"succeeded"}
 
 
+async def test_provider_replicas_scaled_one_three_one_during_a_run_lose_nothing(
+    ready_fleet: Stack, db: Any
+) -> None:
+    stack = ready_fleet
+    bootstrap = stack.infra.kafka_bootstrap_servers
+    await platforms.scale(stack, "provider-gemini", 1)
+    await wait_group_stable(bootstrap, "provider-gemini", 1)
+    answered: list[httpx.Response] = []
+    stop = asyncio.Event()
+    booths = 6
+
+    async def booth() -> None:
+        while not stop.is_set():
+            answered.append(await post(stack.api_url, stack, GEMINI, gemini_photo("slow=1")))
+
+    async def a_round_more(what: str) -> None:
+        mark = len(answered)
+        await eventually(
+            lambda: asyncio.sleep(0, len(answered) >= mark + booths), timeout=60, what=what
+        )
+
+    load = asyncio.gather(*(booth() for _ in range(booths)))
+    await a_round_more("a round on one replica")
+    await platforms.scale(stack, "provider-gemini", 3)
+    await wait_group_stable(bootstrap, "provider-gemini", 3)
+    await a_round_more("a round on three replicas")
+    # a graceful scale-down while the two newest replicas hold jobs
+    await platforms.scale(stack, "provider-gemini", 1)
+    await a_round_more("a round on one replica again")
+    stop.set()
+    await load
+
+    assert [a.status_code for a in answered] == [200] * len(answered), [
+        a.text for a in answered if a.status_code != 200
+    ]
+    job_ids = [a.headers["x-job-id"] for a in answered]
+    finals = await all_final(db, job_ids)
+    assert {j["outcome"] for j in finals} == {"succeeded"}
+    assert len(await claiming_workers(db, job_ids, "gemini")) >= 2
+
+
 async def test_a_replica_of_each_kind_killed_mid_run_loses_nothing_and_submits_nothing_twice(
     ready_fleet: Stack, db: Any, emulators: dict[str, httpx.AsyncClient]
 ) -> None:
@@ -218,44 +259,3 @@ async def test_a_replica_of_each_kind_killed_mid_run_loses_nothing_and_submits_n
     for photo in turbotext_photos:
         assert await submissions_for(emulators["turbotext"], sha256(photo)) == 1
     assert await db.jobs_live.count_documents({"_id": {"$in": job_ids}}) == 0
-
-
-async def test_provider_replicas_scaled_one_three_one_during_a_run_lose_nothing(
-    ready_fleet: Stack, db: Any
-) -> None:
-    stack = ready_fleet
-    bootstrap = stack.infra.kafka_bootstrap_servers
-    await platforms.scale(stack, "provider-gemini", 1)
-    await wait_group_stable(bootstrap, "provider-gemini", 1)
-    answered: list[httpx.Response] = []
-    stop = asyncio.Event()
-    booths = 6
-
-    async def booth() -> None:
-        while not stop.is_set():
-            answered.append(await post(stack.api_url, stack, GEMINI, gemini_photo("slow=1")))
-
-    async def a_round_more(what: str) -> None:
-        mark = len(answered)
-        await eventually(
-            lambda: asyncio.sleep(0, len(answered) >= mark + booths), timeout=60, what=what
-        )
-
-    load = asyncio.gather(*(booth() for _ in range(booths)))
-    await a_round_more("a round on one replica")
-    await platforms.scale(stack, "provider-gemini", 3)
-    await wait_group_stable(bootstrap, "provider-gemini", 3)
-    await a_round_more("a round on three replicas")
-    # a graceful scale-down while the two newest replicas hold jobs
-    await platforms.scale(stack, "provider-gemini", 1)
-    await a_round_more("a round on one replica again")
-    stop.set()
-    await load
-
-    assert [a.status_code for a in answered] == [200] * len(answered), [
-        a.text for a in answered if a.status_code != 200
-    ]
-    job_ids = [a.headers["x-job-id"] for a in answered]
-    finals = await all_final(db, job_ids)
-    assert {j["outcome"] for j in finals} == {"succeeded"}
-    assert len(await claiming_workers(db, job_ids, "gemini")) >= 2
