@@ -36,7 +36,7 @@ def _request(peer: str, forwarded: str | None = None) -> Request:
         ("10.1.2.3", "6.6.6.6, 198.51.100.1", "198.51.100.1"),  # what the client wrote: ignored
         ("10.1.2.3", "198.51.100.1, 10.9.9.9", "198.51.100.1"),  # two proxies
         ("10.1.2.3", "garbage, 10.9.9.9", "10.9.9.9"),
-        ("10.1.2.3", "[2001:db8::1]:443", "2001:db8::1"),
+        ("10.1.2.3", "[2001:db8::1]:443", "2001:db8::/64"),  # an IPv6 client is its /64
     ],
 )
 def test_the_client_is_the_first_untrusted_hop_from_the_right(
@@ -52,15 +52,42 @@ def test_without_trusted_proxies_the_peer_is_the_client() -> None:
 def test_the_throttle_opens_again_when_the_oldest_failure_leaves_the_window() -> None:
     now = [1000.0]
     throttle = FailureThrottle(limit=2, window_seconds=60, clock=lambda: now[0])
-    throttle.record("a")
+    throttle.record("a", b"guess 1")
     now[0] += 10
-    throttle.record("a")
+    throttle.record("a", b"guess 2")
     with pytest.raises(ApiError) as refused:
         throttle.check("a")
     assert refused.value.status_code == 429 and refused.value.headers == {"Retry-After": "50"}
     throttle.check("b")
     now[0] += 51
     throttle.check("a")
+
+
+def test_the_same_wrong_password_again_counts_once() -> None:
+    throttle = FailureThrottle(limit=2, window_seconds=60)
+    for _ in range(50):
+        throttle.record("venue", b"the misconfigured booth's password")
+    throttle.check("venue")
+    throttle.record("venue", b"another")
+    with pytest.raises(ApiError):
+        throttle.check("venue")
+
+
+def test_an_address_that_authenticated_stays_served_until_the_hard_limit() -> None:
+    throttle = FailureThrottle(limit=2, window_seconds=60, hard_limit=4)
+    throttle.succeeded("venue")
+    for guess in (b"1", b"2", b"3"):
+        throttle.record("venue", guess)
+    throttle.check("venue")  # its body is read: the known password may pass
+    assert throttle.restricted("venue")
+    throttle.record("venue", b"4")
+    with pytest.raises(ApiError):
+        throttle.check("venue")
+    # an address that never authenticated is refused before its body at the limit
+    throttle.record("elsewhere", b"1")
+    throttle.record("elsewhere", b"2")
+    with pytest.raises(ApiError):
+        throttle.check("elsewhere")
 
 
 def test_the_throttle_remembers_a_bounded_number_of_addresses() -> None:

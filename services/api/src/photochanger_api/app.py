@@ -191,7 +191,7 @@ def wire(
         concurrent=settings.password_checks_concurrent, waiting=settings.password_checks_waiting
     )
     verifier = IngestPasswordVerifier(checks)
-    addresses = ClientAddresses(settings.trusted_proxies)
+    addresses = ClientAddresses(settings.trusted_proxies, ipv6_prefix=settings.ipv6_group_prefix)
     templates, job_queries = TemplateMediaCatalog(db, media), JobQueries(db)
     config = LiveConfig(
         platform, slots, templates, catalog, max_age_seconds=settings.config_max_age_seconds

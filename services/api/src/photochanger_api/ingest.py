@@ -344,7 +344,7 @@ async def _authenticate(
         except KeyRejected:
             metrics.INGEST_PASSWORD_FAILURES.inc()
             if client is not None:
-                deps.throttle.record(client)
+                deps.throttle.record(client, deps.verifier.fingerprint(password))
             raise ApiError(ErrorCode.INVALID_PASSWORD, "wrong or missing ingest password") from None
     await _require_password(stored_hash, password, client, deps)
     return None
@@ -353,6 +353,12 @@ async def _authenticate(
 async def _require_password(
     stored_hash: str | None, password: str | None, client: str | None, deps: IngestDeps
 ) -> None:
+    if client is not None and deps.throttle.restricted(client):
+        # throttled, yet it authenticated lately: the known password passes, guesses do not
+        if deps.verifier.known_right(stored_hash, password):
+            return
+        deps.throttle.record(client, deps.verifier.fingerprint(password))
+        raise deps.throttle.refuse_guess(client)
     try:
         ok = await deps.verifier.verify(stored_hash, password)
     except PasswordChecksBusy:
@@ -366,8 +372,10 @@ async def _require_password(
     if not ok:
         metrics.INGEST_PASSWORD_FAILURES.inc()
         if client is not None:
-            deps.throttle.record(client)
+            deps.throttle.record(client, deps.verifier.fingerprint(password))
         raise ApiError(ErrorCode.INVALID_PASSWORD, "wrong or missing ingest password")
+    if client is not None:
+        deps.throttle.succeeded(client)
 
 
 async def _check(slot_id: str, form: IngestForm, deps: IngestDeps) -> tuple[SlotPlan, MediaRef]:

@@ -105,6 +105,19 @@ class IngestPasswordVerifier:
     def _mac(self, password: str) -> bytes:
         return hmac.new(self._key, password.encode(), hashlib.sha256).digest()
 
+    def fingerprint(self, password: str | None) -> bytes:
+        """A keyed hash of a password, to tell repeats apart (this process only)."""
+        return self._mac(password or "")
+
+    def known_right(self, stored_hash: str | None, password: str | None) -> bool:
+        """Whether `password` is the one this process already verified against
+        `stored_hash` (no slow check; False when it has not verified one yet)."""
+        accepted = self._accepted
+        return bool(
+            stored_hash and password and accepted is not None and accepted[0] == stored_hash
+            and hmac.compare_digest(accepted[1], self._mac(password))
+        )  # fmt: skip
+
     async def verify(self, stored_hash: str | None, password: str | None) -> bool:
         """Whether `password` matches; raises `PasswordChecksBusy` when a slow check was
         needed and none could start."""
@@ -158,4 +171,10 @@ class AuthenticatedByToken(IngestPasswordVerifier):
         pass
 
     async def verify(self, stored_hash: str | None, password: str | None) -> bool:
+        return True
+
+    def fingerprint(self, password: str | None) -> bytes:
+        return b""
+
+    def known_right(self, stored_hash: str | None, password: str | None) -> bool:
         return True

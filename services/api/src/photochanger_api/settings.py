@@ -64,6 +64,8 @@ class ApiSettings(ServiceSettings):
     #: proxies (addresses or CIDR networks) whose X-Forwarded-For names the client: the
     #: ingress controller's pods; nothing by default (the peer address is the client)
     trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = ()
+    #: per-client limits group IPv6 clients by this many leading bits (a subscriber's /64)
+    ipv6_group_prefix: int = Field(default=64, ge=32, le=128)
     #: local/bootstrap ingest password; stored only as an argon2 hash
     ingest_password: SecretStr | None = None
     #: admin accounts as JSON (`[{"username", "password_hash", "permissions"}]`, argon2
