@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Request
@@ -17,34 +16,16 @@ from .dependencies import ingest_deps
 from .errors import ApiError
 from .idempotency import check_key
 from .ingest import IngestDeps, Submission, accept, await_outcome, request_too_large, result_of
+from .ingest_contract import INGEST_EXTRA, INGEST_RESPONSES
 from .multipart import require_multipart
 
 router = APIRouter(tags=["ingest"])
 _tracer = trace.get_tracer("photochanger.api")
 
-_INGEST_DOC: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}},
-    400: {"description": "malformed multipart or no photo"},
-    401: {"description": "wrong or missing ingest password"},
-    408: {"description": "the body did not arrive within the body deadline"},
-    404: {"description": "unknown slot"},
-    409: {"description": "slot inactive, or the job was cancelled"},
-    413: {"description": "photo or request body larger than the limit"},
-    415: {"description": "not multipart/form-data, or not a JPEG, PNG or WebP image"},
-    422: {"description": "slot not configured for its provider"},
-    429: {
-        "description": "platform or provider at capacity, too many uploads or wrong passwords "
-        "from this address (Retry-After)"
-    },
-    502: {"description": "the provider failed"},
-    503: {"description": "broker or database unavailable, or too many uploads (Retry-After)"},
-    504: {"description": "no result before the deadline; details carry job_id and expires_at"},
-}
 
-
-@router.post("/ingest/{slot_id}", responses=_INGEST_DOC, response_class=Response)
-@router.post("/api/ingest/{slot_id}", responses=_INGEST_DOC, response_class=Response,
-             include_in_schema=False)  # fmt: skip
+@router.post("/ingest/{slot_id}", responses=INGEST_RESPONSES, response_class=Response,
+             openapi_extra=INGEST_EXTRA)  # fmt: skip
+@router.post("/api/ingest/{slot_id}", response_class=Response, include_in_schema=False)
 async def ingest(slot_id: str, request: Request) -> Response:
     """Upload one photo (multipart: `password`, `fileToUpload` or `file`, optional `hash`)
     and receive the processed image in the same response (`X-Job-Id`, and `X-Result-Url`:
