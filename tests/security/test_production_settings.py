@@ -126,3 +126,23 @@ SAAwRQIgbsFsDl5Ql6JVODd0P9v2Bv2K32ePlEXBIEn6J65bi3wCIQCUJwjnrTan
 gTfgMKrmqb/zePoYTe8BBLhrVWb5SiaFwQ==
 -----END CERTIFICATE-----
 """
+
+
+@pytest.mark.parametrize("variable", ["PHOTOCHANGER_JWT_SECRET", "PHOTOCHANGER_INGEST_PASSWORD"])
+def test_a_dev_deployment_refuses_the_published_placeholders_too(variable: str) -> None:
+    """Finding 4 (issue 20): the dev overlay's known signing key and ingest password made any
+    shared dev cluster anyone's; only a local run may use placeholders."""
+    dev = {"PHOTOCHANGER_ENVIRONMENT": "dev", variable: "placeholder-value-from-the-dev-overlay"}
+    done = _start("photochanger_api", dev)
+    assert done.returncode != 0
+    assert "placeholder" in done.stderr and variable in done.stderr
+    assert "placeholder-value-from-the-dev-overlay" not in done.stderr
+
+
+def test_a_local_run_may_use_placeholders() -> None:
+    from photochanger_api.settings import ApiSettings
+
+    local = ApiSettings(
+        environment="local", jwt_secret="placeholder-jwt-signing-key-replace-with-32-random-bytes"
+    )
+    assert local.jwt_secret is not None

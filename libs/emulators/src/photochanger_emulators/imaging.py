@@ -21,6 +21,10 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _HEIC_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"})
 _HEIF_BRANDS = frozenset({b"mif1", b"msf1", b"heif"})
 _MAX_TEXT_CHUNK = 64 * 1024
+#: the most pixels an input may declare (a 50-megapixel camera); the header is read first, so
+#: a small file declaring 13000 x 13000 is refused before a pixel is decoded (Pillow's own
+#: guard only warns below 179 MP and decoding that costs ~0.5 GB)
+MAX_PIXELS = 50_000_000
 
 #: Aspect ratios (width:height) as the providers spell them.
 ASPECT_RATIOS: dict[str, tuple[int, int]] = {
@@ -178,8 +182,10 @@ def check_decodable(data: bytes) -> str:
     if kind in (HEIC, HEIF):
         return kind
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with _open(data) as image:
             image.verify()
+    except ImageError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"image data is damaged ({type(exc).__name__})") from None
     except Image.DecompressionBombError:
@@ -230,15 +236,26 @@ def _load(data: bytes, max_side: int) -> Image.Image:
     if sniff(data) in (HEIC, HEIF):
         return Image.new("RGB", (min(max_side, 512), min(max_side, 512)), (128, 128, 128))
     try:
-        opened = Image.open(io.BytesIO(data))
+        opened = _open(data)
         opened.draft("RGB", (max_side, max_side))
         image = ImageOps.exif_transpose(opened)
         image.thumbnail((max_side, max_side))
         return image.convert("RGB")
+    except ImageError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"image data is damaged ({type(exc).__name__})") from None
     except Image.DecompressionBombError:
         raise ImageError("image is too large to decode") from None
+
+
+def _open(data: bytes) -> Image.Image:
+    """The image's header only; `ImageError` when it declares more than `MAX_PIXELS`."""
+    image = Image.open(io.BytesIO(data))
+    if image.width * image.height > MAX_PIXELS:
+        image.close()
+        raise ImageError(f"image has more than {MAX_PIXELS} pixels")
+    return image
 
 
 def _placeholder(look: Look) -> Image.Image:

@@ -30,7 +30,7 @@ class SettingsRefused(Exception):
 
 
 class PlaceholderSecret(SettingsRefused):
-    """A production process was given a placeholder where a secret belongs."""
+    """A process outside a local run was given a placeholder where a secret belongs."""
 
 
 def read_secret_file(path: str | Path) -> str:
@@ -58,5 +58,5 @@ def refuse_placeholders(secrets: Iterable[tuple[str, str | None]]) -> None:
     bad = sorted(name for name, value in secrets if value is not None and is_placeholder(value))
     if bad:
         raise PlaceholderSecret(
-            "refusing to start in production with placeholder secrets: " + ", ".join(bad)
+            "refusing to start outside a local run with placeholder secrets: " + ", ".join(bad)
         )

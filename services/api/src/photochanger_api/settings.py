@@ -146,9 +146,9 @@ class ApiSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _production_admin_secrets(self) -> ApiSettings:
-        if self.environment == "prod":
-            if self.jwt_secret is None and self.jwt_secret_file is None:
-                raise SettingsRefused("PHOTOCHANGER_ENVIRONMENT=prod needs PHOTOCHANGER_JWT_SECRET")
+        if self.environment == "prod" and self.jwt_secret is None and self.jwt_secret_file is None:
+            raise SettingsRefused("PHOTOCHANGER_ENVIRONMENT=prod needs PHOTOCHANGER_JWT_SECRET")
+        if self.environment != "local":
             if self.jwt_secret_file is not None:
                 refuse_placeholders(
                     [("PHOTOCHANGER_JWT_SECRET_FILE", self.jwt_secret_file.read_text())]
