@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV ?= uv
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint unit integration e2e bench chaos install deps smoke-live browser manifests images
+.PHONY: up down test lint unit integration e2e deploy bench chaos install deps smoke-live browser manifests images
 
 deps:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
@@ -54,6 +54,11 @@ integration: install
 
 e2e: install browser
 	$(UV) run pytest -m e2e $(PYTEST_ARGS)
+
+# deploy/: render both overlays, check them against the code, promtool, the policy test and a
+# server-side dry-run on a real Kubernetes API server (tests/deploy)
+deploy: deps
+	$(UV) run pytest -m deploy $(PYTEST_ARGS)
 
 bench: install
 	$(UV) run python -m bench $(BENCH_ARGS)

@@ -1,6 +1,7 @@
 """Fixtures and markers for every test in the repository. A test that needs no server is a
-`unit` test (marked here, so `pytest -m unit` selects exactly those); `integration`, `e2e`
-and `contract` are set by the tests themselves."""
+`unit` test (marked here, so `pytest -m unit` selects exactly those); `integration`, `e2e`,
+`contract` and `deploy` (tests/deploy: built tools and a Kubernetes API server) are set by the
+tests themselves."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 # services/provider-<id>/tests share the session's one platform with tests/e2e.
 pytest_plugins = ("tests.support.infra_fixtures", "tests.support.platform_fixtures")
 
-_NEEDS_MORE = ("integration", "e2e", "contract")
+_NEEDS_MORE = ("integration", "e2e", "contract", "deploy")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

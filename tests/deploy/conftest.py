@@ -54,15 +54,6 @@ def _tool(request: pytest.FixtureRequest, name: str) -> Path:
     return tool.path
 
 
-@pytest.fixture(scope="session", autouse=True)
-def generated_manifests() -> Path:
-    """deploy/generated/ (each provider's Kubernetes and Compose files), as `make manifests`
-    writes it from configs/providers.json: the manifests under test include it."""
-    from photochanger_devstack.manifests import write_manifests
-
-    return write_manifests()
-
-
 @pytest.fixture(scope="session")
 def kustomize(request: pytest.FixtureRequest) -> Path:
     return _tool(request, "kustomize")

@@ -43,6 +43,8 @@ from tests.deploy.support import (
     settings_env_names,
 )
 
+pytestmark = pytest.mark.deploy
+
 DOCKERFILE = REPO / "Dockerfile"
 
 

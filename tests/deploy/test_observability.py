@@ -35,6 +35,8 @@ from tests.deploy.support import (
     selectors,
 )
 
+pytestmark = pytest.mark.deploy
+
 EXPRESSIONS = [
     pytest.param(where, expr, id=f"{source}:{where}")
     for source, found in (("dashboard", dashboard_expressions(dashboard())),

@@ -40,6 +40,8 @@ from tests.deploy.support import (
     services_of,
 )
 
+pytestmark = pytest.mark.deploy
+
 Docs = list[dict[str, Any]]
 GENERATED_ROLES = Path("deploy") / "generated" / "mongodb" / "roles.js"
 CA_SECRET = "photochanger-kafka-ca"
