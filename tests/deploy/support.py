@@ -327,9 +327,13 @@ def sample_names() -> dict[str, Family]:
 EXTERNAL_METRICS: dict[str, tuple[str, ...]] = {
     # kafka-exporter (danielqsj/kafka_exporter; Strimzi Kafka.spec.kafkaExporter)
     "kafka_consumergroup_lag": ("consumergroup", "topic", "partition"),
+    # Prometheus's own per-target health series
+    "up": (),
 }
-#: labels Prometheus adds when it scrapes a target
-TARGET_LABELS = frozenset({"namespace", "pod", "instance", "job", "container", "service"})
+#: labels Prometheus adds when it scrapes a target (the last two: the PodMonitors'
+#: podTargetLabels, deploy/k8s/base/monitoring/podmonitors.yaml)
+TARGET_LABELS = frozenset({"namespace", "pod", "instance", "job", "container", "service",
+                           "app_kubernetes_io_name", "app_kubernetes_io_part_of"})  # fmt: skip
 
 _KEYWORDS = frozenset(
     {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",

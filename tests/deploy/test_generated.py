@@ -19,6 +19,7 @@ _INPUTS = (
     Path("configs"),
     Path("deploy") / "templates",
     Path("deploy") / "mongodb",
+    Path("deploy") / "prometheus",
     Path("spec") / "contracts" / "asyncapi",
     Path("docker-compose.yml"),
 )

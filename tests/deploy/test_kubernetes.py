@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import kubernetes_validate
 import pytest
 from photochanger_contracts import topics
@@ -47,29 +46,11 @@ from tests.deploy.support import (
 pytestmark = pytest.mark.deploy
 
 Docs = list[dict[str, Any]]
-CUSTOM_KINDS = {
-    ("keda.sh/v1alpha1", "ScaledObject"),
-    ("kafka.strimzi.io/v1", "KafkaTopic"),
-    ("kafka.strimzi.io/v1", "KafkaUser"),
-    ("keda.sh/v1alpha1", "TriggerAuthentication"),
-}
-#: custom kinds only the prod overlay uses (Kafka over SASL/SCRAM and TLS)
-PROD_ONLY_KINDS = {
-    ("kafka.strimzi.io/v1", "KafkaUser"),
-    ("keda.sh/v1alpha1", "TriggerAuthentication"),
-}
 #: API groups of custom resources: their CRDs are not in kubernetes-validate; the API server of
 #: test_api_server.py checks them against the projects' own CRDs
 CRD_GROUPS = {"keda.sh", "kafka.strimzi.io", "gateway.networking.k8s.io", "cert-manager.io",
               "monitoring.coreos.com"}  # fmt: skip
-SCHEMAS = Path(__file__).parent / "schemas"
 NAMESPACES = {"dev": "photochanger-dev", "prod": "photochanger"}
-
-
-def _crd_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
-    path = SCHEMAS / f"{api_version.replace('/', '_')}_{kind}.json"
-    schema = json.loads(path.read_text())
-    return jsonschema.Draft202012Validator(schema)
 
 
 def _config_data(docs: Docs) -> dict[str, str]:
@@ -92,7 +73,8 @@ def test_overlay_renders(kustomize: Path, overlay: str) -> None:
     docs = render(kustomize, K8S / "overlays" / overlay)
     kinds = {d["kind"] for d in docs}
     assert {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy",
-            "HorizontalPodAutoscaler", "ScaledObject", "KafkaTopic"} <= kinds  # fmt: skip
+            "ScaledObject", "KafkaTopic", "Ingress", "HTTPRoute", "PodMonitor",
+            "PrometheusRule"} <= kinds  # fmt: skip
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -115,37 +97,13 @@ def test_builtin_kinds_match_the_kubernetes_schemas(
     assert not errors, "\n".join(errors)
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_custom_resources_match_their_crd_schemas(rendered: dict[str, Docs], overlay: str) -> None:
-    """KEDA ScaledObject and Strimzi KafkaTopic against the committed schemas (see
-    tests/deploy/schemas/README.md): kubernetes-validate has no CRDs."""
-    errors = []
-    seen = set()
-    for doc in rendered[overlay]:
-        key = (doc["apiVersion"], doc["kind"])
-        if key not in CUSTOM_KINDS:
-            continue
-        seen.add(key)
-        for error in _crd_validator(*key).iter_errors(doc):
-            errors.append(f"{doc['kind']}/{doc['metadata']['name']}: {error.message}")
-    assert seen == (CUSTOM_KINDS if overlay == "prod" else CUSTOM_KINDS - PROD_ONLY_KINDS)
-    assert not errors, "\n".join(errors)
-
-
-def test_the_validators_reject_broken_manifests(rendered: dict[str, Docs]) -> None:
-    """Control: the two validations above do catch a misspelt field and a wrong type."""
+def test_the_validator_rejects_a_broken_manifest(rendered: dict[str, Docs]) -> None:
+    """Control: the validation above does catch a misspelt field (custom resources: the API
+    server of test_api_server.py, against the projects' own CRDs)."""
     deployment = copy.deepcopy(_deployment(rendered["dev"], "api"))
     container(deployment)["readinesProbe"] = container(deployment).pop("readinessProbe")
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
-
-    scaled = copy.deepcopy(of_kind(rendered["dev"], "ScaledObject")["photochanger-dispatcher"])
-    scaled["spec"]["triggers"][0]["metadata"]["lagThreshold"] = 10  # must be a string
-    assert list(_crd_validator("keda.sh/v1alpha1", "ScaledObject").iter_errors(scaled))
-
-    topic = copy.deepcopy(of_kind(rendered["dev"], "KafkaTopic")["jobs-created"])
-    topic["spec"]["partition"] = topic["spec"].pop("partitions")
-    assert list(_crd_validator("kafka.strimzi.io/v1", "KafkaTopic").iter_errors(topic))
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -354,16 +312,31 @@ def test_environment_and_the_api_trusted_proxies(rendered: dict[str, Docs], over
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_api_scales_on_cpu(rendered: dict[str, Docs], overlay: str) -> None:
+def test_api_scales_on_waiting_requests_and_busy_upload_slots(
+    rendered: dict[str, Docs], overlay: str
+) -> None:
+    """KEDA, from Prometheus: the gauges of what limits the api, of this namespace only."""
     docs = rendered[overlay]
-    hpa = of_kind(docs, "HorizontalPodAutoscaler")["photochanger-api"]
-    assert hpa["spec"]["scaleTargetRef"] == {
+    scaled = of_kind(docs, "ScaledObject")["photochanger-api"]
+    assert scaled["spec"]["scaleTargetRef"] == {
         "apiVersion": "apps/v1", "kind": "Deployment", "name": "photochanger-api",
     }  # fmt: skip
-    (metric,) = hpa["spec"]["metrics"]
-    assert metric["resource"]["name"] == "cpu"
-    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
-    assert "cpu" in container(_deployment(docs, "api"))["resources"]["requests"]
+    queries = {t["metadata"]["query"] for t in scaled["spec"]["triggers"]}
+    assert {t["type"] for t in scaled["spec"]["triggers"]} == {"prometheus"}
+    namespace = NAMESPACES[overlay]
+    assert queries == {
+        f'sum(photochanger_ingest_waiting_requests{{namespace="{namespace}"}})',
+        f'sum(photochanger_ingest_uploads_in_flight{{namespace="{namespace}"}})',
+    }
+    from photochanger_api.settings import ApiSettings
+
+    (uploads,) = [t for t in scaled["spec"]["triggers"] if "uploads" in t["metadata"]["query"]]
+    # out before the slots run out
+    assert (
+        int(uploads["metadata"]["threshold"]) < ApiSettings.model_construct().max_concurrent_uploads
+    )
+    assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
+    assert not of_kind(docs, "HorizontalPodAutoscaler"), "KEDA makes the HPA"
     # the autoscaler owns the replica count
     assert "replicas" not in _deployment(docs, "api")["spec"]
 
@@ -430,12 +403,10 @@ def test_prod_is_replicated_and_bigger_than_dev(rendered: dict[str, Docs]) -> No
     dev, prod = rendered["dev"], rendered["prod"]
     assert _config_data(prod)["PHOTOCHANGER_KAFKA_REPLICATION_FACTOR"] == "3"
 
-    def hpa_min(docs: Docs) -> int:
-        return int(
-            of_kind(docs, "HorizontalPodAutoscaler")["photochanger-api"]["spec"]["minReplicas"]
-        )
+    def api_min(docs: Docs) -> int:
+        return int(of_kind(docs, "ScaledObject")["photochanger-api"]["spec"]["minReplicaCount"])
 
-    assert hpa_min(prod) > hpa_min(dev) and hpa_min(prod) >= 2
+    assert api_min(prod) > api_min(dev) and api_min(prod) >= 2
     for name, scaled in of_kind(prod, "ScaledObject").items():
         dev_scaled = of_kind(dev, "ScaledObject")[name]
         assert scaled["spec"]["maxReplicaCount"] > dev_scaled["spec"]["maxReplicaCount"]
@@ -618,3 +589,26 @@ def test_every_collection_the_code_uses_has_a_database_role() -> None:
         if service not in PROVIDER_SERVICES:
             assert f'"{service}": {{' in roles or f"  {service}: {{" in roles, service
     assert "const PHOTOCHANGER_PROVIDER_ROLE = {" in roles
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_kafka_name_carries_the_configured_prefix(
+    rendered: dict[str, Docs], overlay: str
+) -> None:
+    """PHOTOCHANGER_KAFKA_NAME_PREFIX (what the services put before every topic and group)
+    and the manifests agree: topics, KEDA's lag triggers, the Kafka users' ACLs."""
+    docs = rendered[overlay]
+    prefix = _config_data(docs)["PHOTOCHANGER_KAFKA_NAME_PREFIX"]
+    provider_ids = topology.provider_ids()
+    expected = {prefix + name for name in topics.all_topics(provider_ids)}
+    assert {t["spec"]["topicName"] for t in of_kind(docs, "KafkaTopic").values()} == expected
+    for scaled in of_kind(docs, "ScaledObject").values():
+        for trigger in scaled["spec"]["triggers"]:
+            if trigger["type"] == "kafka":
+                meta = trigger["metadata"]
+                assert meta["topic"] in expected
+                assert meta["consumerGroup"].startswith(prefix)
+    for user in of_kind(docs, "KafkaUser").values():
+        for acl in user["spec"]["authorization"]["acls"]:
+            if acl["resource"]["type"] in ("topic", "group"):
+                assert acl["resource"]["name"].startswith(prefix), user["metadata"]["name"]

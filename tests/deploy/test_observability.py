@@ -216,3 +216,33 @@ def test_metrics_doc_lists_every_metric() -> None:
         assert cells[3], f"{name}: which service emits it?"
         if family.type == "histogram":
             assert all(f"_{s}" in found[0] for s in ("bucket", "sum", "count")), name
+
+
+def test_every_alert_links_a_runbook_that_exists() -> None:
+    """runbook_url: a page of Docs/runbooks/ that is in the repository (and names the alert)."""
+    data = yaml.safe_load(RULES.read_text())
+    alerts = [rule for group in data["groups"] for rule in group["rules"] if "alert" in rule]
+    assert len(alerts) >= 15
+    for rule in alerts:
+        url = rule["annotations"].get("runbook_url", "")
+        assert url.startswith("Docs/runbooks/"), rule["alert"]
+        page = REPO / url
+        assert page.is_file(), f"{rule['alert']}: {url} does not exist"
+        assert rule["alert"] in page.read_text(), f"{url} does not mention {rule['alert']}"
+
+
+def test_alerts_are_per_namespace() -> None:
+    """dev and prod share a Prometheus: no alert may add their series together."""
+    for where, expr in rule_expressions():
+        if "kafka_consumergroup_lag" in expr:
+            continue  # kafka-exporter's series live in Kafka's namespace: groups carry the prefix
+        for aggregation in re.findall(r"\b(sum|max|min|count|avg)\b\s*(by\s*\(([^)]*)\))?", expr):
+            assert "namespace" in aggregation[2], f"{where}: {aggregation[0]} without namespace"
+
+
+def test_the_prometheus_operator_gets_the_same_rules() -> None:
+    rule = yaml.safe_load(
+        (REPO / "deploy" / "generated" / "k8s" / "monitoring" / "prometheusrule.yaml").read_text()
+    )
+    assert rule["kind"] == "PrometheusRule"
+    assert rule["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
