@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from prometheus_client import REGISTRY
 from photochanger_contracts import JobCancelRequested, JobStatusChanged, MediaRef, topics
 from photochanger_runtime import mongo
 from photochanger_runtime.clock import ManualClock
@@ -205,9 +206,18 @@ async def test_a_bucket_is_kept_until_it_is_over(db: Any, media: FilesystemMedia
     clock = ManualClock(expires + timedelta(minutes=1))  # expired, but its bucket is not over
     expiry = media_expiry(db, clock, media)
     assert await expiry.purge_buckets() == (0, 0)
+    assert _reaper_lag("results") == 0  # nothing due yet
     clock.advance(10 * 60)
     assert await expiry.purge_buckets() == (0, 1)
     assert await media.stat(result.key) is None
+    # the sweep reports how long the bucket had been due (the reaper-lag alert watches it)
+    assert 0 < _reaper_lag("results") <= 10 * 60
+
+
+def _reaper_lag(kind: str) -> float:
+    value = REGISTRY.get_sample_value("photochanger_reaper_lag_seconds", {"kind": kind})
+    assert value is not None
+    return value
 
 
 async def test_expired_public_links_are_deleted(db: Any, media: FilesystemMediaStore) -> None:

@@ -91,6 +91,10 @@ class ServiceSettings(BaseSettings):
     #: where image bytes live: file:///dir (one machine) or s3://bucket/prefix (ADR-0010)
     media_url: str = Field(default_factory=lambda: (Path.cwd() / ".state" / "media").as_uri())
     kafka_topic_partitions: int = 6
+    #: put before every topic and consumer-group name this installation uses on Kafka, so
+    #: that several share one cluster (`team-a.` -> `team-a.jobs.created`, group
+    #: `team-a.dispatcher`); empty: the plain names. Lowercase, ends with a dot.
+    kafka_name_prefix: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]*\.)*$")
     #: consumers of a consumer group in one process. Handlers return within milliseconds
     #: (a provider's work runs in tasks of its own), so one keeps up with hundreds of jobs a
     #: second; each more costs idle fetches and heartbeats. Replicas share the partitions.

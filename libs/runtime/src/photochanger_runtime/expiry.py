@@ -72,6 +72,12 @@ class JobExpiry:
         return finalized
 
 
+def _overdue_seconds(folder: str, now: datetime) -> float:
+    """Seconds since an expiry bucket's folder became due for deletion."""
+    name = folder.rstrip("/").rsplit("/", 1)[-1]
+    return max((now - (bucket_end(name) + BUCKET_GRACE)).total_seconds(), 0.0)
+
+
 @dataclass(frozen=True, slots=True)
 class MediaExpiry:
     """Bytes and links past their expiry."""
@@ -97,7 +103,12 @@ class MediaExpiry:
         counts = {}
         for kind in EXPIRING_KINDS:
             deleted = 0
-            for folder in await self.expired_buckets(kind, now):
+            expired = await self.expired_buckets(kind, now)
+            # how long the oldest of them has been due (0: nothing overdue)
+            metrics.REAPER_LAG.labels(kind=kind).set(
+                max((_overdue_seconds(folder, now) for folder in expired), default=0.0)
+            )
+            for folder in expired:
                 deleted += await self.media.delete_folder(folder)
             counts[kind] = deleted
         metrics.REAPER_DELETED.labels(kind="payloads").inc(counts["payloads"])

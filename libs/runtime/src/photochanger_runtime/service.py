@@ -40,7 +40,7 @@ async def start_broker(broker: KafkaBroker, settings: ServiceSettings) -> None:
     catalog = load_catalog(settings.providers_config)
     await ensure_topics(
         settings.kafka_bootstrap_servers,
-        topics.all_topics(catalog.ids()),
+        tuple(settings.kafka_name_prefix + name for name in topics.all_topics(catalog.ids())),
         partitions=settings.kafka_topic_partitions,
         replication_factor=settings.kafka_replication_factor,
         connection=settings.kafka_connection(),

@@ -56,6 +56,7 @@ def core_services(
         client_id=client_id or settings.service_name,
         security=broker_security(settings),
         publish_timeout_seconds=settings.kafka_publish_timeout_seconds,
+        name_prefix=settings.kafka_name_prefix,
     )
     bus = KafkaEventBus(
         broker,

@@ -142,15 +142,42 @@ def broker_security(settings: ServiceSettings) -> BaseSecurity | None:
     )
 
 
+class NamedKafkaBroker(KafkaBroker):
+    """A KafkaBroker whose Kafka names carry `name_prefix`: every topic it subscribes to or
+    publishes to, and every consumer group, so that several installations share one Kafka
+    cluster (PHOTOCHANGER_KAFKA_NAME_PREFIX). The code keeps using the logical names of
+    photochanger_contracts.topics; only what Kafka sees changes."""
+
+    def __init__(self, *args: Any, name_prefix: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.name_prefix = name_prefix
+
+    def kafka_name(self, name: str) -> str:
+        return f"{self.name_prefix}{name}"
+
+    def subscriber(self, *topic_names: Any, **options: Any) -> Any:
+        if options.get("group_id"):
+            options["group_id"] = self.kafka_name(options["group_id"])
+        return super().subscriber(*(self.kafka_name(t) for t in topic_names), **options)
+
+    def publisher(self, topic: Any, *args: Any, **options: Any) -> Any:  # type: ignore[override]
+        return super().publisher(self.kafka_name(topic), *args, **options)
+
+    async def publish(self, message: Any, topic: str = "", **options: Any) -> Any:
+        return await super().publish(message, self.kafka_name(topic), **options)
+
+
 def create_broker(
     bootstrap_servers: str,
     *,
     client_id: str,
     security: BaseSecurity | None = None,
     publish_timeout_seconds: float = 5.0,
-) -> KafkaBroker:
-    return KafkaBroker(
+    name_prefix: str = "",
+) -> NamedKafkaBroker:
+    return NamedKafkaBroker(
         bootstrap_servers,
+        name_prefix=name_prefix,
         client_id=client_id,
         security=security,
         enable_idempotence=True,
