@@ -45,6 +45,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if any(Path(item.path).resolve().is_relative_to(_HERE) for item in session.items):
         _install_all(session.config)
+    if any(Path(item.path).name == "test_api_server.py" for item in session.items):
+        _install_kubernetes(session.config)
+
+
+def _install_kubernetes(config: pytest.Config) -> None:
+    """kube-apiserver (built once from the Go module proxy, about 5 minutes on 2 cores) and the
+    CRDs of the custom kinds (Go modules and Maven Central), into the cache. A failure is left
+    for the test's fixture to report."""
+    from photochanger_devstack import crds, kubeapi
+    from photochanger_devstack.errors import DevstackError
+
+    try:
+        if not kubeapi.is_built():
+            _say(config, f"building kube-apiserver {kubeapi.KUBERNETES_VERSION} (first time only)")
+        kubeapi.ensure_built()
+        crds.ensure_installed()
+    except DevstackError as exc:
+        _say(config, f"kube-apiserver or the CRDs could not be installed: {exc}")
 
 
 def _tool(request: pytest.FixtureRequest, name: str) -> Path:
