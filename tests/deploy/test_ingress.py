@@ -48,7 +48,8 @@ def test_the_public_ingress_lets_a_camera_photo_through(
     assert notes[NGINX + "proxy-request-buffering"] == "off"
     assert notes["cert-manager.io/cluster-issuer"]
     paths = {p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
-    assert paths == {"/ingest/", "/api/ingest/", "/public/"}, "no console or admin API here"
+    assert paths == {"/ingest/", "/api/ingest/", "/public/", "/v1/"}, "no console or admin API"
+    assert notes[NGINX + "proxy-buffering"] == "off", "server-sent events pass at once"
     assert ingress["spec"]["tls"][0]["hosts"] == [r["host"] for r in ingress["spec"]["rules"]]
 
 

@@ -56,6 +56,7 @@ async def test_providers_list_operations_and_their_settings_schema(
     assert schema["properties"]["strength"]["maximum"] == 80
     assert turbotext["style_transfer"]["required_template_roles"] == ["style"]
     assert providers["gemini"]["configured"] is True
+    assert providers["gemini"]["replicas_with_key"] == providers["gemini"]["replicas"] >= 1
 
 
 async def test_slot_list_has_the_15_static_slots(

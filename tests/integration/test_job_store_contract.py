@@ -173,8 +173,10 @@ async def test_workers_are_listed_by_provider_and_forgotten(store: JobStore) -> 
     seen = T0 + timedelta(seconds=3)
     await store.beat(WorkerPresence("gemini-a", "gemini", T0))
     await store.beat(WorkerPresence("turbotext-a", "turbotext", seen))
-    await store.beat(WorkerPresence("gemini-a", "gemini", seen))
-    assert await store.workers("gemini") == [WorkerPresence("gemini-a", "gemini", seen)]
+    await store.beat(WorkerPresence("gemini-a", "gemini", seen, holds_key=True))
+    assert await store.workers("gemini") == [
+        WorkerPresence("gemini-a", "gemini", seen, holds_key=True)
+    ]
     await store.forget_worker("gemini-a")
     await store.forget_worker("gemini-a")
     assert await store.workers("gemini") == []

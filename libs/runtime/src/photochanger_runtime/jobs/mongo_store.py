@@ -147,7 +147,11 @@ class MongoJobStore:
     async def beat(self, presence: WorkerPresence) -> None:
         await self._workers.replace_one(
             {"_id": presence.worker_id},
-            {"provider": presence.provider, "seen_at": presence.seen_at},
+            {
+                "provider": presence.provider,
+                "seen_at": presence.seen_at,
+                "holds_key": presence.holds_key,
+            },
             upsert=True,
         )
 
@@ -171,7 +175,12 @@ class MongoJobStore:
 
 
 def _presence(doc: dict[str, Any]) -> WorkerPresence:
-    return WorkerPresence(worker_id=doc["_id"], provider=doc["provider"], seen_at=doc["seen_at"])
+    return WorkerPresence(
+        worker_id=doc["_id"],
+        provider=doc["provider"],
+        seen_at=doc["seen_at"],
+        holds_key=doc.get("holds_key"),
+    )
 
 
 def _claim(doc: dict[str, Any]) -> Claim:

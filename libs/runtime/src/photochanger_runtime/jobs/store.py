@@ -48,6 +48,10 @@ class WorkerPresence:
     worker_id: str
     provider: str
     seen_at: datetime
+    #: whether this worker's process holds its provider's API key (its own environment or
+    #: Secret): the api reports the fleet's truth from these, not its own environment.
+    #: None: a worker that does not say.
+    holds_key: bool | None = None
 
 
 class JobStore(Protocol):

@@ -152,6 +152,7 @@ def build_registry(
         max_concurrent_jobs=config.max_concurrent_jobs,
         lease_seconds=settings.lease_seconds,
         recovery_interval_seconds=settings.recovery_interval_seconds,
+        holds_key=config.configured,
     )
     subscribe(broker, worker, workers=settings.kafka_consumers)
 

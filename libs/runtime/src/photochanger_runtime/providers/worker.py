@@ -52,8 +52,10 @@ class ProviderWorker:
         max_concurrent_jobs: int,
         lease_seconds: float = 6.0,
         recovery_interval_seconds: float = 2.0,
+        holds_key: bool | None = None,
     ) -> None:
         self._runner = runner
+        self._holds_key = holds_key
         self._deps = deps
         self._store = store
         self._capacity = asyncio.Semaphore(max_concurrent_jobs)
@@ -187,7 +189,12 @@ class ProviderWorker:
 
     async def _beat(self, seen_at: datetime) -> None:
         await self._store.beat(
-            WorkerPresence(worker_id=self.worker_id, provider=self.provider_id, seen_at=seen_at)
+            WorkerPresence(
+                worker_id=self.worker_id,
+                provider=self.provider_id,
+                seen_at=seen_at,
+                holds_key=self._holds_key,
+            )
         )
 
     async def recover_orphans(self, stop: asyncio.Event) -> None:

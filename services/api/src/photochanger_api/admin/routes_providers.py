@@ -16,6 +16,7 @@ from photochanger_runtime.providers.catalog import ProviderCatalog
 
 from ..dependencies import container, require
 from .auth import Permission, Principal
+from .fleet import provider_fleet
 from .views import ADMIN_ERRORS, OperationView, ProviderList, ProviderView, errors
 
 router = APIRouter(prefix="/api", tags=["admin: slots"])
@@ -30,6 +31,7 @@ async def list_providers(
     """Providers, their operations, and the JSON schema of each operation's slot settings."""
     catalog, platform = await container(request).aget(ProviderCatalog, PlatformSettingsRepository)
     stored = await platform.get()
+    fleet = await provider_fleet(request, catalog)
     items = []
     for provider_id in catalog.ids():
         config = catalog.get(provider_id)
@@ -42,7 +44,11 @@ async def list_providers(
             ProviderView(
                 id=provider_id,
                 display_name=config.display_name or provider_id,
-                configured=config.configured or stored.provider_key(provider_id) is not None,
+                configured=config.configured
+                or stored.provider_key(provider_id) is not None
+                or fleet[provider_id].replicas_with_key > 0,
+                replicas=fleet[provider_id].replicas,
+                replicas_with_key=fleet[provider_id].replicas_with_key,
                 accepts_heif=config.accepts_heif,
                 operations=[
                     OperationView(

@@ -7,6 +7,7 @@ the settings document when it needs it, so an edit applies to the next job."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
@@ -17,6 +18,7 @@ from photochanger_runtime.configuration.platform_settings import (
     PlatformSettingsRepository,
 )
 from photochanger_runtime.providers.catalog import ProviderCatalog
+from photochanger_runtime.providers.fleet import FleetKeys
 
 from ..dependencies import container, require
 from ..errors import ApiError
@@ -24,6 +26,7 @@ from ..live_config import LiveConfig
 from ..passwords import IngestPasswordVerifier
 from ._versions import etag, expected_version
 from .auth import Permission, Principal
+from .fleet import provider_fleet
 from .views import (
     ADMIN_ERRORS,
     DerivedDeadlines,
@@ -38,15 +41,22 @@ router = APIRouter(prefix="/api/settings", tags=["admin: settings"])
 log = logging.getLogger(__name__)
 
 
-def _view(stored: PlatformSettings, catalog: ProviderCatalog) -> SettingsView:
+def _view(
+    stored: PlatformSettings, catalog: ProviderCatalog, fleet: Mapping[str, FleetKeys]
+) -> SettingsView:
     keys: dict[str, ProviderKeyState] = {}
     for provider_id in sorted({*catalog.ids(), *stored.provider_keys}):
         key = stored.provider_keys.get(provider_id)
         config = catalog.get(provider_id)
-        from_env = config is not None and config.configured
+        replicas = fleet.get(provider_id, FleetKeys(0, 0))
+        # the provider's own replicas say whether they hold a key; the api's environment
+        # (the local stack shares one) counts too
+        from_env = replicas.replicas_with_key > 0 or (config is not None and config.configured)
         keys[provider_id] = ProviderKeyState(
             configured=key is not None or from_env,
             source="settings" if key is not None else ("environment" if from_env else None),
+            replicas=replicas.replicas,
+            replicas_with_key=replicas.replicas_with_key,
             updated_at=key.updated_at if key else None,
             updated_by=key.updated_by if key else None,
         )
@@ -81,7 +91,7 @@ async def get_settings(
     platform, catalog = await container(request).aget(PlatformSettingsRepository, ProviderCatalog)
     stored = await platform.current()
     response.headers["ETag"] = etag(stored.version)
-    return _view(stored, catalog)
+    return _view(stored, catalog, await provider_fleet(request, catalog))
 
 
 @router.put("", response_model=SettingsView, responses=errors(*ADMIN_ERRORS, 400, 412, 422))
@@ -152,4 +162,4 @@ async def update_settings(
         extra={"admin": principal.username, "fields": sorted(k.split(".")[0] for k in changes)},
     )
     response.headers["ETag"] = etag(updated.version)
-    return _view(updated, catalog)
+    return _view(updated, catalog, await provider_fleet(request, catalog))

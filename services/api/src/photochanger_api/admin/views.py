@@ -93,7 +93,12 @@ class OperationView(_View):
 class ProviderView(_View):
     id: str
     display_name: str
-    configured: bool = Field(description="an API key is set (environment or settings)")
+    configured: bool = Field(
+        description="an API key is set in the settings, or a running replica of the provider "
+        "service (or the api) holds one in its environment"
+    )
+    replicas: int = Field(0, description="running replicas of the provider service")
+    replicas_with_key: int = Field(0, description="of those, the ones holding an API key")
     accepts_heif: bool
     operations: list[OperationView]
 
@@ -158,8 +163,13 @@ class SecretState(_View):
 
 
 class ProviderKeyState(_View):
-    configured: bool
+    configured: bool = Field(
+        description="a key is set in the settings, or a running replica of the provider "
+        "service (or the api) holds one in its environment"
+    )
     source: Literal["settings", "environment"] | None
+    replicas: int = Field(0, description="running replicas of the provider service")
+    replicas_with_key: int = Field(0, description="of those, the ones holding an API key")
     updated_at: datetime | None
     updated_by: str | None
 

@@ -88,7 +88,8 @@ function draw(main, settings, etag, context, notice = "") {
             <h3>${label(provider)}</h3>
             <p class="key-state">${state.configured
               ? html`<span class="badge badge-on">${t("settings.key_set")}</span> ${state.source === "settings" ? t("settings.key_from_console", { name: state.updated_by, at: when(state.updated_at) }) : t("settings.key_from_env")}`
-              : html`<span class="badge badge-off">${t("settings.key_unset")}</span>`}</p>
+              : html`<span class="badge badge-off">${t("settings.key_unset")}</span>`}
+              ${state.replicas ? html`<span class="key-replicas">${t("settings.key_replicas", { with: state.replicas_with_key, total: state.replicas })}</span>` : ""}</p>
             <div class="field" data-field="provider_keys.${provider}">
               <label for="key-${provider}">${t("settings.key_new", { provider: label(provider) })}</label>
               <div class="input-with-button">
