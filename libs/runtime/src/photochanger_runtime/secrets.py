@@ -15,6 +15,12 @@ from typing import Final
 
 FILE_SUFFIX: Final = "_FILE"
 _PREFIXES: Final = ("PHOTOCHANGER_", "AWS_")
+#: the media store's static keys are optional: a Secret without them (no file where the
+#: variable points) leaves the standard AWS credential chain to find credentials (web identity
+#: / IRSA, EKS Pod Identity, container or instance metadata)
+OPTIONAL_FILES: Final = frozenset(
+    {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+)
 #: what example and placeholder values look like (deploy/k8s/secret.example.yaml, the dev
 #: overlay, documentation)
 _PLACEHOLDER: Final = re.compile(
@@ -44,8 +50,11 @@ def with_file_variables(env: Mapping[str, str]) -> dict[str, str]:
         if not name.endswith(FILE_SUFFIX) or not name.startswith(_PREFIXES) or not path:
             continue
         target = name.removesuffix(FILE_SUFFIX)
-        if not values.get(target):
-            values[target] = read_secret_file(path)
+        if values.get(target):
+            continue
+        if target in OPTIONAL_FILES and not Path(path).exists():
+            continue
+        values[target] = read_secret_file(path)
     return values
 
 
