@@ -9,6 +9,7 @@ every other problem fails the test.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,13 @@ def _say(config: pytest.Config, message: str) -> None:
         reporter.write_line(f"deploy tools: {message}")
 
 
-def _install_all(config: pytest.Config) -> dict[str, Tool]:
+def _install_all(config: pytest.Config, names: Iterable[str] = TOOL_NAMES) -> dict[str, Tool]:
     tools = config.stash.get(_TOOLS, None)
     if tools is None:
-        tools = {name: install_tool(name, lambda m: _say(config, m)) for name in TOOL_NAMES}
-        config.stash[_TOOLS] = tools
+        tools = config.stash[_TOOLS] = {}
+    for name in names:
+        if name not in tools:
+            tools[name] = install_tool(name, lambda m: _say(config, m))
     return tools
 
 
@@ -43,8 +46,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Build the tools before the first deployment test runs (not counted in its timeout)."""
     if session.config.option.collectonly:
         return
-    if any(Path(item.path).resolve().is_relative_to(_HERE) for item in session.items):
-        _install_all(session.config)
+    # the tools the selected tests use (their fixture closures name them)
+    needed = {
+        name
+        for item in session.items
+        if Path(item.path).resolve().is_relative_to(_HERE)
+        for name in TOOL_NAMES
+        if name in getattr(item, "fixturenames", ())
+    }
+    _install_all(session.config, sorted(needed))
     if any(Path(item.path).name == "test_api_server.py" for item in session.items):
         _install_kubernetes(session.config)
 
@@ -66,7 +76,7 @@ def _install_kubernetes(config: pytest.Config) -> None:
 
 
 def _tool(request: pytest.FixtureRequest, name: str) -> Path:
-    tool = _install_all(request.config)[name]
+    tool = _install_all(request.config, [name])[name]
     if tool.path is None:
         pytest.skip(f"{name} could not be installed, so this check cannot run: {tool.problem}")
     return tool.path

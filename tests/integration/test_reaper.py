@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from prometheus_client import REGISTRY
 from photochanger_contracts import JobCancelRequested, JobStatusChanged, MediaRef, topics
 from photochanger_runtime import mongo
 from photochanger_runtime.clock import ManualClock
@@ -25,6 +24,7 @@ from photochanger_runtime.jobs.mongo_store import MongoJobStore
 from photochanger_runtime.media import FilesystemMediaStore, payload_key, result_key
 from photochanger_runtime.media.links import MediaLinks
 from photochanger_runtime.messaging.broker import KafkaEventBus, create_broker, ensure_topics
+from prometheus_client import REGISTRY
 
 from tests.support.images import png_photo
 from tests.support.jobs import T0, spec

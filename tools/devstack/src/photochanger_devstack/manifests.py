@@ -266,9 +266,8 @@ def _prometheus_rule(root: Path) -> str:
         },
         "spec": {"groups": groups},
     }
-    return (
-        HEADER.replace("configs/providers.json", str(RULES))
-        + yaml.safe_dump(rule, sort_keys=False, width=100)
+    return HEADER.replace("configs/providers.json", str(RULES)) + yaml.safe_dump(
+        rule, sort_keys=False, width=100
     )
 
 
