@@ -100,3 +100,24 @@ async def test_forwarded_for_is_believed_from_a_trusted_proxy_only(
         for n in range(PER_USER + 1)
     ]
     assert [s.status_code for s in spoofed] == [401] * PER_USER + [429]
+
+
+async def _login_commands(api: ApiProcess) -> float:
+    names = ("insert", "delete")  # what every counted attempt writes (reads happen elsewhere too)
+    return sum([await api.metric(f'photochanger_database_commands_total{{command="{n}"}}')
+                for n in names])  # fmt: skip
+
+
+@pytest.mark.timeout(300)
+async def test_a_throttled_login_costs_no_database_command(direct: ApiProcess) -> None:
+    """Issue 20, finding 9: an attempt cost ~5 database commands before the throttle said no,
+    even when it said no. This process's own count now refuses first."""
+    user, source = f"nobody-{uuid.uuid4().hex[:6]}", "127.0.0.121"
+    for n in range(PER_USER):
+        assert (await _login(direct, user, f"guess-{n}", source=source)).status_code == 401
+    spent = await _login_commands(direct)
+    assert spent > 0  # the counted attempts did use the database
+    for n in range(10):
+        refused = await _login(direct, user, f"more-{n}", source=source)
+        assert refused.status_code == 429
+    assert await _login_commands(direct) == spent

@@ -9,6 +9,7 @@ generic message with the provider code while the reason goes to the job's proces
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from photochanger_contracts import ProviderError
 from photochanger_devstack.stack import Stack
 from photochanger_provider_turbotext import TurbotextAdapter
 from photochanger_runtime.providers.catalog import ProviderConfig
+from photochanger_runtime.providers.url_policy import is_public
 from pydantic import SecretStr
 
 from tests.e2e.helpers import ingest
@@ -86,3 +88,20 @@ async def test_a_host_on_the_allow_list_that_resolves_to_loopback_is_not_fetched
             await adapter._download(f"https://localhost:{port}/r.png", timeout=10)
         assert target.connections == []  # refused after resolving, before connecting
     assert "non-public address" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b:1::a00:1",
+        "2002:a00:1::1",
+        "::ffff:10.0.0.1",
+    ],
+)
+def test_translated_addresses_of_private_networks_are_not_public(address: str) -> None:
+    """Issue 20, finding 11: NAT64 (`64:ff9b::/96`: the translator turns it into the IPv4
+    address inside, here loopback and the metadata endpoint) passed as public."""
+    assert not is_public(ipaddress.ip_address(address))
+    assert is_public(ipaddress.ip_address("2606:4700:4700::1111"))

@@ -30,7 +30,14 @@ from photochanger_runtime.providers.url_policy import UrlPolicy
 from photochanger_runtime.service import start_broker
 from photochanger_runtime.wiring import core_services
 
-from . import routes_ingest, routes_jobs, routes_media, routes_public, routes_shared
+from . import (
+    database_commands,
+    routes_ingest,
+    routes_jobs,
+    routes_media,
+    routes_public,
+    routes_shared,
+)
 from .admin import (
     routes_login,
     routes_overview,
@@ -45,6 +52,7 @@ from .admin import (
 )
 from .admin.auth import AdminAccounts, AdminTokens, signing_key
 from .admin.job_queries import JobQueries
+from .admin.login_gate import LoginGate
 from .admin.login_throttle import LoginThrottle, ThrottleRule
 from .admin.overview import StatsOverview
 from .admin.stats import JobStats
@@ -170,6 +178,7 @@ def wire(
 ) -> tuple[KafkaBroker, Callable[[], Awaitable[None]]]:
     """Register the api's services on `registry` and declare its Kafka subscribers and
     publishers; returns the broker and the start-up step that prepares the database."""
+    database_commands.count()  # before the client exists: it takes listeners when made
     core = core_services(
         settings,
         clock,
@@ -219,6 +228,17 @@ def wire(
         AdminTokens(signing_key(settings), ttl_seconds=settings.jwt_ttl_seconds, clock=clock),
     )
     registry.register_value(LoginThrottle, login_throttle)
+    registry.register_value(
+        LoginGate,
+        LoginGate(
+            per_user=ThrottleRule(
+                settings.login_max_failures_per_user, settings.login_failure_window_seconds
+            ),
+            per_address=ThrottleRule(
+                settings.login_max_failures_per_address, settings.login_failure_window_seconds
+            ),
+        ),
+    )
     registry.register_value(TemplateMediaCatalog, templates)
     registry.register_value(JobQueries, job_queries)
     registry.register_value(JobStats, JobStats(db, latency_sample=settings.stats_latency_sample))

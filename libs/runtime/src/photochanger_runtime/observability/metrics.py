@@ -34,6 +34,11 @@ PASSWORD_VERIFICATIONS = Counter(
     "Slow (argon2) password verifications run, by what they guard",
     ["purpose"],
 )
+DATABASE_COMMANDS = Counter(
+    "photochanger_database_commands_total",
+    "MongoDB commands this process started, by command name",
+    ["command"],
+)
 ADMIN_LOGIN_FAILURES = Counter(
     "photochanger_admin_login_failures_total",
     "Admin logins refused, by reason (invalid_credentials, throttled)",

@@ -10,7 +10,8 @@ an error message. A URL named by an answer is fetched only when:
   emulator, configured explicitly; nothing else may be plain http or private), or
 - it is `https`, its host is on the allow-list (`host`, `*.domain`, or `*`: any), and every
   address the host resolves to is a public unicast address (not loopback, private,
-  link-local, CGNAT, unique-local, multicast or reserved — IPv4-mapped IPv6 included).
+  link-local, CGNAT, unique-local, multicast or reserved — IPv4-mapped IPv6 included, NAT64
+  prefixes and 6to4 addresses embedding a private IPv4 address refused).
 
 Each redirect target is checked the same way before it is followed, and the address the
 connection actually reached is checked again before the body is read, so a DNS answer that
@@ -39,9 +40,19 @@ def _origin(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.host.lower()}:{port}"
 
 
+#: IPv6 prefixes that translate to IPv4 somewhere on the way (NAT64, RFC 6052 / 8215): the
+#: IPv4 address inside may be anyone's private one, and the translator is on our network
+_TRANSLATED = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
 def is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif any(address in network for network in _TRANSLATED):
+            return False
+        elif address.sixtofour is not None and not is_public(address.sixtofour):
+            return False  # 6to4 embedding a private IPv4 address
     return address.is_global and not (address.is_multicast or address.is_reserved)
 
 

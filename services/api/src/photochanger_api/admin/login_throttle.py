@@ -69,7 +69,7 @@ class LoginThrottle:
         await self._attempts.create_index([("at", ASCENDING)])
 
     @staticmethod
-    def _keys(username: str, address: str) -> dict[str, str]:
+    def keys(username: str, address: str) -> dict[str, str]:
         address = address[:_MAX_KEY]
         return {
             "user": f"user:{address}:{username.strip().lower()[:_MAX_KEY]}",
@@ -79,7 +79,7 @@ class LoginThrottle:
     async def begin(self, username: str, address: str, now: datetime) -> Attempt | float:
         """Record an attempt; the attempt when it may go on to the password check, else the
         seconds until this user name or address may try again (nothing stays recorded)."""
-        keys = self._keys(username, address)
+        keys = self.keys(username, address)
         records: dict[str, Document] = {
             kind: {"_id": uuid.uuid4().hex, "key": key, "at": now} for kind, key in keys.items()
         }
@@ -116,4 +116,4 @@ class LoginThrottle:
         """A successful login clears the user's failures from this address (the address
         keeps the count of its other failures)."""
         await self.take_back(attempt)
-        await self._attempts.delete_many({"key": self._keys(username, address)["user"]})
+        await self._attempts.delete_many({"key": self.keys(username, address)["user"]})

@@ -23,6 +23,7 @@ from ..dependencies import container
 from ..errors import ApiError
 from ..passwords import PasswordChecksBusy
 from .auth import AdminAccounts, AdminTokens
+from .login_gate import LoginGate
 from .views import LoginRequest, TokenResponse, errors
 
 router = APIRouter(prefix="/api", tags=["admin: auth"])
@@ -33,12 +34,16 @@ log = logging.getLogger(__name__)
 async def login(body: LoginRequest, request: Request) -> TokenResponse:
     """Trade admin credentials for a bearer token carrying the account's permissions."""
     c = container(request)
-    accounts, tokens, throttle, clock, addresses = await c.aget(
-        AdminAccounts, AdminTokens, LoginThrottle, Clock, ClientAddresses
+    accounts, tokens, throttle, clock, addresses, gate = await c.aget(
+        AdminAccounts, AdminTokens, LoginThrottle, Clock, ClientAddresses, LoginGate
     )
     address = addresses.of(request)
-    attempt = await throttle.begin(body.username, address, clock.now())
+    # this process's own count first: a throttled attempt costs no database command
+    wait = gate.wait(body.username, address)
+    attempt = await throttle.begin(body.username, address, clock.now()) if wait is None else wait
     if not isinstance(attempt, Attempt):
+        if wait is None:  # the shared count refused it: this process remembers
+            gate.failed(body.username, address)
         wait = attempt
         metrics.ADMIN_LOGIN_FAILURES.labels(reason="throttled").inc()
         log.warning("admin login refused: too many failures", extra={"client": address})
@@ -58,10 +63,12 @@ async def login(body: LoginRequest, request: Request) -> TokenResponse:
             headers={"Retry-After": "1"},
         ) from None
     if account is None:
+        gate.failed(body.username, address)
         metrics.ADMIN_LOGIN_FAILURES.labels(reason="invalid_credentials").inc()
         log.warning("admin login failed", extra={"client": address})
         raise ApiError(ErrorCode.INVALID_CREDENTIALS, "unknown user or wrong password")
     await throttle.succeeded(attempt, account.username, address)
+    gate.succeeded(body.username, address)
     log.info("admin logged in", extra={"admin": account.username, "client": address})
     return TokenResponse(
         access_token=tokens.issue(account),
