@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from photochanger_contracts.deadlines import SYNC_RESPONSE_MAX_SECONDS
@@ -102,3 +103,20 @@ def test_forwarded_addresses_are_believed_from_the_ingress_controller_only(
     assert [peer["namespaceSelector"]["matchLabels"] for peer in rule["from"]] == [
         {"kubernetes.io/metadata.name": "ingress-nginx"}
     ]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_hosts_are_those_of_the_public_base_url(
+    rendered: dict[str, Docs], overlay: str
+) -> None:
+    docs = rendered[overlay]
+    (config,) = [d for d in docs if d["kind"] == "ConfigMap" and "PHOTOCHANGER_PUBLIC_BASE_URL"
+                 in d.get("data", {})]  # fmt: skip
+    host = urlsplit(config["data"]["PHOTOCHANGER_PUBLIC_BASE_URL"]).hostname
+    ingresses, routes = of_kind(docs, "Ingress"), of_kind(docs, "HTTPRoute")
+    for name, expected in (("photochanger-api", host), ("photochanger-admin", f"admin.{host}")):
+        ingress = ingresses[name]["spec"]
+        assert [r["host"] for r in ingress["rules"]] == [expected] == ingress["tls"][0]["hosts"]
+        assert routes[name]["spec"]["hostnames"] == [expected]
+    certificate = of_kind(docs, "Certificate")["photochanger-gateway-tls"]
+    assert certificate["spec"]["dnsNames"] == [host, f"admin.{host}"]
