@@ -88,7 +88,7 @@ def test_forwarded_addresses_are_believed_from_the_ingress_controller_only(
     rendered: dict[str, Docs], overlay: str
 ) -> None:
     """The api's public port takes connections from the controller's pods only, and the
-    trusted range is no wider than a cluster's pod CIDR (not all of 10/8)."""
+    trusted range is the controller's, no wider than a /24 (never the pod network)."""
     from photochanger_api.settings import ApiSettings
 
     docs = rendered[overlay]
@@ -96,7 +96,7 @@ def test_forwarded_addresses_are_believed_from_the_ingress_controller_only(
     proxies = ApiSettings.model_validate(
         {"trusted_proxies": env["PHOTOCHANGER_TRUSTED_PROXIES"]["value"]}
     ).trusted_proxies
-    assert proxies and all(net.is_private and net.prefixlen >= 16 for net in proxies)
+    assert proxies and all(net.is_private and net.prefixlen >= 24 for net in proxies)
     policy = of_kind(docs, "NetworkPolicy")["photochanger-api-ingress"]
     public = [r for r in policy["spec"]["ingress"] if {p["port"] for p in r["ports"]} == {8000}]
     (rule,) = public

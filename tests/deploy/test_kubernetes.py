@@ -303,7 +303,7 @@ def test_environment_and_the_api_trusted_proxies(rendered: dict[str, Docs], over
     proxies = ApiSettings.model_validate(
         {"trusted_proxies": env["PHOTOCHANGER_TRUSTED_PROXIES"]["value"]}
     ).trusted_proxies
-    assert proxies and all(net.is_private and net.prefixlen >= 16 for net in proxies)
+    assert proxies and all(net.is_private and net.prefixlen >= 24 for net in proxies)
     (port,) = of_kind(docs, "Service")["photochanger-api"]["spec"]["ports"]
     assert port["targetPort"] == "http"
 
