@@ -172,6 +172,34 @@ async def test_a_late_finalizer_changes_nothing() -> None:
     assert len(c.bus.statuses(job.id)) == 1
 
 
+async def test_only_the_owners_own_repeated_decision_is_completed_not_refused() -> None:
+    """A repeated finalize is the same decision only from the attempt's owner, with the same
+    outcome; two reaper replicas, or the owner of another attempt, still find it taken."""
+    c = core()
+    _, s = await created(c)
+    claimed = await c.transitions.claim(request(s), worker_id="w1")
+    assert claimed is not None
+    job = claimed[0]
+    error = JobError(code="provider_rejected", message="bad request")
+    first = await c.transitions.finalize(
+        job, Transition.FAIL, finalizer="gemini", error=error, by_owner=True
+    )
+    assert first is not None
+    again = await c.transitions.finalize(
+        job, Transition.FAIL, finalizer="gemini", error=error, by_owner=True
+    )
+    assert again == first  # the stored record, not a second one
+    other_attempt = job.model_copy(update={"attempt": job.attempt + 1})
+    assert await c.transitions.finalize(
+        other_attempt, Transition.FAIL, finalizer="gemini", error=error, by_owner=True
+    ) is None  # fmt: skip
+    assert await c.transitions.finalize(
+        job, Transition.TIME_OUT, finalizer="gemini", by_owner=True
+    ) is None  # fmt: skip
+    assert await c.transitions.finalize(job, Transition.FAIL, finalizer="gemini") is None
+    assert (await c.store.final(job.id)) == first
+
+
 async def test_take_over_resumes_the_recorded_reference_under_the_next_attempt() -> None:
     c = core()
     _, s = await created(c, provider="turbotext")

@@ -594,6 +594,73 @@ async def test_a_media_store_outage_while_storing_the_result_is_waited_out() -> 
     assert h.adapter.submits == 1  # the result was kept, not asked for again
 
 
+class FinalWriteAway(InMemoryJobStore):
+    """The database is away for the first `failures` final-record writes. With `lands`, each
+    failed write is taken all the same: the connection goes after the server wrote it."""
+
+    def __init__(self, failures: int, *, lands: bool = False) -> None:
+        super().__init__()
+        self.failures = failures
+        self.lands = lands
+
+    async def finalize(self, job: Job) -> bool:
+        if self.failures:
+            self.failures -= 1
+            if self.lands:
+                await super().finalize(job)
+            raise AutoReconnect("connection closed")
+        return await super().finalize(job)
+
+
+async def test_a_database_outage_while_writing_a_failure_is_waited_out() -> None:
+    store = FinalWriteAway(3)
+    rejected = ProviderError(ProviderErrorCode.REJECTED, "bad request", http_status=400)
+    h = Harness(ScriptedAdapter(rejected), store=store)
+    request = await h.new_job()
+    await h.request(request)
+    job = await h.final(request.job.job_id)
+    assert store.failures == 0
+    assert job.outcome is Outcome.PROVIDER_ERROR  # the provider's answer, not a timeout
+    assert job.error is not None and job.error.code == "provider_rejected"
+    assert [e.error_code for e in h.events] == ["provider_rejected"]
+    assert await h.store.live(job.id) is None
+    assert await h.events_of(job.id) == [
+        "created", "dispatched", "claimed", "submit_failed", "provider_error",
+    ]  # fmt: skip
+
+
+async def test_a_failure_whose_record_landed_unseen_is_written_and_announced_once() -> None:
+    store = FinalWriteAway(1, lands=True)
+    rejected = ProviderError(ProviderErrorCode.REJECTED, "bad request", http_status=400)
+    h = Harness(ScriptedAdapter(rejected), store=store)
+    request = await h.new_job()
+    await h.request(request)
+    job = await h.final(request.job.job_id)
+    assert store.failures == 0
+    assert job.outcome is Outcome.PROVIDER_ERROR
+    assert [e.error_code for e in h.events] == ["provider_rejected"]
+    assert await h.store.live(job.id) is None  # tidied by the retry
+    assert await h.events_of(job.id) == [
+        "created", "dispatched", "claimed", "submit_failed", "provider_error",
+    ]  # fmt: skip
+
+
+async def test_a_result_whose_record_landed_unseen_is_kept_and_announced_once() -> None:
+    store = FinalWriteAway(1, lands=True)
+    h = Harness(ScriptedAdapter("ok"), store=store)
+    request = await h.new_job()
+    await h.request(request)
+    job = await h.final(request.job.job_id)
+    assert store.failures == 0
+    assert job.outcome is Outcome.SUCCEEDED and job.result is not None
+    assert await h.media.read(job.result.key) == RESULT  # not discarded as a late result
+    assert [e.outcome for e in h.events] == [Outcome.SUCCEEDED]
+    assert await h.store.live(job.id) is None
+    assert await h.events_of(job.id) == [
+        "created", "dispatched", "claimed", "submitted", "succeeded",
+    ]  # fmt: skip
+
+
 async def test_a_database_error_while_claiming_gives_the_capacity_back() -> None:
     class Failing(InMemoryJobStore):
         async def claim(self, claim: Claim) -> bool:

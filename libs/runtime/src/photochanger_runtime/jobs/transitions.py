@@ -210,7 +210,11 @@ class JobTransitions:
     ) -> Job | None:
         """Give the job its final state; None when it had one already (nothing changes then).
         `announce=False` publishes no status event: for a caller that just saw Kafka fail and
-        answers the one waiting request itself."""
+        answers the one waiting request itself.
+
+        Safe to retry after a database error: when the owner's first try landed unseen (the
+        database took the write, then the connection went), the retry finds that record and
+        completes it — one record, one status event — instead of refusing it."""
         now = self.clock.now()
         step = machine.finalize(
             job, transition, now=now, finalizer=finalizer, result=result,
@@ -218,8 +222,13 @@ class JobTransitions:
             by_owner=by_owner,
         )  # fmt: skip
         final = step.job.model_copy(update={"log": _traced(step.job.log, job)})
+        events = step.events
         if not await self.store.finalize(final):
-            return None
+            landed = await self._landed_before(final, by_owner=by_owner)
+            if landed is None:
+                return None
+            final = landed
+            events = ((topics.JOBS_STATUS, machine.status_event(landed, now)),)
         assert final.outcome is not None
         metrics.JOBS_FINALIZED.labels(
             outcome=final.outcome.value, slot_id=final.slot_id, provider=final.provider
@@ -228,11 +237,27 @@ class JobTransitions:
             metrics.TIMEOUTS.labels(finalizer=finalizer).inc()
         try:
             if announce:
-                await self._publish(final.id, step.events)
+                await self._publish(final.id, events)
         except Exception:  # waiting requests re-read the job; providers stop at the deadline
             log.warning("final status not published", extra={"outcome": final.outcome.value})
         await self.tidy(final)
         return final
+
+    async def _landed_before(self, final: Job, *, by_owner: bool) -> Job | None:
+        """The stored final record when it is this very decision — the attempt's owner gave
+        the job this outcome, and no one else can finalize for that attempt under its name —
+        so a retried write whose first try landed; None when someone else finalized the job."""
+        if not by_owner:
+            return None
+        stored = await self.store.final(final.id)
+        if (
+            stored is None
+            or stored.attempt != final.attempt
+            or stored.outcome is not final.outcome
+            or _finalizer(stored) != _finalizer(final)
+        ):
+            return None
+        return stored
 
     async def tidy(self, final: Job) -> None:
         """What a final job no longer needs: its live record and its ingest photo. Safe to
@@ -283,3 +308,8 @@ def _traced(entries: Sequence[LogEntry], job: Job | None) -> tuple[LogEntry, ...
     if trace_id is None:
         return tuple(entries)
     return tuple(e if e.trace_id else e.model_copy(update={"trace_id": trace_id}) for e in entries)
+
+
+def _finalizer(final: Job) -> object:
+    """Who finalized the job, as its final log entry records it."""
+    return final.log[-1].details.get("finalizer") if final.log and final.log[-1].details else None

@@ -57,6 +57,9 @@ _CANCEL_CALL_TIMEOUT = 5.0
 _MAX_POLL_FAILURES_IN_A_ROW = 5
 #: a failure this close to the deadline is the deadline's
 _DEADLINE_SLACK = 0.5
+#: how long past the deadline a final record waits for an absent database (then the reaper
+#: ends the job as a timeout)
+_FINAL_WRITE_GRACE_SECONDS = 30.0
 
 
 @dataclass(slots=True)
@@ -443,10 +446,27 @@ class ProviderJobRunner:
         await self._finish(attempt, transition, error)
 
     async def _finish(self, attempt: Attempt, transition: Transition, error: JobError) -> None:
-        final = await self._deps.transitions.finalize(
-            attempt.job, transition, finalizer=self.provider_id, error=error,
-            log_entries=attempt.entries, by_owner=True,
-        )  # fmt: skip
+        """Write the failed, timed-out or cancelled final record, waiting out a database
+        that is away: until the deadline (which cancels the wait and ends the job as a
+        timeout), and past it for a grace period, after which the reaper ends the job."""
+        left = seconds_left(self._deps.clock.now(), attempt.job.expires_at)
+        try:
+            final = await wait_out(
+                lambda: self._deps.transitions.finalize(
+                    attempt.job, transition, finalizer=self.provider_id, error=error,
+                    log_entries=attempt.entries, by_owner=True,
+                ),
+                database_away,
+                give_up_in=max(left, 0.0) + _FINAL_WRITE_GRACE_SECONDS,
+            )  # fmt: skip
+        except PyMongoError as exc:
+            if database_away(exc) is None:
+                raise
+            log.warning(
+                "final record not written; the reaper ends the job",
+                extra={"error": type(exc).__name__},
+            )
+            return
         if final is None:  # someone finalized it first: keep this attempt's steps anyway
             await self._deps.transitions.note(attempt.entries)
 
