@@ -215,7 +215,10 @@ class _Upload:
 
 def require_multipart(content_type: str | None) -> tuple[bytes, dict[bytes, bytes]]:
     """415 for another media type, 400 for multipart without a boundary."""
-    ctype, options = parse_options_header(content_type or "")
+    try:
+        ctype, options = parse_options_header(content_type or "")
+    except ValueError:  # not latin-1 (a header never is; a caller's string may be)
+        ctype, options = b"", {}
     if ctype != b"multipart/form-data":
         raise ApiError(
             ErrorCode.UNSUPPORTED_MEDIA_TYPE,
