@@ -41,7 +41,7 @@ from photochanger_runtime.media.links import InMemoryMediaLinks
 from photochanger_runtime.media.memory import InMemoryMediaStore
 from photochanger_runtime.providers.catalog import ProviderConfig
 from photochanger_runtime.providers.lifecycle import LifecycleDeps, ProviderJobRunner
-from photochanger_runtime.providers.limits import RateLimiter
+from photochanger_runtime.providers.limits import LocalAdmission, RateLimiter
 from photochanger_runtime.providers.worker import ProviderWorker
 from pymongo.errors import AutoReconnect
 
@@ -141,7 +141,8 @@ class Harness:
         config = config or ProviderConfig(
             provider_id=adapter.provider_id, base_url="http://127.0.0.1:1", min_attempt_seconds=0.1
         )
-        runner = ProviderJobRunner(adapter, config, self.deps, RateLimiter(6000))
+        self.admission = LocalAdmission(RateLimiter(6000), now=clock.now)
+        runner = ProviderJobRunner(adapter, config, self.deps, self.admission)
         self.worker = ProviderWorker(
             runner, self.deps, self.store, max_concurrent_jobs=4, lease_seconds=1.0,
             recovery_interval_seconds=0.1,

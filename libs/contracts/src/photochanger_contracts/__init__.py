@@ -12,6 +12,7 @@ from .adapters import (
 )
 from .errors import ErrorCode, ProviderError, ProviderErrorCode
 from .events import (
+    CallEnded,
     DeadLetter,
     Event,
     JobCancelRequested,
@@ -19,6 +20,8 @@ from .events import (
     JobSpec,
     JobStatusChanged,
     MediaRef,
+    PermitDecision,
+    PermitRequested,
     ProviderJobRequested,
     TemplateBinding,
 )
@@ -33,6 +36,7 @@ from .slots import (
 __all__ = [
     "SLOT_IDS",
     "BaseSlotSettings",
+    "CallEnded",
     "DeadLetter",
     "ErrorCode",
     "Event",
@@ -46,6 +50,8 @@ __all__ = [
     "JobStatusChanged",
     "MediaRef",
     "Operation",
+    "PermitDecision",
+    "PermitRequested",
     "PollResult",
     "ProviderAdapter",
     "ProviderError",

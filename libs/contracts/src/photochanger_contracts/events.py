@@ -137,3 +137,62 @@ class DeadLetter(Event):
     key: str | None = None
     error: str
     payload_text: str = Field(description="the raw message as text, truncated")
+
+
+# -- provider admission: one budget and one breaker per provider for the whole fleet ---------
+
+
+class PermitRequested(Event):
+    """provider worker → the provider's admission owner (a dispatcher replica): may this call
+    start? One request per provider call (a retry or a resumed attempt asks again). The
+    owner answers on the ledger with a `PermitDecision` naming the same `request_id`."""
+
+    provider: str
+    request_id: str
+    job_id: str
+    slot_id: str
+    attempt: int = Field(ge=1)
+    worker_id: str
+    #: the call is of no use if it starts later than this (deadline minus the shortest attempt)
+    start_by: datetime
+    #: the job's deadline: a granted call holds its place in the budget until then at most
+    expires_at: datetime
+
+
+class PermitDecision(Event):
+    """The admission owner's answer, on the ledger (key = provider): granted, or denied with
+    the reason (`budget`: no room before `start_by`; `breaker_open`; `spend_cap`). A grant
+    takes one request of the provider's per-minute budget and one call at once until its
+    `CallEnded` or `lease_until`."""
+
+    provider: str
+    request_id: str
+    job_id: str
+    slot_id: str
+    granted: bool
+    reason: Literal["budget", "breaker_open", "spend_cap"] | None = None
+    message: str | None = None
+    #: a half-open breaker's trial call: its end closes or re-opens the breaker
+    probe: bool = False
+    lease_until: datetime
+    #: the dispatcher replica that decided
+    owner: str
+
+
+class CallEnded(Event):
+    """provider worker → ledger (key = provider): a permitted call ended. Returns its place
+    in the calls at once, tells the breaker how the provider did and adds to the spend.
+    `failure` is the provider's fault (5xx, timeout, quota, bad answer); `rejected` is the
+    input's (refused, blocked, no image); `abandoned` is the job's (deadline, cancel, stop)."""
+
+    provider: str
+    request_id: str
+    job_id: str
+    slot_id: str
+    outcome: Literal["success", "failure", "rejected", "abandoned"]
+    error_code: str | None = None
+    duration_seconds: float = Field(default=0.0, ge=0)
+    #: what the provider's answer reported (tokens, images), a few numbers
+    usage: dict[str, float] = Field(default_factory=dict)
+    #: estimated from the provider's price table (configs/providers.json `prices`)
+    cost: float = Field(default=0.0, ge=0)

@@ -8,6 +8,12 @@ JOBS_CREATED: Final = "jobs.created"
 JOBS_STATUS: Final = "jobs.status"
 JOBS_CANCEL: Final = "jobs.cancel"
 DEAD_LETTER: Final = "jobs.dlq"
+#: permit requests, key = provider id: a provider's partition has one consumer in the
+#: dispatchers' admission group, the provider's admission owner
+PROVIDER_ADMISSIONS: Final = "providers.admissions"
+#: grants, denials and call ends, key = provider id: every dispatcher replica folds it into
+#: each provider's budget, breaker and spend; provider workers read their decisions from it
+PROVIDER_LEDGER: Final = "providers.ledger"
 
 
 def provider_requests(provider_id: str) -> str:
@@ -22,5 +28,7 @@ def all_topics(provider_ids: tuple[str, ...]) -> tuple[str, ...]:
         JOBS_STATUS,
         JOBS_CANCEL,
         DEAD_LETTER,
+        PROVIDER_ADMISSIONS,
+        PROVIDER_LEDGER,
         *(provider_requests(p) for p in provider_ids),
     )

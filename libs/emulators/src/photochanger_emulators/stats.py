@@ -76,8 +76,30 @@ class ImageCallStats:
     responses_by_status: Counter[int] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     in_flight: int = 0
+    #: the most calls that were in progress at once, and when each call started: what a
+    #: provider plan limits (calls at once, requests per minute)
+    peak_in_flight: int = 0
+    call_starts: list[float] = field(default_factory=list)
     client_disconnects: int = 0
     last_request: RequestRecord | None = None
+
+    def call_started(self) -> None:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        self.call_starts.append(now())
+
+    def call_ended(self) -> None:
+        self.in_flight -= 1
+
+    def most_calls_in(self, window_seconds: float = 60.0) -> int:
+        """The most calls that started within any `window_seconds` (a sliding window)."""
+        starts = sorted(self.call_starts)
+        most, first = 0, 0
+        for last, at in enumerate(starts):
+            while at - starts[first] >= window_seconds:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
 
     def remember(self, method: str, path: str, headers: Mapping[str, str]) -> None:
         """Count a request and keep it (credentials redacted) as the last one seen."""
@@ -96,6 +118,9 @@ class ImageCallStats:
             "responses_by_status": {str(k): v for k, v in self.responses_by_status.items()},
             "outcomes": dict(self.outcomes),
             "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
+            "calls_in_any_60s": self.most_calls_in(60.0),
+            "call_starts": [round(at, 3) for at in self.call_starts[-5000:]],
             "client_disconnects": self.client_disconnects,
             "last_request": self.last_request.as_json() if self.last_request else None,
         }

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from typing import Any
 
 import svcs
 from faststream.kafka import KafkaBroker
 from photochanger_contracts import (
     JobCancelRequested,
     JobStatusChanged,
+    PermitDecision,
     ProviderJobRequested,
     topics,
 )
 from photochanger_runtime.clock import Clock, SystemClock
 from photochanger_runtime.config import ServiceSettings
 from photochanger_runtime.messaging.broker import consumer
+from photochanger_runtime.messaging.ledger import LedgerReader
 from photochanger_runtime.observability.logs import configure_logging
 from photochanger_runtime.observability.telemetry import configure_tracing
 from photochanger_runtime.providers.catalog import load_catalog
 from photochanger_runtime.service import run_worker
 from photochanger_runtime.wiring import core_services
 
+from .admission import AdmissionOwner
 from .handlers import Dispatcher
 
 
@@ -38,19 +43,43 @@ def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker]
             **{topics.provider_requests(p): ProviderJobRequested for p in catalog.ids()},
             topics.JOBS_STATUS: JobStatusChanged,
             topics.JOBS_CANCEL: JobCancelRequested,
+            topics.PROVIDER_LEDGER: PermitDecision,
         },
     )
     dispatcher = Dispatcher(transitions=core.transitions, catalog=catalog, clock=clock)
-    subscribe(core.broker, dispatcher, workers=settings.kafka_consumers)
+
+    def ledger_reader(on_record: Any, since: datetime) -> LedgerReader:
+        return LedgerReader(
+            settings.kafka_bootstrap_servers, on_record, since=since,
+            connection=settings.kafka_connection(),
+        )  # fmt: skip
+
+    admission = AdmissionOwner(catalog, core.bus, clock, ledger_reader)
+    subscribe(core.broker, dispatcher, admission, workers=settings.kafka_consumers)
     core.registry.register_value(Dispatcher, dispatcher)
+    core.registry.register_value(AdmissionOwner, admission)
     return core.registry, core.broker
 
 
-def subscribe(broker: KafkaBroker, dispatcher: Dispatcher, *, workers: int = 1) -> None:
-    """The handler table of the dispatcher."""
+def subscribe(
+    broker: KafkaBroker,
+    dispatcher: Dispatcher,
+    admission: AdmissionOwner | None = None,
+    *,
+    workers: int = 1,
+) -> None:
+    """The handler table of the dispatcher: routing, and the providers' admission (one
+    consumer, so the group's partition ownership is this replica's)."""
     broker.subscriber(topics.JOBS_CREATED, **consumer(group_id="dispatcher", workers=workers))(
         dispatcher.on_job_created
     )
+    if admission is None:
+        return
+    broker.subscriber(
+        topics.PROVIDER_ADMISSIONS,
+        listener=admission.listener(),
+        **consumer(group_id="dispatcher-admission"),
+    )(admission.on_permit_requested)
 
 
 def run(settings: Settings | None = None) -> None:
@@ -60,6 +89,9 @@ def run(settings: Settings | None = None) -> None:
 
     async def main() -> None:
         registry, broker = build(settings, SystemClock())
-        await run_worker(settings=settings, registry=registry, broker=broker)
+        admission = svcs.Container(registry).get(AdmissionOwner)
+        await run_worker(
+            settings=settings, registry=registry, broker=broker, loops=(admission.run,)
+        )
 
     asyncio.run(main())

@@ -104,3 +104,57 @@ REAPER_DELETED = Counter(
 DISPATCHED = Counter(
     "photochanger_jobs_dispatched_total", "Jobs routed to a provider topic", ["provider"]
 )
+# -- the fleet's provider admission (ADR-0016) --------------------------------------------------
+ADMISSION_WAIT = Histogram(
+    "photochanger_provider_admission_wait_seconds",
+    "Time a provider call waited for its permit from the fleet's admission owner",
+    ["provider"],
+    buckets=_LATENCY_BUCKETS,
+)
+ADMISSION_DECISIONS = Counter(
+    "photochanger_provider_admission_decisions_total",
+    "Permits decided by the provider's admission owner: granted, or denied by reason "
+    "(budget, breaker_open, spend_cap)",
+    ["provider", "decision"],
+)
+PROVIDER_BREAKER_STATE = Gauge(
+    "photochanger_provider_breaker_state",
+    "The provider's circuit breaker as its admission owner sees it: 0 closed, 1 half-open, "
+    "2 open (exported by the owning dispatcher replica only)",
+    ["provider"],
+)
+PROVIDER_BUDGET_IN_FLIGHT = Gauge(
+    "photochanger_provider_budget_in_flight",
+    "Provider calls holding a permit now, fleet-wide (owning dispatcher replica only)",
+    ["provider"],
+)
+PROVIDER_BUDGET_GRANTS_LAST_MINUTE = Gauge(
+    "photochanger_provider_budget_grants_last_minute",
+    "Permits granted in the last 60 s, fleet-wide (owning dispatcher replica only)",
+    ["provider"],
+)
+PROVIDER_BUDGET_LIMIT = Gauge(
+    "photochanger_provider_budget_limit",
+    "The provider's fleet-wide limits: requests_per_minute and max_concurrent_jobs",
+    ["provider", "limit"],
+)
+PROVIDER_SPEND_TODAY = Gauge(
+    "photochanger_provider_spend_today",
+    "Estimated spend of the provider today (UTC), fleet-wide (owning dispatcher replica only)",
+    ["provider"],
+)
+PROVIDER_CALLS = Counter(
+    "photochanger_provider_calls_total",
+    "Permitted provider calls that ended, by outcome (success, failure, rejected, abandoned)",
+    ["provider", "slot_id", "outcome"],
+)
+PROVIDER_USAGE = Counter(
+    "photochanger_provider_usage_total",
+    "Usage the provider's answers reported (images, tokens), by figure",
+    ["provider", "slot_id", "figure"],
+)
+PROVIDER_COST = Counter(
+    "photochanger_provider_cost_total",
+    "Estimated cost of provider calls from the price table in configs/providers.json",
+    ["provider", "slot_id"],
+)

@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from opentelemetry import trace
@@ -47,8 +48,9 @@ from ..media import MediaNotFound, MediaStore, MediaUnavailable, result_key
 from ..media.links import MediaLinks
 from ..observability import metrics
 from ..outages import database_away, wait_out
+from .admission import AdmissionDenied, Outcome, Permit
 from .catalog import ProviderConfig
-from .limits import DeadlineTooClose, RateLimiter
+from .limits import Admission
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("photochanger.provider_runtime")
@@ -108,14 +110,14 @@ class ProviderJobRunner:
         adapter: ProviderAdapter,
         config: ProviderConfig,
         deps: LifecycleDeps,
-        rate_limiter: RateLimiter,
+        admission: Admission,
         current_adapter: Callable[[], Awaitable[ProviderAdapter]] | None = None,
     ) -> None:
         self._adapter = adapter
         self._current_adapter = current_adapter
         self._config = config
         self._deps = deps
-        self._rate = rate_limiter
+        self._admission = admission
 
     @property
     def provider_id(self) -> str:
@@ -183,7 +185,9 @@ class ProviderJobRunner:
             return await self._poll_until_done(attempt, attempt.reference)
         for number in range(1, policy.max_attempts + 1):
             try:
-                return await self._submit_and_wait(attempt, prepared)
+                return await self._submit_and_wait(attempt, prepared, call=number)
+            except AdmissionDenied:
+                raise  # no permit: the fallback or a clear error at once, no retry
             except ProviderError as exc:
                 if attempt.reference is not None:
                     raise  # a remote job exists (and was billed): never submit it again
@@ -213,15 +217,57 @@ class ProviderJobRunner:
             return None
         return delay
 
-    async def _submit_and_wait(self, attempt: Attempt, prepared: object) -> ProviderResult:
+    async def _submit_and_wait(
+        self, attempt: Attempt, prepared: object, *, call: int
+    ) -> ProviderResult:
+        """One permitted provider call (with its polls): the permit is asked for first — the
+        fleet's budget and breaker (ADR-0016) — and given back with how the call went."""
         job = attempt.job
-        max_wait = seconds_left(self._deps.clock.now(), job.expires_at)
+        start_by = job.expires_at - timedelta(seconds=self._config.min_attempt_seconds)
+        permit = await self._admission.acquire(job, call=call, start_by=start_by)
+        outcome: Outcome = "abandoned"
+        error_code: str | None = None
+        result: ProviderResult | None = None
         try:
-            waited = await self._rate.acquire(max_wait)
-        except DeadlineTooClose as exc:
-            raise ProviderError(ProviderErrorCode.QUOTA_EXHAUSTED, str(exc)) from exc
-        if waited:
-            metrics.RATE_LIMIT_WAITS.labels(provider=self.provider_id).inc()
+            result = await self._call(attempt, prepared)
+            outcome = "success"
+            return result
+        except ProviderError as exc:
+            outcome, error_code = call_outcome(exc), exc.code.value
+            raise
+        finally:
+            await self._ended(permit, job, outcome, error_code, result)
+
+    async def _ended(
+        self,
+        permit: Permit,
+        job: Job,
+        outcome: Outcome,
+        error_code: str | None,
+        result: ProviderResult | None,
+    ) -> None:
+        usage: dict[str, float] = {}
+        if result is not None:
+            usage = {"images": 1.0, **{k: float(v) for k, v in _usage(result).items()}}
+        cost = self._config.cost_of(usage) if outcome == "success" else 0.0
+        metrics.PROVIDER_CALLS.labels(
+            provider=self.provider_id, slot_id=job.slot_id, outcome=outcome
+        ).inc()
+        for figure, amount in usage.items():
+            metrics.PROVIDER_USAGE.labels(
+                provider=self.provider_id, slot_id=job.slot_id, figure=figure
+            ).inc(amount)
+        if cost:
+            metrics.PROVIDER_COST.labels(provider=self.provider_id, slot_id=job.slot_id).inc(cost)
+        # given back even when the attempt is being cancelled: shielded from the cancel
+        await asyncio.shield(
+            self._admission.release(
+                permit, job, outcome, error_code=error_code, usage=usage, cost=cost
+            )
+        )
+
+    async def _call(self, attempt: Attempt, prepared: object) -> ProviderResult:
+        job = attempt.job
         started = time.monotonic()
         try:
             with _tracer.start_as_current_span(
@@ -398,7 +444,11 @@ class ProviderJobRunner:
         provider's alone (retryable or quota) and the deadline still has room."""
         job = attempt.job
         raw = job.settings.get("fallback")
-        fallback_worthy = exc.retryable or exc.code is ProviderErrorCode.QUOTA_EXHAUSTED
+        fallback_worthy = (
+            exc.retryable
+            or exc.code is ProviderErrorCode.QUOTA_EXHAUSTED
+            or isinstance(exc, AdmissionDenied)
+        )
         if not raw or not fallback_worthy or job.fallback_from is not None:
             return False
         target = FallbackTarget.model_validate(raw)
@@ -533,6 +583,19 @@ def _usage(result: ProviderResult) -> dict[str, int | float]:
         for name, value in list(result.usage.items())[:16]
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
+
+
+#: failures that say the provider is in trouble (they count towards its breaker)
+_PROVIDER_TROUBLE = frozenset({
+    ProviderErrorCode.UNAVAILABLE, ProviderErrorCode.TIMEOUT, ProviderErrorCode.BAD_RESPONSE,
+    ProviderErrorCode.QUOTA_EXHAUSTED, ProviderErrorCode.AUTH_FAILED,
+})  # fmt: skip
+
+
+def call_outcome(exc: ProviderError) -> Outcome:
+    """`failure` when the provider is at fault (its breaker counts it), `rejected` when the
+    input was (refused, blocked, no image)."""
+    return "failure" if exc.retryable or exc.code in _PROVIDER_TROUBLE else "rejected"
 
 
 def transition_code(transition: Transition) -> str:

@@ -1,16 +1,40 @@
-"""Per-process provider limits: concurrent jobs and request rate, both deadline-aware.
+"""How a provider call gets its permit: the `Admission` a runner asks before every call.
 
-With N replicas of a provider service the platform-wide limits are N times these;
-configure `max_concurrent_jobs` / `requests_per_minute` divided by the replica count."""
+Services use `FleetAdmission` (`admission.py`): one budget and one breaker per provider for
+the whole fleet, decided by the provider's admission owner among the dispatchers
+(ADR-0016). `LocalAdmission` keeps a process-local rate, for tests of the runtime alone."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from photochanger_contracts import ProviderErrorCode
+
+from ..jobs import Job
+from .admission import AdmissionDenied, Outcome, Permit
 
 
 class DeadlineTooClose(Exception):
     """Waiting for a limit would run past the job's deadline."""
+
+
+class Admission(Protocol):
+    async def acquire(self, job: Job, *, call: int, start_by: datetime) -> Permit: ...
+
+    async def release(
+        self,
+        permit: Permit,
+        job: Job,
+        outcome: Outcome,
+        *,
+        error_code: str | None = None,
+        usage: dict[str, float] | None = None,
+        cost: float = 0.0,
+    ) -> None: ...
 
 
 class RateLimiter:
@@ -42,3 +66,35 @@ class RateLimiter:
             self._refill()
             self._tokens -= 1
             return wait
+
+
+class LocalAdmission:
+    """A process-local rate as the admission (tests of the runtime without dispatchers)."""
+
+    def __init__(self, rate: RateLimiter, now: Callable[[], datetime] | None = None) -> None:
+        self._rate = rate
+        self._now = now or (lambda: datetime.now(UTC))
+        self.ended: list[tuple[str, Outcome, float]] = []
+
+    async def acquire(self, job: Job, *, call: int, start_by: datetime) -> Permit:
+        left = (start_by - self._now()).total_seconds()
+        try:
+            await self._rate.acquire(max(left, 0.0))
+        except DeadlineTooClose as exc:
+            raise AdmissionDenied(ProviderErrorCode.QUOTA_EXHAUSTED, str(exc), "budget") from exc
+        return Permit(
+            provider=job.provider, request_id=f"{job.id}:{job.attempt}:{call}", job_id=job.id,
+            slot_id=job.slot_id, probe=False, granted_at=time.monotonic(),
+        )  # fmt: skip
+
+    async def release(
+        self,
+        permit: Permit,
+        job: Job,
+        outcome: Outcome,
+        *,
+        error_code: str | None = None,
+        usage: dict[str, float] | None = None,
+        cost: float = 0.0,
+    ) -> None:
+        self.ended.append((permit.request_id, outcome, cost))

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 import httpx
 import svcs
 from faststream.kafka import KafkaBroker
 from photochanger_contracts import (
+    CallEnded,
     JobCancelRequested,
     JobStatusChanged,
+    PermitRequested,
     ProviderAdapter,
     ProviderJobRequested,
     topics,
@@ -30,13 +35,14 @@ from ..configuration.platform_settings import (
 from ..configuration.template_media import TemplateMediaCatalog
 from ..media.links import MediaLinks
 from ..messaging.broker import consumer
+from ..messaging.ledger import LedgerReader
 from ..observability.logs import configure_logging
 from ..observability.telemetry import configure_tracing
 from ..service import run_worker
 from ..wiring import core_services
+from .admission import FleetAdmission
 from .catalog import ProviderConfig, load_catalog
 from .lifecycle import LifecycleDeps, ProviderJobRunner
-from .limits import RateLimiter
 from .plugins import AdapterFactory
 from .worker import ProviderWorker
 
@@ -114,13 +120,16 @@ def build_registry(
         publishes={
             topics.JOBS_STATUS: JobStatusChanged,
             topics.JOBS_CANCEL: JobCancelRequested,
+            topics.PROVIDER_ADMISSIONS: PermitRequested,
+            topics.PROVIDER_LEDGER: CallEnded,
             # slot fallbacks hand a job to another provider
             **{topics.provider_requests(p): ProviderJobRequested for p in catalog.ids()},
         },
     )
     db, broker = core.db, core.broker
     http = httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=config.max_concurrent_jobs * 2),
+        # calls at once are bounded by the fleet's budget; keep-alive connections are cheap
+        limits=httpx.Limits(max_connections=max(8, min(config.concurrency, 1024))),
         timeout=httpx.Timeout(config.request_timeout_seconds),
         follow_redirects=False,
     )
@@ -138,18 +147,26 @@ def build_registry(
         clock=clock,
         public_base_url=settings.public_base_url,
     )
+    worker_id = f"{provider_id}-{uuid.uuid4().hex[:12]}"
+    admission = FleetAdmission(
+        provider=provider_id, worker_id=worker_id, publish=core.bus.publish, clock=clock,
+        monotonic=time.monotonic,
+    )  # fmt: skip
     runner = ProviderJobRunner(
         keyed.adapter,
         config,
         deps,
-        RateLimiter(config.requests_per_minute),
+        admission,
         current_adapter=keyed.current,
     )
     worker = ProviderWorker(
         runner,
         deps,
         core.jobs,
-        max_concurrent_jobs=config.max_concurrent_jobs,
+        worker_id=worker_id,
+        # jobs waiting for their permit cost a coroutine each: the fleet's budget, not this
+        # number, bounds the calls at once
+        max_concurrent_jobs=config.replica_max_jobs,
         lease_seconds=settings.lease_seconds,
         recovery_interval_seconds=settings.recovery_interval_seconds,
         holds_key=config.configured,
@@ -162,7 +179,27 @@ def build_registry(
     registry.register_value(AdapterRegistry, adapters)
     registry.register_value(LifecycleDeps, deps)
     registry.register_value(ProviderWorker, worker, ping=ProviderWorker.check)
+    registry.register_value(FleetAdmission, admission)
     return registry, broker, worker
+
+
+def ledger_loop(
+    settings: ProviderServiceSettings, admission: FleetAdmission
+) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+    """Reads the permit decisions from the ledger while the service runs."""
+
+    async def read_ledger(stop: asyncio.Event) -> None:
+        reader = LedgerReader(
+            settings.kafka_bootstrap_servers, admission.on_record,
+            connection=settings.kafka_connection(),
+        )  # fmt: skip
+        await reader.start()
+        try:
+            await stop.wait()
+        finally:
+            await reader.stop()
+
+    return read_ledger
 
 
 def subscribe(broker: KafkaBroker, worker: ProviderWorker, *, workers: int = 1) -> None:
@@ -192,7 +229,11 @@ def run_provider_service(
             settings=settings,
             registry=registry,
             broker=broker,
-            loops=(worker.keep_alive, worker.recover_orphans),
+            loops=(
+                worker.keep_alive,
+                worker.recover_orphans,
+                ledger_loop(settings, svcs.Container(registry).get(FleetAdmission)),
+            ),
             on_start=worker.announce,
             on_shutdown=worker.shutdown,
         )

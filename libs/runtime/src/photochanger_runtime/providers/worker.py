@@ -50,6 +50,7 @@ class ProviderWorker:
         store: JobStore,
         *,
         max_concurrent_jobs: int,
+        worker_id: str | None = None,
         lease_seconds: float = 6.0,
         recovery_interval_seconds: float = 2.0,
         holds_key: bool | None = None,
@@ -64,7 +65,7 @@ class ProviderWorker:
         self._claiming = 0
         self._lease = timedelta(seconds=lease_seconds)
         self._recovery_interval = recovery_interval_seconds
-        self.worker_id = f"{runner.provider_id}-{uuid.uuid4().hex[:12]}"
+        self.worker_id = worker_id or f"{runner.provider_id}-{uuid.uuid4().hex[:12]}"
         self._running: dict[str, tuple[Attempt, asyncio.Task[None]]] = {}
         self._cancelled: OrderedDict[str, float] = OrderedDict()
         self._stopping = False

@@ -71,7 +71,7 @@ class GeminiEmulator:
 
     def reset(self) -> None:
         in_flight = self.stats.in_flight
-        self.stats = GeminiStats(in_flight=in_flight)
+        self.stats = GeminiStats(in_flight=in_flight, peak_in_flight=in_flight)
         self.gate.reset()
 
     def authenticate(self, request: Request) -> None:
@@ -184,7 +184,7 @@ async def _generate(emulator: GeminiEmulator, request: Request) -> Response:
     if first:
         emulator.stats.submissions.add_image(image_key)
     effective = emulator.gate.apply(wanted, image_key)
-    emulator.stats.in_flight += 1
+    emulator.stats.call_started()
     try:
         return await _answer(emulator, request, spec, parsed, effective)
     except asyncio.CancelledError:
@@ -192,7 +192,7 @@ async def _generate(emulator: GeminiEmulator, request: Request) -> Response:
         emulator.stats.outcomes["client_gone"] += 1
         raise
     finally:
-        emulator.stats.in_flight -= 1
+        emulator.stats.call_ended()
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -65,7 +65,9 @@ class OpenAIEmulator:
     gate: FailureGate = field(default_factory=FailureGate)
 
     def reset(self) -> None:
-        self.stats = OpenAIStats(in_flight=self.stats.in_flight)
+        self.stats = OpenAIStats(
+            in_flight=self.stats.in_flight, peak_in_flight=self.stats.in_flight
+        )
         self.gate.reset()
 
     def authenticate(self, request: Request) -> None:
@@ -147,7 +149,7 @@ async def _edit(emulator: OpenAIEmulator, request: Request) -> Response:
         ],
     }  # fmt: skip
     effective = emulator.gate.apply(wanted, image_key)
-    stats.in_flight += 1
+    stats.call_started()
     try:
         return await _answer(emulator, request, edit, effective)
     except asyncio.CancelledError:
@@ -155,7 +157,7 @@ async def _edit(emulator: OpenAIEmulator, request: Request) -> Response:
         stats.outcomes["client_gone"] += 1
         raise
     finally:
-        stats.in_flight -= 1
+        stats.call_ended()
 
 
 async def _answer(
