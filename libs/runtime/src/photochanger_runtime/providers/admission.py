@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 Outcome = Literal["success", "failure", "rejected", "abandoned"]
 #: a request not answered in this time is sent again
 RESEND_SECONDS = 3.0
+#: calls an attempt makes at most (`RetryPolicy.max_attempts`)
+MAX_CALLS_PER_ATTEMPT = 3
 
 
 class AdmissionDenied(ProviderError):
@@ -153,6 +155,18 @@ class FleetAdmission:
             permit.request_id, job, outcome, error_code=error_code, usage=usage, cost=cost,
             duration=duration,
         )  # fmt: skip
+
+    async def abandon(self, job_id: str, attempt: int) -> None:
+        """A stopped worker's attempt: its calls are over (the connection died with the
+        process), so their places in the calls at once come back now, not at the deadline.
+        Said by the worker that takes the attempt's job over."""
+        for call in range(1, MAX_CALLS_PER_ATTEMPT + 1):
+            record = CallEnded(
+                occurred_at=self.clock.now(), provider=self.provider,
+                request_id=f"{job_id}:{attempt}:{call}", job_id=job_id, slot_id="",
+                outcome="abandoned", error_code="worker_stopped",
+            )  # fmt: skip
+            await self.publish(topics.PROVIDER_LEDGER, record, key=self.provider)
 
     async def _end(
         self,

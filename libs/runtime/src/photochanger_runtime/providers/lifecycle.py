@@ -123,6 +123,13 @@ class ProviderJobRunner:
     def provider_id(self) -> str:
         return self._config.provider_id
 
+    async def abandon_calls(self, job_id: str, attempt: int) -> None:
+        """Give back the fleet budget's places held by a stopped worker's attempt."""
+        try:
+            await self._admission.abandon(job_id, attempt)
+        except Exception as exc:  # its places come back at the job's deadline anyway
+            log.warning("stopped attempt's calls not given back", extra={"error": repr(exc)})
+
     # -- the state machine ------------------------------------------------------------------
 
     async def run(self, attempt: Attempt) -> None:

@@ -36,6 +36,8 @@ class Admission(Protocol):
         cost: float = 0.0,
     ) -> None: ...
 
+    async def abandon(self, job_id: str, attempt: int) -> None: ...
+
 
 class RateLimiter:
     """A token bucket: `per_minute` requests, bursts up to a tenth of a minute's budget."""
@@ -98,3 +100,6 @@ class LocalAdmission:
         cost: float = 0.0,
     ) -> None:
         self.ended.append((permit.request_id, outcome, cost))
+
+    async def abandon(self, job_id: str, attempt: int) -> None:
+        self.ended.append((f"{job_id}:{attempt}", "abandoned", 0.0))

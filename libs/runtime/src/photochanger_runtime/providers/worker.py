@@ -73,6 +73,8 @@ class ProviderWorker:
         #: failed or was slow). Another worker's silence means it died only when the database
         #: took heartbeats all along: after an outage every worker's heartbeat is old.
         self._steady_since: datetime | None = _LONG_AGO
+        #: stopped workers whose calls were given back to the fleet's budget
+        self._abandoned: set[str] = set()
 
     @property
     def provider_id(self) -> str:
@@ -223,6 +225,11 @@ class ProviderWorker:
                 continue
             finished = True
             claims = await self._store.claims_by(worker.worker_id, now - _CLAIMS_WORTH_RESUMING)
+            if worker.worker_id not in self._abandoned:
+                # its calls died with it: their places in the fleet's budget come back now
+                for claim in claims:
+                    await self._runner.abandon_calls(claim.job_id, claim.attempt)
+                self._abandoned.add(worker.worker_id)
             for claim in claims:
                 if claim.job_id in self._running:
                     continue
