@@ -142,7 +142,7 @@ def test_hand_over_moves_the_job_once_and_requests_the_next_attempt() -> None:
     assert topic == "provider.turbotext.requests"
     assert isinstance(request, ProviderJobRequested) and request.attempt == 2
     assert request.job.fallback_from == "gemini" and request.job.expires_at == step.job.expires_at
-    with pytest.raises(IllegalTransition):  # one fallback at most
+    with pytest.raises(IllegalTransition):  # the fallback's settings name no next one
         apply(step.job, Transition.HAND_OVER)
 
 

@@ -39,9 +39,15 @@ class TemplateMediaBinding(_Strict):
     optional: bool = False
 
 
+#: a slot's fallback chain: its fallback, that one's fallback (in its settings), and so on
+MAX_FALLBACKS = 3
+
+
 class FallbackTarget(_Strict):
-    """Where a job goes when its provider fails with a retryable or quota error early enough:
-    another provider/operation with its own settings, inside the same deadline."""
+    """Where a job goes when its provider fails with a retryable or quota error, is out of
+    the fleet's budget or has its breaker open, early enough: another provider/operation
+    with its own settings, inside the same deadline. Its settings may name the next fallback:
+    an ordered chain of up to `MAX_FALLBACKS`."""
 
     provider: str
     operation: Operation
@@ -172,8 +178,13 @@ def _settings_prefix(field: str) -> str:
 
 
 def _fallback_problems(fallback: FallbackTarget) -> list[FieldProblem]:
-    if "fallback" in fallback.settings:
-        return [FieldProblem(field="fallback.settings.fallback", message="one fallback at most")]
+    depth, nested = 1, fallback.settings.get("fallback")
+    while isinstance(nested, dict):
+        depth += 1
+        settings = nested.get("settings")
+        nested = settings.get("fallback") if isinstance(settings, dict) else None
+    if depth > MAX_FALLBACKS:
+        return [FieldProblem(field="fallback", message=f"{MAX_FALLBACKS} fallbacks at most")]
     try:
         validate_slot_settings(fallback.provider, fallback.operation, fallback.settings)
     except SlotSettingsError as exc:

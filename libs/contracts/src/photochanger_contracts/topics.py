@@ -10,10 +10,10 @@ JOBS_CANCEL: Final = "jobs.cancel"
 DEAD_LETTER: Final = "jobs.dlq"
 #: permit requests, key = provider id: a provider's partition has one consumer in the
 #: dispatchers' admission group, the provider's admission owner
-PROVIDER_ADMISSIONS: Final = "providers.admissions"
+PROVIDER_ADMISSIONS: Final = "provider.admissions"
 #: grants, denials and call ends, key = provider id: every dispatcher replica folds it into
 #: each provider's budget, breaker and spend; provider workers read their decisions from it
-PROVIDER_LEDGER: Final = "providers.ledger"
+PROVIDER_LEDGER: Final = "provider.ledger"
 
 
 def provider_requests(provider_id: str) -> str:

@@ -1,9 +1,9 @@
-"""The dispatcher as the providers' admission point (ADR-0016).
+"""The dispatcher as the providers' admission point (ADR-0017).
 
 Permit requests are keyed by provider id, so each provider's requests arrive on one partition
-of `providers.admissions`, and that partition has exactly one consumer in the dispatchers'
+of `provider.admissions`, and that partition has exactly one consumer in the dispatchers'
 admission group: the provider's **admission owner**. Only the owner decides; it publishes
-every decision on `providers.ledger` (key = provider) before the request's offset is
+every decision on `provider.ledger` (key = provider) before the request's offset is
 committed. Every replica — owner or not — folds the whole ledger (grants, denials and the
 workers' call ends) into one `ProviderBook` per provider, from a minute back at start-up. A
 replica that is handed a provider's partition (a rebalance, a kill, a scale change) first

@@ -9,6 +9,7 @@ from typing import Any
 import svcs
 from faststream.kafka import KafkaBroker
 from photochanger_contracts import (
+    CallEnded,
     JobCancelRequested,
     JobStatusChanged,
     PermitDecision,
@@ -17,6 +18,7 @@ from photochanger_contracts import (
 )
 from photochanger_runtime.clock import Clock, SystemClock
 from photochanger_runtime.config import ServiceSettings
+from photochanger_runtime.messaging.asyncapi import declare_direct_read
 from photochanger_runtime.messaging.broker import consumer
 from photochanger_runtime.messaging.ledger import LedgerReader
 from photochanger_runtime.observability.logs import configure_logging
@@ -55,6 +57,7 @@ def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker]
         )  # fmt: skip
 
     admission = AdmissionOwner(catalog, core.bus, clock, ledger_reader)
+    declare_direct_read(core.broker, topics.PROVIDER_LEDGER, PermitDecision, CallEnded)
     subscribe(core.broker, dispatcher, admission, workers=settings.kafka_consumers)
     core.registry.register_value(Dispatcher, dispatcher)
     core.registry.register_value(AdmissionOwner, admission)
@@ -78,7 +81,9 @@ def subscribe(
     broker.subscriber(
         topics.PROVIDER_ADMISSIONS,
         listener=admission.listener(),
-        **consumer(group_id="dispatcher-admission"),
+        # the dispatcher's group (its Kafka user may read it): members subscribe to different
+        # topics, and each topic's partitions are shared among its own subscribers
+        **consumer(group_id="dispatcher"),
     )(admission.on_permit_requested)
 
 

@@ -162,7 +162,8 @@ def hand_over(
     """The job moves to the slot's fallback provider, keeping its deadline: the next attempt
     is that provider's, requested on its topic."""
     _check(job, Transition.HAND_OVER)
-    if job.fallback_from is not None:  # one fallback at most
+    if job.fallback_from is not None and not job.settings.get("fallback"):
+        # a fallback hands over only to the next one its settings name (a finite chain)
         raise IllegalTransition(Transition.HAND_OVER, job)
     moved = job.model_copy(
         update={

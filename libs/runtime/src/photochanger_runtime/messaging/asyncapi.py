@@ -5,10 +5,12 @@ and publishers its composition root declares, with the event models of
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from photochanger_contracts import Event
 
 
 def describe(broker: KafkaBroker, *, service: str, summary: str) -> dict[str, Any]:
@@ -24,4 +26,44 @@ def describe(broker: KafkaBroker, *, service: str, summary: str) -> dict[str, An
         schema_version="3.0.0",
     )
     document: dict[str, Any] = spec.to_specification().to_jsonable()
+    _add_direct_reads(broker, document)
     return document
+
+
+#: topics a service reads with a plain Kafka consumer of its own (not a FastStream subscriber:
+#: it needs to seek), declared next to its broker so that its document names them too
+_DIRECT_READS: weakref.WeakKeyDictionary[KafkaBroker, list[tuple[str, tuple[type[Event], ...]]]]
+_DIRECT_READS = weakref.WeakKeyDictionary()
+
+
+def declare_direct_read(broker: KafkaBroker, topic: str, *models: type[Event]) -> None:
+    """Say that the service owning `broker` reads `topic` (carrying `models`) directly."""
+    _DIRECT_READS.setdefault(broker, []).append((topic, models))
+
+
+def _add_direct_reads(broker: KafkaBroker, document: dict[str, Any]) -> None:
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    messages = components.setdefault("messages", {})
+    for topic, models in _DIRECT_READS.get(broker, []):
+        name = f"{topic}:Reader"
+        message = f"{name}:SubscribeMessage"
+        for model in models:
+            schemas[model.__name__] = model.model_json_schema()
+        messages[message] = {
+            "title": message,
+            "correlationId": {"location": "$message.header#/correlation_id"},
+            "payload": {"oneOf": [{"$ref": f"#/components/schemas/{m.__name__}"} for m in models]},
+        }
+        document.setdefault("channels", {})[name] = {
+            "address": topic,
+            "bindings": {"kafka": {"bindingVersion": "0.4.0", "topic": topic}},
+            "description": "read from every partition without a consumer group",
+            "messages": {"SubscribeMessage": {"$ref": f"#/components/messages/{message}"}},
+            "servers": [{"$ref": "#/servers/development"}],
+        }
+        document.setdefault("operations", {})[f"{name}Subscribe"] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{name}"},
+            "messages": [{"$ref": f"#/channels/{name}/messages/SubscribeMessage"}],
+        }

@@ -1,4 +1,4 @@
-"""Reading the providers' ledger (`providers.ledger`): every partition, without a consumer
+"""Reading the providers' ledger (`provider.ledger`): every partition, without a consumer
 group, from a point in time (a dispatcher rebuilding the last minute) or from the end (a
 provider worker waiting for its permits).
 

@@ -228,7 +228,7 @@ class ProviderJobRunner:
         self, attempt: Attempt, prepared: object, *, call: int
     ) -> ProviderResult:
         """One permitted provider call (with its polls): the permit is asked for first — the
-        fleet's budget and breaker (ADR-0016) — and given back with how the call went."""
+        fleet's budget and breaker (ADR-0017) — and given back with how the call went."""
         job = attempt.job
         start_by = job.expires_at - timedelta(seconds=self._config.min_attempt_seconds)
         permit = await self._admission.acquire(job, call=call, start_by=start_by)
@@ -456,8 +456,8 @@ class ProviderJobRunner:
             or exc.code is ProviderErrorCode.QUOTA_EXHAUSTED
             or isinstance(exc, AdmissionDenied)
         )
-        if not raw or not fallback_worthy or job.fallback_from is not None:
-            return False
+        if not raw or not fallback_worthy:
+            return False  # the chain's end: the settings of the last fallback name none
         target = FallbackTarget.model_validate(raw)
         if not has_room_for(
             self._deps.clock.now(), job.expires_at, self._config.min_attempt_seconds

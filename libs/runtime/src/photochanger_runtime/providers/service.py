@@ -19,6 +19,7 @@ from photochanger_contracts import (
     CallEnded,
     JobCancelRequested,
     JobStatusChanged,
+    PermitDecision,
     PermitRequested,
     ProviderAdapter,
     ProviderJobRequested,
@@ -34,6 +35,7 @@ from ..configuration.platform_settings import (
 )
 from ..configuration.template_media import TemplateMediaCatalog
 from ..media.links import MediaLinks
+from ..messaging.asyncapi import declare_direct_read
 from ..messaging.broker import consumer
 from ..messaging.ledger import LedgerReader
 from ..observability.logs import configure_logging
@@ -172,6 +174,8 @@ def build_registry(
         holds_key=config.configured,
     )
     subscribe(broker, worker, workers=settings.kafka_consumers)
+    # its permits' decisions, read by `ledger_loop`
+    declare_direct_read(broker, topics.PROVIDER_LEDGER, PermitDecision)
 
     registry = core.registry
     registry.register_value(ProviderConfig, config)
