@@ -1,5 +1,4 @@
-"""A platform run as a fleet: extra replicas of any service beside the stack's own, and a
-booth load whose answers are kept for the assertions."""
+"""A booth load for a platform run as a fleet, whose answers are kept for the assertions."""
 
 from __future__ import annotations
 
@@ -9,44 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from photochanger_devstack.ports import free_ports
-from photochanger_devstack.procs import start_background
 from photochanger_devstack.stack import Stack
-from photochanger_devstack.waiting import wait_until_ready
 
 from tests.support.images import jpeg_photo
-
-
-def start_replica(stack: Stack, service: str, number: int) -> str:
-    """Start replica `number` (2, 3, ...) of `service`: the stack's environment and its own
-    health port; it joins the same consumer groups. Stopped and killed by the returned name
-    like any process of the stack."""
-    name = f"{service}#{number}"
-    [port] = free_ports(1)
-    stack.ports[name] = port
-    env = {**stack.env, "PHOTOCHANGER_HTTP_PORT": str(port), "PHOTOCHANGER_HTTP_HOST": "127.0.0.1",
-           "PHOTOCHANGER_SERVICE_NAME": service}  # fmt: skip
-    stack.processes[name] = start_background(
-        name,
-        [*stack._argv(service)],
-        log_file=stack.state_dir / "logs" / f"{service}-{number}.log",
-        pid_file=stack.state_dir / f"{service}-{number}.pid",
-        env=env,
-    )
-    return name
-
-
-def wait_replicas_ready(stack: Stack, names: list[str]) -> None:
-    for name in names:
-        url = f"{stack.url(name)}/readyz"
-
-        def ready(url: str = url) -> bool:
-            try:
-                return httpx.get(url, timeout=1.0).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until_ready(ready, what=name, timeout=90, process=stack.processes[name])
 
 
 @dataclass

@@ -25,9 +25,9 @@ import pytest
 from photochanger_devstack.infra import Infrastructure
 from photochanger_devstack.stack import Stack
 
-from tests.e2e.fleet import BoothLoad, emulator_stats, start_replica, wait_replicas_ready
+from tests.e2e.fleet import BoothLoad, emulator_stats
 from tests.e2e.helpers import ingest, log_events
-from tests.e2e.platforms import own_broker, start_stack
+from tests.e2e.platforms import replica_platform
 from tests.support.images import jpeg_photo
 from tests.support.waiting import eventually
 
@@ -54,38 +54,25 @@ SCENARIO = (
              max_per_minute=22)
 )  # fmt: skip
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(300 if FULL else 240)]
-REPLICAS = int(os.environ.get("PHOTOCHANGER_FLEET_REPLICAS", "0")) or None
-#: extra replicas beside the stack's one of each
-EXTRA = {"dispatcher": 1, "provider-gemini": 2, "provider-openai": 1} if REPLICAS != 1 else {}
+#: the issue's replica counts; `PHOTOCHANGER_FLEET_REPLICAS=1` runs one of each
+FLEET_REPLICAS = (
+    "api=1"
+    if os.environ.get("PHOTOCHANGER_FLEET_REPLICAS") == "1"
+    else "api=2,dispatcher=2,provider-gemini=3,provider-openai=2,provider-turbotext=2,ttl-reaper=2"
+)
 BREAKER_FAILURES = 3
 
 
 @pytest.fixture(scope="module")
 def fleet(infra: Infrastructure, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    state = tmp_path_factory.mktemp("fleet")
-    with own_broker(infra, state) as own:
-        platform = start_stack(
-            own,
-            state,
-            extra_env={
-                "PHOTOCHANGER_GEMINI_REQUESTS_PER_MINUTE": str(SCENARIO.rpm),
-                "PHOTOCHANGER_GEMINI_MAX_CONCURRENT_JOBS": str(SCENARIO.at_once),
-                "PHOTOCHANGER_OPENAI_BREAKER_FAILURES": str(BREAKER_FAILURES),
-                "PHOTOCHANGER_OPENAI_BREAKER_COOLDOWN_SECONDS": "120",
-                # several partitions per topic, so that replicas share them
-                "PHOTOCHANGER_KAFKA_TOPIC_PARTITIONS": "6",
-            },
-        )
-        try:
-            names = [
-                start_replica(platform, service, number)
-                for service, count in EXTRA.items()
-                for number in range(2, 2 + count)
-            ]
-            wait_replicas_ready(platform, names)
-            yield platform
-        finally:
-            platform.stop_all()
+    env = {
+        "PHOTOCHANGER_GEMINI_REQUESTS_PER_MINUTE": str(SCENARIO.rpm),
+        "PHOTOCHANGER_GEMINI_MAX_CONCURRENT_JOBS": str(SCENARIO.at_once),
+        "PHOTOCHANGER_OPENAI_BREAKER_FAILURES": str(BREAKER_FAILURES),
+        "PHOTOCHANGER_OPENAI_BREAKER_COOLDOWN_SECONDS": "120",
+    }
+    with replica_platform(infra, tmp_path_factory.mktemp("fleet"), FLEET_REPLICAS, env) as stack:
+        yield stack
 
 
 @pytest.fixture
@@ -121,6 +108,9 @@ async def test_the_fleet_keeps_one_provider_budget_while_a_replica_is_killed(
     await eventually(in_flight_at_gemini, timeout=kill_at + 30, what="calls at the stand-in")
     await asyncio.sleep(kill_at)  # into the run: the load's own clock, not a synchronization
     fleet.kill("provider-gemini")
+    # and comes back, as a pod does (with one replica, the only one)
+    fleet.start("provider-gemini", wait=False)
+    await asyncio.to_thread(fleet.wait_ready, "provider-gemini")
     answers = await running
 
     stats = await emulator_stats(fleet, "gemini")
@@ -191,7 +181,7 @@ async def _breaker_open(stack: Stack, provider: str) -> bool:
     """One dispatcher replica (the provider's admission owner) reports the breaker open."""
     needle = f'photochanger_provider_breaker_state{{provider="{provider}"}} 2.0'
     async with httpx.AsyncClient(timeout=5) as client:
-        for name in [n for n in stack.processes if n.split("#")[0] == "dispatcher"]:
-            if needle in (await client.get(f"{stack.url(name)}/metrics")).text:
+        for name in stack.running_replicas("dispatcher"):
+            if needle in (await client.get(f"{stack.replica_url(name)}/metrics")).text:
                 return True
     return False
