@@ -1,4 +1,4 @@
-"""The dispatcher as the providers' admission point (ADR-0017).
+"""The dispatcher as the providers' admission point (ADR-0018).
 
 Permit requests are keyed by provider id, so each provider's requests arrive on one partition
 of `provider.admissions`, and that partition has exactly one consumer in the dispatchers'
