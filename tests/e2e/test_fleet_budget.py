@@ -1,4 +1,4 @@
-"""One provider budget and one breaker for the whole fleet (ADR-0018), on real Kafka and
+"""One provider budget and one breaker for the whole fleet (ADR-0019), on real Kafka and
 FerretDB with several replicas of the dispatcher and of the provider services.
 
 The Gemini stand-in answers in 3 s and counts what a plan limits: calls started in any 60 s

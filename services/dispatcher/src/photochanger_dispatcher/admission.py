@@ -1,4 +1,4 @@
-"""The dispatcher as the providers' admission point (ADR-0018).
+"""The dispatcher as the providers' admission point (ADR-0019).
 
 Permit requests are keyed by provider id, so each provider's requests arrive on one partition
 of `provider.admissions`, and that partition has exactly one consumer in the dispatchers'

@@ -104,7 +104,7 @@ REAPER_DELETED = Counter(
 DISPATCHED = Counter(
     "photochanger_jobs_dispatched_total", "Jobs routed to a provider topic", ["provider"]
 )
-# -- the fleet's provider admission (ADR-0018) --------------------------------------------------
+# -- the fleet's provider admission (ADR-0019) --------------------------------------------------
 ADMISSION_WAIT = Histogram(
     "photochanger_provider_admission_wait_seconds",
     "Time a provider call waited for its permit from the fleet's admission owner",

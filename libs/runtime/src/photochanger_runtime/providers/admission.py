@@ -1,4 +1,4 @@
-"""A provider worker's side of the fleet-wide budget (ADR-0018): before each provider call
+"""A provider worker's side of the fleet-wide budget (ADR-0019): before each provider call
 (a retry and a resumed attempt included) it asks the provider's admission owner for a permit
 and waits for the answer on the ledger; when the call ends it says how it went.
 

@@ -30,7 +30,7 @@ class ProviderConfig(BaseModel):
     #: the shortest time an attempt can take; no attempt starts with less time left
     min_attempt_seconds: float = Field(default=3, ge=0)
     #: the provider plan's limits, for the whole fleet whatever the replica count (the
-    #: dispatchers' admission owner enforces them; ADR-0018). Calls at once default to what
+    #: dispatchers' admission owner enforces them; ADR-0019). Calls at once default to what
     #: the rate needs: requests a second times `typical_latency_seconds`
     requests_per_minute: int = Field(default=500, ge=1)
     max_concurrent_jobs: int | None = Field(default=None, ge=1)

@@ -228,7 +228,7 @@ class ProviderJobRunner:
         self, attempt: Attempt, prepared: object, *, call: int
     ) -> ProviderResult:
         """One permitted provider call (with its polls): the permit is asked for first — the
-        fleet's budget and breaker (ADR-0018) — and given back with how the call went."""
+        fleet's budget and breaker (ADR-0019) — and given back with how the call went."""
         job = attempt.job
         start_by = job.expires_at - timedelta(seconds=self._config.min_attempt_seconds)
         permit = await self._admission.acquire(job, call=call, start_by=start_by)

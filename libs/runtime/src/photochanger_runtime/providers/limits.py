@@ -2,7 +2,7 @@
 
 Services use `FleetAdmission` (`admission.py`): one budget and one breaker per provider for
 the whole fleet, decided by the provider's admission owner among the dispatchers
-(ADR-0018). `LocalAdmission` keeps a process-local rate, for tests of the runtime alone."""
+(ADR-0019). `LocalAdmission` keeps a process-local rate, for tests of the runtime alone."""
 
 from __future__ import annotations
 
