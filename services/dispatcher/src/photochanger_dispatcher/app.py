@@ -54,6 +54,7 @@ def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker]
         return LedgerReader(
             settings.kafka_bootstrap_servers, on_record, since=since,
             connection=settings.kafka_connection(),
+            topic=settings.kafka_name_prefix + topics.PROVIDER_LEDGER,
         )  # fmt: skip
 
     admission = AdmissionOwner(catalog, core.bus, clock, ledger_reader)

@@ -196,6 +196,7 @@ def ledger_loop(
         reader = LedgerReader(
             settings.kafka_bootstrap_servers, admission.on_record,
             connection=settings.kafka_connection(),
+            topic=settings.kafka_name_prefix + topics.PROVIDER_LEDGER,
         )  # fmt: skip
         await reader.start()
         try:
