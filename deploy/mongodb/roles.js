@@ -28,6 +28,8 @@ const PHOTOCHANGER_CORE_ROLES = {
     media_links: RW, login_failures: RW, slot_stats_resets: RW,
     // the console's share links: created, looked up, long-expired ones swept by the creator
     share_links: ["find", "insert", "remove", "createIndex"],
+    // console sessions (admin/sessions.py): started, refreshed, ended
+    admin_sessions: ["find", "insert", "update", "remove"],
   },
   dispatcher: {
     // rejects a job it cannot route: final record, retire the live one

@@ -4,6 +4,7 @@ token with the stack's signing key (to test expiry, permissions and tampering)."
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import jwt
@@ -35,6 +36,7 @@ def minted_token(
     expires_in: float = 300,
     key: str | None = None,
     subject: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> str:
     now = datetime.now(UTC)
     claims = {
@@ -44,6 +46,7 @@ def minted_token(
         "exp": now + timedelta(seconds=expires_in),
         "iss": "photochanger-api",
         "aud": "photochanger-admin",
+        **(extra or {}),
     }
     return jwt.encode(claims, key or stack.env["PHOTOCHANGER_JWT_SECRET"], algorithm="HS256")
 

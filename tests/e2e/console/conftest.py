@@ -126,7 +126,7 @@ class Console:
         await expect(heading).to_be_visible()
 
     async def go(self, route: str, heading: str | re.Pattern[str]) -> None:
-        """Navigate inside the console (no reload: the token lives in the page's memory)."""
+        """Navigate inside the console, as its links do (no reload)."""
         await self.page.evaluate("route => { location.hash = route }", route)
         await expect(self.page.get_by_role("heading", name=heading, level=1)).to_be_visible()
 

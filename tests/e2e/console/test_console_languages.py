@@ -1,5 +1,6 @@
-"""The console in Russian and in English: every page follows the browser's language, the
-operator's own choice sticks across reloads and tabs, and errors are said in that language."""
+"""The console in Russian and in English: every page follows the browser's language (and
+survives a reload, still signed in), the operator's own choice sticks across reloads and tabs,
+and errors are said in that language."""
 
 from __future__ import annotations
 
@@ -86,6 +87,12 @@ async def test_every_page_speaks_the_language_of_the_browser(
                 assert re.search("[\u0400-\u04ff]{4}", text), route
             name = route.strip("#/").split("?")[0].replace("/", "-") or "dashboard"
             await console.screenshot(f"language-{lang}-{name}")
+            # a reload keeps the operator signed in, on the same page, in the same language
+            await page.reload()
+            await expect(page.get_by_role("heading", level=1)).to_have_text(
+                re.compile("^" + re.escape(heading))
+            )
+            await expect(nav.get_by_role("link", name=console.t("nav.jobs"))).to_be_visible()
         assert errors == []
     finally:
         await console.context.close()
@@ -104,15 +111,21 @@ async def test_the_language_chosen_sticks_over_the_browsers(browser: Browser, st
         await expect(page.get_by_role("link", name=ru.t("nav.settings"))).to_be_visible()
         assert await page.evaluate("document.documentElement.lang") == "ru"
 
-        # a new tab of the same browser opens in Russian too
+        # a new tab of the same browser opens in Russian too (and signed in)
         tab = await console.context.new_page()
         await tab.goto(console.url)
-        await expect(tab.get_by_role("button", name=ru.t("login.submit"))).to_be_visible()
+        await expect(
+            tab.get_by_role("heading", name=ru.t("dashboard.title"), level=1)
+        ).to_be_visible()
         await expect(tab.get_by_label(ru.t("shell.language"))).to_have_value("ru")
 
-        # and back to English
+        # and back to English, which a reload keeps
         await tab.get_by_label(ru.t("shell.language")).select_option("en")
-        await expect(tab.get_by_role("button", name=console.t("login.submit"))).to_be_visible()
+        await expect(
+            tab.get_by_role("heading", name=console.t("dashboard.title"), level=1)
+        ).to_be_visible()
+        await tab.reload()
+        await expect(tab.get_by_role("link", name=console.t("nav.settings"))).to_be_visible()
     finally:
         await console.context.close()
 

@@ -43,6 +43,7 @@ from .admin import (
     routes_overview,
     routes_previews,
     routes_providers,
+    routes_session,
     routes_settings,
     routes_slots,
     routes_stats,
@@ -55,6 +56,7 @@ from .admin.job_queries import JobQueries
 from .admin.login_gate import LoginGate
 from .admin.login_throttle import LoginThrottle, ThrottleRule
 from .admin.overview import StatsOverview
+from .admin.sessions import AdminSessions
 from .admin.stats import JobStats
 from .body_limits import BodyLimits, body_rules
 from .client_address import ClientAddresses
@@ -146,7 +148,9 @@ def create_app(settings: ApiSettings | None = None, clock: Clock | None = None) 
     ):  # fmt: skip
         app.include_router(admin_routes.router)
     # the operator's console (ADR-0013) and the routes it needs
-    for console_part in (routes_previews, routes_test_runs, routes_shared, console_routes):
+    for console_part in (
+        routes_previews, routes_test_runs, routes_shared, routes_session, console_routes,
+    ):  # fmt: skip
         app.include_router(console_part.router)
     routes_providers.document_settings_models(app)
 
@@ -237,6 +241,14 @@ def wire(
             per_address=ThrottleRule(
                 settings.login_max_failures_per_address, settings.login_failure_window_seconds
             ),
+        ),
+    )
+    registry.register_value(
+        AdminSessions,
+        AdminSessions(
+            db,
+            idle_seconds=settings.admin_session_idle_seconds,
+            max_seconds=settings.admin_session_max_seconds,
         ),
     )
     registry.register_value(TemplateMediaCatalog, templates)

@@ -76,6 +76,10 @@ class ApiSettings(ServiceSettings):
     jwt_secret: SecretStr | None = None
     jwt_secret_file: Path | None = None
     jwt_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    #: console sessions (admin/sessions.py): signed out after this long without a refresh
+    #: (the console refreshes while its operator is active), and after this long at most
+    admin_session_idle_seconds: int = Field(default=1800, ge=60, le=86400)
+    admin_session_max_seconds: int = Field(default=43200, ge=300, le=30 * 86400)
     #: failed logins allowed per user name from one client address, and per client address,
     #: within the window (counted in the database: shared by every replica)
     login_failure_window_seconds: float = Field(default=900, gt=0)

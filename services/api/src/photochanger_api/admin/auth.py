@@ -8,6 +8,8 @@ its tokens lose it too on the next request, without waiting for them to expire."
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -138,6 +140,12 @@ class AdminAccounts:
         return account
 
 
+def password_fingerprint(account: AdminAccount) -> str:
+    """Which password the account has, without saying anything about it: tokens and console
+    sessions carry it, so a new password hash signs them all out (admin/sessions.py)."""
+    return hashlib.sha256(account.password_hash.encode()).hexdigest()[:32]
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling an admin route, and what they may do right now."""
@@ -171,6 +179,7 @@ class AdminTokens:
             "iss": _ISSUER,
             "aud": _AUDIENCE,
             "jti": uuid.uuid4().hex,
+            "pwd": password_fingerprint(account),
         }
         return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
 
@@ -194,6 +203,14 @@ class AdminTokens:
         granted = claims.get("permissions")
         if account is None or not isinstance(granted, list):
             raise TokenRejected("the token is not valid")
+        # every token the api issues names the password it was issued under; one from before
+        # a password change is refused (a token without the claim can only come from a holder
+        # of the signing key, who could write any claim)
+        issued_for = claims.get("pwd", password_fingerprint(account))
+        if not isinstance(issued_for, str) or not hmac.compare_digest(
+            issued_for, password_fingerprint(account)
+        ):
+            raise TokenRejected("the account's password has changed")
         claimed = {p for p in Permission if p.value in granted}
         return Principal(
             username=account.username, permissions=frozenset(claimed) & account.permissions

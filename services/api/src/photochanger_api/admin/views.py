@@ -80,6 +80,14 @@ class TokenResponse(_View):
     permissions: list[str]
 
 
+class SessionResponse(TokenResponse):
+    """A console session's bearer token, with who it is for and the idle timeout after which
+    the console signs out without input."""
+
+    username: str
+    idle_seconds: int
+
+
 # -- providers ----------------------------------------------------------------------------
 
 

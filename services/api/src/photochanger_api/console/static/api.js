@@ -1,8 +1,16 @@
-// The JSON admin API, with the session's token kept in memory only (never in storage or a
-// cookie): a reload or a new tab asks for the password again.
+// The JSON admin API. The bearer token lives in memory only (never in storage); what keeps
+// the operator signed in across a reload is the session cookie (HttpOnly, SameSite=Strict,
+// sent only to /api/session) that `resumeSession()` trades for a new token, with the CSRF
+// token the page reads from its own cookie (ADR-0013, admin/sessions.py). Without input for
+// the session's idle timeout the console signs out.
 
-let session = null; // {token, username, permissions, expiresAt}
+let session = null; // {token, username, permissions, expiresAt, idleSeconds}
 const listeners = new Set();
+const CSRF_COOKIE = "photochanger_csrf";
+let lastInput = Date.now();
+let lastRefresh = Date.now();
+let refreshing = null; // the refresh in flight, shared by every caller
+let idleTimer = null;
 
 import { t } from "./i18n.js";
 
@@ -33,8 +41,93 @@ export function onSessionEnd(listener) {
 }
 
 export function endSession(reason) {
+  const hadSession = session !== null;
   session = null;
+  if (idleTimer) clearInterval(idleTimer);
+  idleTimer = null;
+  if (hadSession || reason === "signed-out") endServerSession();
   for (const listener of listeners) listener(reason);
+}
+
+function csrfToken() {
+  const found = document.cookie.split(";").map((c) => c.trim()).find((c) => c.startsWith(`${CSRF_COOKIE}=`));
+  return found ? decodeURIComponent(found.slice(CSRF_COOKIE.length + 1)) : null;
+}
+
+function sessionPost(path, headers = {}) {
+  return fetch(path, {
+    method: "POST",
+    headers: { Accept: "application/json", ...headers },
+    credentials: "same-origin", // the session cookie goes only to /api/session
+    cache: "no-store",
+  });
+}
+
+async function endServerSession() {
+  const csrf = csrfToken();
+  if (!csrf) return;
+  try {
+    await sessionPost("/api/session/end", { "X-CSRF-Token": csrf });
+  } catch {
+    // offline: the session lapses on the server by itself
+  }
+}
+
+function adopt(body) {
+  session = {
+    token: body.access_token,
+    username: body.username,
+    permissions: body.permissions || [],
+    expiresAt: Date.now() + body.expires_in * 1000,
+    idleSeconds: body.idle_seconds || 1800,
+  };
+  lastRefresh = Date.now();
+  watchIdle();
+  return session;
+}
+
+// Sign out after the session's idle timeout without input; while the operator works, keep the
+// server's idle timeout moving and the token fresh.
+function watchIdle() {
+  if (idleTimer) clearInterval(idleTimer);
+  idleTimer = setInterval(() => {
+    if (!session) return;
+    const now = Date.now();
+    if (now - lastInput >= session.idleSeconds * 1000) {
+      endSession("idle");
+      return;
+    }
+    const halfIdle = (session.idleSeconds * 1000) / 2;
+    const nearExpiry = session.expiresAt - now < 120_000;
+    if (csrfToken() && (now - lastRefresh > halfIdle || nearExpiry)) resumeSession();
+  }, 15_000);
+}
+
+for (const event of ["pointerdown", "keydown", "wheel", "touchstart"]) {
+  window.addEventListener(event, () => {
+    lastInput = Date.now();
+  }, { passive: true, capture: true });
+}
+
+// A bearer token for the session cookie (after a reload, or to renew one); null when there
+// is no session to resume. Concurrent callers share one request.
+export function resumeSession() {
+  if (refreshing) return refreshing;
+  const csrf = csrfToken();
+  if (!csrf) return Promise.resolve(null);
+  refreshing = (async () => {
+    try {
+      const response = await sessionPost("/api/session/refresh", { "X-CSRF-Token": csrf });
+      if (!response.ok) return null;
+      lastInput = Math.max(lastInput, Date.now() - 1); // a reload is the operator's doing
+      return adopt(await response.json());
+    } catch {
+      return null;
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
 }
 
 export async function login(username, password) {
@@ -46,13 +139,15 @@ export async function login(username, password) {
   });
   const body = await readBody(response);
   if (!response.ok) throw new ApiError(response.status, body, response.headers);
-  session = {
-    token: body.access_token,
-    username,
-    permissions: body.permissions || [],
-    expiresAt: Date.now() + body.expires_in * 1000,
-  };
-  return session;
+  lastInput = Date.now();
+  // keep the operator signed in across reloads: a session cookie for this token
+  try {
+    const started = await sessionPost("/api/session/start", { Authorization: `Bearer ${body.access_token}` });
+    if (started.ok) return adopt(await started.json());
+  } catch {
+    // signed in for this page only
+  }
+  return adopt({ ...body, username });
 }
 
 async function readBody(response) {
@@ -89,6 +184,11 @@ export async function request(method, path, options = {}) {
     throw new ApiError(0, { error: { code: "network", message: "the server cannot be reached" } });
   }
   if (response.status === 401) {
+    // the token lapsed (or the password changed): the session cookie may get a new one
+    const sent = headers.Authorization;
+    if (!options.retried && session && (await resumeSession()) && session && `Bearer ${session.token}` !== sent) {
+      return request(method, path, { ...options, retried: true });
+    }
     endSession("expired");
     throw new ApiError(401, await readBody(response), response.headers);
   }

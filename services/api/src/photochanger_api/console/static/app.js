@@ -1,5 +1,5 @@
 // The console's shell: sign-in, navigation between pages (hash routes), and the session.
-import { ApiError, currentSession, endSession, login, onSessionEnd } from "./api.js";
+import { ApiError, currentSession, endSession, login, onSessionEnd, resumeSession } from "./api.js";
 import { formatTime, language, onLanguageChange, startLanguage, switchLanguage, t } from "./i18n.js";
 import { announce, html, problemText, render } from "./ui.js";
 
@@ -165,14 +165,12 @@ function loginMessage(exc) {
 onSessionEnd((reason) => {
   visit += 1; // the page that was shown stops its timers
   for (const cleanup of cleanups.splice(0)) cleanup();
-  loginNotice = reason === "expired" ? "login.session_ended" : "";
+  loginNotice = { expired: "login.session_ended", idle: "login.idle", "signed-out": "login.signed_out" }[reason] || "";
   showLogin();
 });
 
 document.getElementById("logout").addEventListener("click", () => {
-  endSession("signed-out");
-  loginNotice = "login.signed_out";
-  showLogin();
+  endSession("signed-out"); // shows the sign-in form
   announce(t("login.signed_out"));
 });
 
@@ -194,4 +192,5 @@ languageSelect.addEventListener("change", () => switchLanguage(languageSelect.va
 window.addEventListener("hashchange", route);
 await startLanguage();
 languageSelect.value = language();
+await resumeSession(); // signed in still, after a reload or in a new tab
 route();

@@ -11,7 +11,7 @@ export const TOPICS = {
   statistics: 1,
   gallery: 1,
   password: 1,
-  session: 1,
+  session: 2,
   language: 1,
 };
 
