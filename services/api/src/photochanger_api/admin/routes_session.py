@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.security import APIKeyCookie
 from photochanger_contracts import ErrorCode
 from photochanger_runtime.clock import Clock
 
@@ -30,7 +31,9 @@ log = logging.getLogger(__name__)
 
 # any valid admin token may start a session: every account can read its slots
 Signed = Annotated[Principal, Depends(require(Permission.SLOTS_READ))]
-RefreshCookie = Annotated[str | None, Cookie(alias=REFRESH_COOKIE)]
+# documented as the security of refresh and end (a cookie, not the bearer token)
+_session_cookie = APIKeyCookie(name=REFRESH_COOKIE, scheme_name="sessionCookie", auto_error=False)
+RefreshCookie = Annotated[str | None, Depends(_session_cookie)]
 CsrfHeader = Annotated[str | None, Header(alias="X-CSRF-Token")]
 
 
@@ -93,7 +96,7 @@ async def start_session(request: Request, response: Response, principal: Signed)
     return await _token_answer(request, account.username)
 
 
-@router.post("/refresh", response_model=SessionResponse, responses=errors(401, 403))
+@router.post("/refresh", response_model=SessionResponse, responses=errors(401, 403, 422))
 async def refresh_session(
     request: Request, session: RefreshCookie = None, csrf: CsrfHeader = None
 ) -> SessionResponse | Response:
@@ -112,7 +115,7 @@ async def refresh_session(
     return await _token_answer(request, account.username)
 
 
-@router.post("/end", status_code=204, responses=errors(403))
+@router.post("/end", status_code=204, responses=errors(403, 422))
 async def end_session(
     request: Request, session: RefreshCookie = None, csrf: CsrfHeader = None
 ) -> Response:
