@@ -115,22 +115,21 @@ async def refresh_session(
     return await _token_answer(request, account.username)
 
 
-@router.post("/end", status_code=204, responses=errors(403, 422))
+@router.post("/end", status_code=204, responses=errors(401, 403, 422))
 async def end_session(
     request: Request, session: RefreshCookie = None, csrf: CsrfHeader = None
 ) -> Response:
     """Sign out: the session is deleted and its cookies cleared (its last bearer token lapses
     on its own). Needs the CSRF token, so another site cannot sign an operator out."""
     accounts, sessions, clock = await container(request).aget(AdminAccounts, AdminSessions, Clock)
-    if session:
-        try:
-            await sessions.refresh(session, csrf, accounts, clock.now())
-        except SessionRefused as exc:
-            if exc.csrf:
-                raise ApiError(
-                    ErrorCode.FORBIDDEN, exc.reason, {"required": "X-CSRF-Token"}
-                ) from None
-        await sessions.end(session)
+    if not session:
+        raise ApiError(ErrorCode.UNAUTHORIZED, "no session")
+    try:
+        await sessions.refresh(session, csrf, accounts, clock.now())
+    except SessionRefused as exc:
+        if exc.csrf:
+            raise ApiError(ErrorCode.FORBIDDEN, exc.reason, {"required": "X-CSRF-Token"}) from None
+    await sessions.end(session)
     answer = Response(status_code=204)
     _clear_cookies(request, answer)
     return answer
