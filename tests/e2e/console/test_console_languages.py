@@ -37,6 +37,7 @@ def pages(job_id: str) -> list[tuple[str, str, dict[str, Any]]]:
         ("#/stats?minutes=1440", "stats.title", {}),
         ("#/gallery", "gallery.title", {}),
         ("#/settings", "settings.title", {}),
+        ("#/keys", "keys.title", {}),
         ("#/help", "help.title", {}),
     ]
 

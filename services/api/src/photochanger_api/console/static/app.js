@@ -12,6 +12,7 @@ const pages = {
   stats: () => import("./pages/stats.js"),
   gallery: () => import("./pages/gallery.js"),
   help: () => import("./pages/help.js"),
+  keys: () => import("./pages/keys.js"),
 };
 
 const main = document.getElementById("main");
