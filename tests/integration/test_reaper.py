@@ -260,3 +260,30 @@ async def test_templates_nobody_registered_go_after_an_hour_and_known_ones_stay(
     assert await media.stat(key) is not None
     assert await media.stat(unknown) is None
     assert await media.stat(fresh_unknown) is not None  # may be a registration in progress
+
+
+async def test_client_records_go_when_they_expire_and_not_before(db: Any) -> None:
+    from photochanger_runtime.expiry import ClientRecordExpiry
+
+    clock = ManualClock(T0)
+    past, future = T0 - timedelta(seconds=1), T0 + timedelta(hours=1)
+    await db.idempotency_keys.insert_many(
+        [{"_id": "old", "expires_at": past}, {"_id": "new", "expires_at": future}]
+    )
+    await db.webhook_deliveries.insert_many(
+        [
+            {"_id": "done", "state": "delivered", "expires_at": past},
+            {"_id": "retrying", "state": "pending", "expires_at": past},
+            {"_id": "kept", "state": "failed", "expires_at": future},
+        ]
+    )
+    await db.webhook_attempts.insert_many(
+        [{"_id": "a@1", "at": T0 - timedelta(days=5)}, {"_id": "b@1", "at": T0}]
+    )
+
+    removed = await ClientRecordExpiry(db, clock).sweep_client_records()
+
+    assert removed == 3
+    assert [d["_id"] async for d in db.idempotency_keys.find()] == ["new"]
+    assert {d["_id"] async for d in db.webhook_deliveries.find()} == {"retrying", "kept"}
+    assert [d["_id"] async for d in db.webhook_attempts.find()] == ["b@1"]

@@ -8,13 +8,17 @@ event, deletion, count) happens twice.
   layout in `media.keys`), which also catches bytes whose writer died before recording them;
 - public media links past their expiry → deleted;
 - template images the catalogue does not know (a registration that died half-way) → deleted
-  once an hour old."""
+  once an hour old;
+- the api's client records (ADR-0016): `Idempotency-Key` records past their 24 h, webhook
+  deliveries that ended (delivered or given up) once past their job's result expiry, and the
+  attempt claims of deliveries older than that."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from .clock import Clock
 from .configuration.template_media import TemplateMediaCatalog
@@ -154,3 +158,30 @@ class MediaExpiry:
             payloads_deleted=payloads, links_deleted=links, results_deleted=results,
             orphans_deleted=orphans,
         )  # fmt: skip
+
+
+#: the api's client records (photochanger_api.idempotency / .webhooks.deliveries)
+IDEMPOTENCY_RECORDS = "idempotency_keys"
+WEBHOOK_DELIVERIES = "webhook_deliveries"
+WEBHOOK_ATTEMPTS = "webhook_attempts"
+#: an attempt claim outlives its delivery's retries by far at this age
+ATTEMPT_CLAIM_AGE = timedelta(days=4)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRecordExpiry:
+    db: Any
+    clock: Clock
+
+    async def sweep_client_records(self) -> int:
+        now = self.clock.now()
+        removed = 0
+        for collection, where in (
+            (IDEMPOTENCY_RECORDS, {"expires_at": {"$lte": now}}),
+            (WEBHOOK_DELIVERIES,
+             {"expires_at": {"$lte": now}, "state": {"$in": ["delivered", "failed"]}}),
+            (WEBHOOK_ATTEMPTS, {"at": {"$lte": now - ATTEMPT_CLAIM_AGE}}),
+        ):  # fmt: skip
+            result = await self.db[collection].delete_many(where)
+            removed += result.deleted_count
+        return removed

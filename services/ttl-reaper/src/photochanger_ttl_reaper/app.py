@@ -13,7 +13,7 @@ from photochanger_contracts import JobCancelRequested, JobStatusChanged, topics
 from photochanger_runtime.clock import Clock, SystemClock
 from photochanger_runtime.config import ServiceSettings
 from photochanger_runtime.configuration.template_media import TemplateMediaCatalog
-from photochanger_runtime.expiry import JobExpiry, MediaExpiry
+from photochanger_runtime.expiry import ClientRecordExpiry, JobExpiry, MediaExpiry
 from photochanger_runtime.media.links import MediaLinks
 from photochanger_runtime.observability.dbcommands import background
 from photochanger_runtime.observability.logs import configure_logging
@@ -52,6 +52,7 @@ def build(
     )
     core.registry.register_value(JobExpiry, jobs)
     core.registry.register_value(MediaExpiry, media)
+    core.registry.register_value(ClientRecordExpiry, ClientRecordExpiry(core.db, clock))
     return core.registry, core.broker, jobs, media
 
 
@@ -85,6 +86,11 @@ def run(settings: Settings | None = None) -> None:
             loops=(
                 every(settings.jobs_interval_seconds, jobs.expire_jobs, "expire_jobs"),
                 every(settings.media_interval_seconds, media.sweep_media, "sweep_media"),
+                every(
+                    settings.media_interval_seconds,
+                    svcs.Container(registry).get(ClientRecordExpiry).sweep_client_records,
+                    "sweep_client_records",
+                ),
             ),
         )
 
