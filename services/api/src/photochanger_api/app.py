@@ -280,7 +280,7 @@ def wire(
     registry.register_value(WebhookWorker, webhook_worker, on_registry_close=webhook_worker.aclose)
     # one replica records each webhook (a consumer group: a dead replica's share moves on)
     broker.subscriber(topics.JOBS_STATUS, **consumer(group_id="api-webhooks"))(
-        webhook_worker.on_status
+        webhook_worker.record_webhook
     )
     registry.register_value(UnconfirmedJobs, unconfirmed, on_registry_close=unconfirmed.aclose)
     registry.register_value(

@@ -108,7 +108,7 @@ class WebhookWorker:
 
     # -- recording (the consumer group's handler) ---------------------------------------------
 
-    async def on_status(self, event: JobStatusChanged) -> None:
+    async def record_webhook(self, event: JobStatusChanged) -> None:
         if event.status is not JobStatus.FINALIZED or not event.webhook_url:
             return
         if event.client_key_id is None:
