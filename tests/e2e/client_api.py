@@ -105,7 +105,8 @@ def extra_api(stack: Stack) -> Iterator[tuple[str, BackgroundProcess]]:
     )
     url = f"http://{LOOPBACK}:{port}"
     try:
-        wait_until_ready(lambda: _ready(f"{url}/readyz"), what="api-2", timeout=60, process=process)
+        ready = lambda: _ready(f"{url}/readyz")  # noqa: E731
+        wait_until_ready(ready, what="api-2", timeout=120, process=process)
         yield url, process
     finally:
         process.stop(15)
