@@ -16,6 +16,8 @@ from photochanger_runtime.media import MediaStore
 
 from tests.e2e.helpers import ingest
 from tests.support.images import jpeg_photo, png_photo
+from tests.support.relay import relay_to
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -83,8 +85,6 @@ async def test_requests_beyond_capacity_get_429_with_retry_after(
 
 
 async def _until_waiting(other: Stack, count: int) -> None:
-    from tests.support.waiting import eventually
-
     async def waiting() -> bool:
         async with httpx.AsyncClient(base_url=other.api_url) as client:
             text = (await client.get("/metrics")).text
@@ -111,6 +111,30 @@ async def test_broker_down_answers_503_and_finalizes_the_job(
     job = await db.jobs.find_one({"_id": error["details"]["job_id"]})
     assert job["status"] == "finalized" and job["error"]["code"] == "publish_failed"
     assert {o.key async for o in media.list("payloads/")} <= photos_before  # photo removed
+
+
+@pytest.mark.timeout(300)  # a start of its own, then Kafka's late arrival
+async def test_an_api_started_before_kafka_gets_ready_when_kafka_comes_up(
+    second_api: ApiFactory, stack: Stack
+) -> None:
+    """Kafka refuses every connection while the api starts; when it comes up, the broker cuts
+    one connection of the api's first start (the third: after the topic check and the
+    producer, as a swamped broker did). The api's next start connects afresh and it gets
+    ready — it does not keep a client that never connected."""
+    async with relay_to(stack.infra.kafka_bootstrap_servers, refusing=True) as kafka:
+        late_kafka = dataclasses.replace(stack.infra, kafka_bootstrap_servers=kafka.address)
+        _, client = await second_api(infra=late_kafka, wait_ready=False)
+        async with client:
+            assert (await client.get("/readyz")).status_code == 503
+            await eventually(lambda: asyncio.sleep(0, kafka.refused > 0), what="a start try")
+            kafka.open_dropping(3)
+            refused = kafka.refused
+
+            async def ready() -> bool:
+                return (await client.get("/readyz")).status_code == 200
+
+            await eventually(ready, timeout=90, what="the api to be ready")
+        assert kafka.refused == refused + 1  # the cut happened, and the api got over it
 
 
 async def test_database_down_answers_503(second_api: ApiFactory, stack: Stack) -> None:

@@ -36,7 +36,8 @@ async def serve_health(registry: svcs.Registry, settings: ServiceSettings) -> uv
 
 
 async def start_broker(broker: KafkaBroker, settings: ServiceSettings) -> None:
-    """Make sure every platform topic exists, then start consuming and producing."""
+    """Make sure every platform topic exists, then start consuming and producing. A start
+    that fails leaves nothing behind: it may be tried again, on fresh clients."""
     catalog = load_catalog(settings.providers_config)
     await ensure_topics(
         settings.kafka_bootstrap_servers,
@@ -45,7 +46,15 @@ async def start_broker(broker: KafkaBroker, settings: ServiceSettings) -> None:
         replication_factor=settings.kafka_replication_factor,
         connection=settings.kafka_connection(),
     )
-    await broker.start()
+    try:
+        await broker.start()
+    except BaseException:
+        # FastStream keeps the clients a failed start made: an admin client whose first
+        # connection failed would be reused, never connected, and the next start wait on
+        # its metadata forever. Closing them all makes the next start connect afresh.
+        with contextlib.suppress(Exception):
+            await broker.stop()
+        raise
 
 
 async def run_worker(
