@@ -1,9 +1,15 @@
 """Public links to media: unguessable tokens with an expiry, served by the api at
 /public/media/{token} for providers that download their inputs by URL (Turbotext).
-A link names a media key; the bytes stay in the media store."""
+A link names a media key; the bytes stay in the media store.
+
+Only the SHA-256 of a token is stored (`_id`): a read of `media_links` (a backup, a log of
+the database, another service's role) gives no working link. Links made before this stored
+the token itself; they are still found (by the token, after the hash) until they expire,
+minutes later."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +29,10 @@ class PublicLink:
     expires_at: datetime
 
 
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class MediaLinks:
     """Public links in MongoDB (`media_links`, addressed by token)."""
 
@@ -39,7 +49,8 @@ class MediaLinks:
         token = secrets.token_urlsafe(32)
         await self._links.insert_one(
             {
-                "_id": token,
+                "_id": token_digest(token),
+                "hashed": True,
                 "key": key,
                 "mime_type": mime_type,
                 "job_id": job_id,
@@ -52,7 +63,11 @@ class MediaLinks:
         )
 
     async def get(self, token: str) -> PublicLink | None:
-        doc = await self._links.find_one({"_id": token})
+        if not 20 <= len(token) <= 128:
+            return None
+        doc = await self._links.find_one({"_id": token_digest(token)})
+        if doc is None:  # a link made before tokens were hashed (lives minutes), never a hash
+            doc = await self._links.find_one({"_id": token, "hashed": {"$exists": False}})
         if doc is None:
             return None
         return PublicLink(
