@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ import httpx
 import pytest
 from photochanger_devstack.infra import Infrastructure
 from photochanger_devstack.stack import Stack
+from playwright.async_api import Browser, expect
 
+from tests.e2e.console.conftest import browser, new_console
 from tests.e2e.fleet import BoothLoad, emulator_stats
 from tests.e2e.helpers import ingest, log_events
 from tests.e2e.platforms import replica_platform
@@ -61,6 +64,7 @@ FLEET_REPLICAS = (
     else "api=2,dispatcher=2,provider-gemini=3,provider-openai=2,provider-turbotext=2,ttl-reaper=2"
 )
 BREAKER_FAILURES = 3
+__all__ = ["browser"]  # the console tests' session browser, used here too
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +189,34 @@ async def _breaker_open(stack: Stack, provider: str) -> bool:
             if needle in (await client.get(f"{stack.replica_url(name)}/metrics")).text:
                 return True
     return False
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_the_console_shows_each_providers_breaker_budget_and_spend(
+    browser: Browser, fleet: Stack, lang: str
+) -> None:
+    """After the runs above: Gemini worked within its fleet budget and spent money (images at
+    its price), OpenAI's breaker is open — as the dispatchers reported them, in both
+    languages."""
+    console = await new_console(browser, fleet, lang=lang)
+    try:
+        await console.signed_in()
+        await console.go("#/settings", console.t("settings.title"))
+        page = console.page
+        gemini = page.locator('.health-row[data-provider="gemini"]')
+        openai = page.locator('.health-row[data-provider="openai"]')
+        await expect(openai.locator("[data-breaker]")).to_have_text(
+            console.t("health.breaker_open")
+        )
+        await expect(gemini.locator("[data-breaker]")).to_have_text(
+            console.t("health.breaker_closed")
+        )
+        budget = re.escape(console.t("health.budget", rpm=SCENARIO.rpm, at_once=SCENARIO.at_once))
+        budget = budget.replace(r"\{used\}", r"\d+").replace(r"\{running\}", r"\d+")
+        await expect(gemini.locator(".health-budget")).to_have_text(re.compile(budget))
+        spend = gemini.locator(".health-spend")
+        await expect(spend).not_to_have_text(console.t("health.spend", spend="0.00"))
+        await expect(spend).to_have_text(re.compile(r"\d+\.\d\d"))
+        await console.screenshot(f"provider-health-{lang}")
+    finally:
+        await console.context.close()

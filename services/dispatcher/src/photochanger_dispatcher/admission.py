@@ -22,7 +22,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.partitioner import murmur2
@@ -35,6 +35,7 @@ from photochanger_runtime.observability import metrics
 from photochanger_runtime.providers.catalog import ProviderCatalog, ProviderConfig
 
 from .budget import BreakerState, Limits, ProviderBook, admit
+from .health import HealthSnapshots
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class AdmissionOwner:
         reader: Callable[[Callable[[LedgerRecord, int], None], datetime], LedgerReader],
         *,
         owner_id: str | None = None,
+        snapshots: HealthSnapshots | None = None,
     ) -> None:
         self.owner_id = owner_id or f"dispatcher-{uuid.uuid4().hex[:12]}"
         self._bus = bus
@@ -84,6 +86,8 @@ class AdmissionOwner:
         self._synced = False
         self._wake = asyncio.Event()
         self._new_reader = reader
+        self._snapshots = snapshots
+        self._written: dict[str, dict[str, object]] = {}
 
     # -- what this replica owns -------------------------------------------------------------
 
@@ -153,6 +157,8 @@ class AdmissionOwner:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read the ledger and decide, until `stop`."""
+        if self._snapshots is not None:
+            await self._restore_spend()
         reader = self._new_reader(self.on_record, self._clock.now() - REBUILD_WINDOW)
         await reader.start()
         self._partitions = reader.partition_count(topics.PROVIDER_ADMISSIONS)
@@ -161,6 +167,7 @@ class AdmissionOwner:
                 self._wake.clear()
                 wake = await self._round(reader)
                 self._export()
+                await self._snapshot()
                 timeout = 1.0
                 if wake is not None:
                     timeout = min(1.0, max(0.01, (wake - self._clock.now()).total_seconds()))
@@ -230,3 +237,64 @@ class AdmissionOwner:
                 else:
                     with contextlib.suppress(KeyError):
                         gauge.remove(provider)
+
+    # -- what the console shows -----------------------------------------------------------------
+
+    async def _restore_spend(self) -> None:
+        """Today's spend so far, from the last snapshot (the ledger is read back 75 s only)."""
+        assert self._snapshots is not None
+        try:
+            stored = await self._snapshots.all()
+        except Exception as exc:
+            log.warning("provider spend not restored", extra={"error": repr(exc)[:200]})
+            return
+        today = self._clock.now().astimezone(UTC).date()
+        for doc in stored:
+            book = self.books.get(str(doc.get("_id")))
+            at = doc.get("at")
+            if book is None or not isinstance(at, datetime) or doc.get("day") != today.isoformat():
+                continue
+            book.restore_spend(today, float(doc.get("spend_today", 0.0)),
+                               dict(doc.get("spend_by_slot", {})), at)  # fmt: skip
+
+    async def _snapshot(self) -> None:
+        """The owner (one writer per provider) writes each provider's health and budget use
+        to `provider_health`, by `_id`, when it changed."""
+        if self._snapshots is None:
+            return
+        now = self._clock.now()
+        for provider, book in self.books.items():
+            if not self.owns(provider):
+                continue
+            doc = health_document(book, now)
+            comparable = {k: v for k, v in doc.items() if k != "at"}
+            if self._written.get(provider) == comparable:
+                continue
+            try:
+                await self._snapshots.write(provider, doc)
+                self._written[provider] = comparable
+            except Exception as exc:  # the next round writes it
+                log.warning("provider health not written", extra={"error": repr(exc)[:200]})
+
+
+def health_document(book: ProviderBook, now: datetime) -> dict[str, object]:
+    today = now.astimezone(UTC).date()
+    return {
+        "breaker": book.breaker.value,
+        "failures_in_a_row": book.failures_in_a_row,
+        "retry_at": book.breaker_retry_at(),
+        "requests_per_minute": book.limits.requests_per_minute,
+        "max_concurrent_jobs": book.limits.max_concurrent,
+        "grants_last_minute": book.grants_last_minute(now),
+        "in_flight": book.in_flight(),
+        "day": today.isoformat(),
+        "spend_today": round(book.spend_today(now), 6),
+        "spend_by_slot": {
+            slot: round(amount, 6)
+            for (day, slot), amount in book.spend_by_slot.items()
+            if day == today and slot
+        },
+        "daily_spend_cap": book.limits.daily_spend_cap,
+        "denied": dict(book.denied),
+        "at": now,
+    }

@@ -29,6 +29,7 @@ from photochanger_runtime.wiring import core_services
 
 from .admission import AdmissionOwner
 from .handlers import Dispatcher
+from .health import HealthSnapshots
 
 
 class Settings(ServiceSettings):
@@ -57,7 +58,9 @@ def build(settings: Settings, clock: Clock) -> tuple[svcs.Registry, KafkaBroker]
             topic=settings.kafka_name_prefix + topics.PROVIDER_LEDGER,
         )  # fmt: skip
 
-    admission = AdmissionOwner(catalog, core.bus, clock, ledger_reader)
+    admission = AdmissionOwner(
+        catalog, core.bus, clock, ledger_reader, snapshots=HealthSnapshots(core.db)
+    )
     declare_direct_read(core.broker, topics.PROVIDER_LEDGER, PermitDecision, CallEnded)
     subscribe(core.broker, dispatcher, admission, workers=settings.kafka_consumers)
     core.registry.register_value(Dispatcher, dispatcher)

@@ -86,6 +86,16 @@ class ProviderBook:
     spend_by_slot: dict[tuple[date, str], float] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     denied: dict[str, int] = field(default_factory=dict)
+    #: spend of calls that ended up to this moment is in `spend` already (a snapshot's)
+    spend_counted_until: datetime | None = None
+
+    def restore_spend(
+        self, day: date, total: float, by_slot: dict[str, float], until: datetime
+    ) -> None:
+        self.spend[day] = total
+        for slot, amount in by_slot.items():
+            self.spend_by_slot[(day, slot)] = float(amount)
+        self.spend_counted_until = until
 
     # -- the fold ------------------------------------------------------------------------------
 
@@ -125,7 +135,8 @@ class ProviderBook:
         self.ended[record.request_id] = at
         lease = self.leases.pop(record.request_id, None)
         self.outcomes[record.outcome] = self.outcomes.get(record.outcome, 0) + 1
-        if record.cost:
+        counted = self.spend_counted_until is not None and at <= self.spend_counted_until
+        if record.cost and not counted:
             day = at.astimezone(UTC).date()
             self.spend[day] = self.spend.get(day, 0.0) + record.cost
             key = (day, record.slot_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -13,11 +14,20 @@ from photochanger_contracts.slots import (
 )
 from photochanger_runtime.configuration.platform_settings import PlatformSettingsRepository
 from photochanger_runtime.providers.catalog import ProviderCatalog
+from pymongo.asynchronous.database import AsyncDatabase
 
 from ..dependencies import container, require
 from .auth import Permission, Principal
 from .fleet import provider_fleet
-from .views import ADMIN_ERRORS, OperationView, ProviderList, ProviderView, errors
+from .views import (
+    ADMIN_ERRORS,
+    OperationView,
+    ProviderHealthList,
+    ProviderHealthView,
+    ProviderList,
+    ProviderView,
+    errors,
+)
 
 router = APIRouter(prefix="/api", tags=["admin: slots"])
 
@@ -62,6 +72,36 @@ async def list_providers(
             )
         )
     return ProviderList(items=items)
+
+
+@router.get("/providers/health", response_model=ProviderHealthList, responses=errors(*ADMIN_ERRORS))
+async def provider_health(
+    request: Request, _: Annotated[Principal, Depends(require(Permission.SLOTS_READ))]
+) -> ProviderHealthList:
+    """Each provider's circuit breaker, fleet-wide budget use and estimated spend today."""
+    catalog, db = await container(request).aget(ProviderCatalog, AsyncDatabase)
+    reported = {doc["_id"]: doc async for doc in db["provider_health"].find({})}
+    today = datetime.now(UTC).date().isoformat()
+    items = []
+    for provider_id in catalog.ids():
+        config = catalog.get(provider_id)
+        assert config is not None
+        doc = reported.get(provider_id, {})
+        same_day = doc.get("day") == today
+        items.append(ProviderHealthView(
+            id=provider_id, display_name=config.display_name or provider_id,
+            breaker=doc.get("breaker", "closed"),
+            failures_in_a_row=doc.get("failures_in_a_row", 0), retry_at=doc.get("retry_at"),
+            requests_per_minute=doc.get("requests_per_minute", config.requests_per_minute),
+            max_concurrent_jobs=doc.get("max_concurrent_jobs", config.concurrency),
+            grants_last_minute=doc.get("grants_last_minute", 0),
+            in_flight=doc.get("in_flight", 0),
+            spend_today=doc.get("spend_today", 0.0) if same_day else 0.0,
+            spend_by_slot=doc.get("spend_by_slot", {}) if same_day else {},
+            daily_spend_cap=config.daily_spend_cap, denied=doc.get("denied", {}),
+            reported_at=doc.get("at"),
+        ))  # fmt: skip
+    return ProviderHealthList(items=items)
 
 
 def document_settings_models(app: FastAPI) -> None:

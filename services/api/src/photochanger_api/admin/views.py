@@ -115,6 +115,32 @@ class ProviderList(_View):
     items: list[ProviderView]
 
 
+class ProviderHealthView(_View):
+    """A provider's fleet-wide breaker, budget use and spend, as its admission owner last wrote
+    them (ADR-0019); `reported_at` None: no dispatcher has reported on it yet."""
+
+    id: str
+    display_name: str
+    breaker: Literal["closed", "half_open", "open"] = "closed"
+    failures_in_a_row: int = 0
+    retry_at: datetime | None = Field(None, description="when an open breaker lets a trial through")
+    requests_per_minute: int
+    max_concurrent_jobs: int
+    grants_last_minute: int = 0
+    in_flight: int = 0
+    spend_today: float = 0.0
+    spend_by_slot: dict[str, float] = Field(default_factory=dict)
+    daily_spend_cap: float | None = None
+    denied: dict[str, int] = Field(
+        default_factory=dict, description="calls denied since the owner started, by reason"
+    )
+    reported_at: datetime | None = None
+
+
+class ProviderHealthList(_View):
+    items: list[ProviderHealthView]
+
+
 # -- slots --------------------------------------------------------------------------------
 
 

@@ -19,6 +19,32 @@ export function passwordStrength(value) {
   return "weak";
 }
 
+// Each provider's fleet-wide circuit breaker, budget use and spend today (GET
+// /api/providers/health, written by the provider's admission owner among the dispatchers).
+async function fillHealth(main) {
+  const list = main.querySelector("#provider-health");
+  if (!list) return;
+  let health;
+  try {
+    health = await get("/api/providers/health");
+  } catch {
+    render(list, html`<li class="alert">${t("common.load_failed")}</li>`);
+    return;
+  }
+  const money = (value) => Number(value).toFixed(2);
+  render(list, html`${health.items.map((p) => html`
+    <li class="health-row" data-provider="${p.id}">
+      <h3>${label(p.id)}</h3>
+      <p><span class="badge badge-breaker-${p.breaker}" data-breaker="${p.breaker}">${t(`health.breaker_${p.breaker}`)}</span>
+        ${p.breaker !== "closed" && p.retry_at ? html`<span class="muted">${t("health.retry_at", { at: when(p.retry_at) })}</span>` : ""}</p>
+      <p class="health-budget">${t("health.budget", { used: p.grants_last_minute, rpm: p.requests_per_minute, running: p.in_flight, at_once: p.max_concurrent_jobs })}</p>
+      <p class="health-spend">${p.daily_spend_cap
+        ? t("health.spend_capped", { spend: money(p.spend_today), cap: money(p.daily_spend_cap) })
+        : t("health.spend", { spend: money(p.spend_today) })}</p>
+      ${p.reported_at ? "" : html`<p class="muted">${t("health.not_reported")}</p>`}
+    </li>`)}`);
+}
+
 export async function show(main, target, context) {
   const loaded = await get("/api/settings", { withEtag: true });
   draw(main, loaded.data, loaded.etag, context);
@@ -102,7 +128,13 @@ function draw(main, settings, etag, context, notice = "") {
           </form>
         </li>`)}
       </ul>
+    </section>
+    <section class="card" aria-labelledby="health-title">
+      <h2 id="health-title">${t("health.title")}</h2>
+      <p class="muted">${t("health.intro")}</p>
+      <ul class="health-list" id="provider-health" aria-live="polite"><li class="muted">${t("common.loading")}</li></ul>
     </section>`);
+  fillHealth(main);
 
   async function put(changes, form, summary, done) {
     clearProblems(form, summary);
