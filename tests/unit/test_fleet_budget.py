@@ -222,3 +222,13 @@ def test_a_new_owner_rebuilt_from_the_ledger_keeps_the_same_budget(
         most_at_once = max(most_at_once, len(owner.running))
     assert most_in_any_minute(grant_times(owner.decisions)) <= 20
     assert most_at_once <= 3
+
+
+def test_spend_restored_from_a_snapshot_is_not_counted_twice_when_the_ledger_is_read_back() -> None:
+    b = book(rpm=600, at_once=10, daily_spend_cap=2.0)
+    b.restore_spend(T0.date(), 1.0, {"slot-001": 1.0}, T0)
+    grants, _, _ = admit(b, [request(1), request(2)], T0 - timedelta(seconds=30), owner="o")
+    b.apply(ended(grants[0], "success", T0 - timedelta(seconds=10), cost=0.5))  # in the snapshot
+    b.apply(ended(grants[1], "success", T0 + timedelta(seconds=1), cost=0.5))  # after it
+    assert b.spend_today(T0) == pytest.approx(1.5)
+    assert b.spend_by_slot[(T0.date(), "slot-001")] == pytest.approx(1.5)
