@@ -56,7 +56,7 @@ SCENARIO = (
     Scenario(rpm=20, at_once=2, seconds=25, rate=2, addresses=50, min_succeeded=12,
              max_per_minute=22)
 )  # fmt: skip
-pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(300 if FULL else 240)]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(900 if FULL else 300)]
 #: the issue's replica counts; `PHOTOCHANGER_FLEET_REPLICAS=1` runs one of each
 FLEET_REPLICAS = (
     "api=1"
