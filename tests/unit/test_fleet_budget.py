@@ -60,7 +60,9 @@ class Owner:
         decided, self.queue, _ = admit(self.book, self.queue, now, owner="o")
         self.decisions += decided
         self.ledger += decided
-        self.running += [(now + self.latency, d) for d in decided if d.granted]
+        # a call ends by its job's deadline at the latest (the worker's call timeout), when
+        # its lease ends too
+        self.running += [(min(now + self.latency, d.lease_until), d) for d in decided if d.granted]
 
 
 def grant_times(decisions: list[PermitDecision]) -> list[datetime]:

@@ -104,6 +104,11 @@ async def _persistently(operation: Callable[[], Awaitable[T]]) -> T:
     return await wait_out(operation, _database_or_media_away)
 
 
+#: how long a call whose deadline is already too close for a whole attempt may wait for a
+#: permit: room now, or none
+_PERMIT_GRACE_SECONDS = 1.0
+
+
 class ProviderJobRunner:
     def __init__(
         self,
@@ -230,7 +235,11 @@ class ProviderJobRunner:
         """One permitted provider call (with its polls): the permit is asked for first — the
         fleet's budget and breaker (ADR-0019) — and given back with how the call went."""
         job = attempt.job
-        start_by = job.expires_at - timedelta(seconds=self._config.min_attempt_seconds)
+        # the latest start worth a call; a deadline shorter than the provider's usual attempt
+        # still gets its call when the budget has room now (it ends as the deadline's 504)
+        worth = job.expires_at - timedelta(seconds=self._config.min_attempt_seconds)
+        soon = self._deps.clock.now() + timedelta(seconds=_PERMIT_GRACE_SECONDS)
+        start_by = min(job.expires_at, max(worth, soon))
         permit = await self._admission.acquire(job, call=call, start_by=start_by)
         outcome: Outcome = "abandoned"
         error_code: str | None = None
