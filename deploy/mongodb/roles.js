@@ -30,12 +30,16 @@ const PHOTOCHANGER_CORE_ROLES = {
     share_links: ["find", "insert", "remove", "createIndex"],
     // console sessions (admin/sessions.py): started, refreshed, ended
     admin_sessions: ["find", "insert", "update", "remove"],
+    // each provider's breaker, budget use and spend, as its admission owner wrote them
+    provider_health: READ,
   },
   dispatcher: {
     // rejects a job it cannot route: final record, retire the live one
     jobs_live: ["find", "remove", "createIndex"], jobs: ["find", "insert", "createIndex"],
     job_claims: ["find", "createIndex"], workers: ["find", "createIndex"],
     processing_logs: ["insert", "createIndex"],
+    // admission owners write their provider's health by `_id` and read the day's spend back
+    provider_health: ["find", "insert", "update"],
   },
   "ttl-reaper": {
     // deadlines of live jobs, expiry of links, results and orphaned templates

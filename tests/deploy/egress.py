@@ -109,6 +109,9 @@ def destinations(values: dict[str, str], service: str) -> list[Destination]:
     if values.get("OTEL_TRACES_EXPORTER", "none") == "otlp":
         endpoint = values.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318")
         found.append(_url("OTLP", endpoint, 4318))
+    if service == "api":
+        # client webhooks (ADR-0016): https to public addresses only (the SSRF guard)
+        found.append(Destination("webhook receivers", "any public host", 443, None))
     if service.startswith("provider-"):
         provider_id = service.removeprefix("provider-")
         # the catalogue's overrides (PHOTOCHANGER_<PROVIDER>_BASE_URL, ...); *_FILE variables
