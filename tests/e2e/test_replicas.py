@@ -28,8 +28,10 @@ FLEET = {
     "api": 2, "dispatcher": 2, "provider-gemini": 3, "provider-turbotext": 2, "ttl-reaper": 2,
 }  # fmt: skip
 #: the consumer group of each service whose replicas share a topic's partitions
-GROUPS = {"dispatcher": "dispatcher", "provider-gemini": "provider-gemini",
-          "provider-turbotext": "provider-turbotext"}  # fmt: skip
+#: service -> (its consumer group, members each replica adds): a dispatcher consumes
+#: `jobs.created` and `provider.admissions` in one group (ADR-0019)
+GROUPS = {"dispatcher": ("dispatcher", 2), "provider-gemini": ("provider-gemini", 1),
+          "provider-turbotext": ("provider-turbotext", 1)}  # fmt: skip
 GEMINI, TURBOTEXT = "slot-001", "slot-002"
 
 _booths = itertools.count(1)
@@ -65,8 +67,10 @@ async def ready_fleet(fleet: Stack) -> Stack:
 
 
 async def groups_stable(stack: Stack) -> None:
-    for service, group in GROUPS.items():
-        await wait_group_stable(stack.infra.kafka_bootstrap_servers, group, stack.replicas[service])
+    for service, (group, per_replica) in GROUPS.items():
+        await wait_group_stable(
+            stack.infra.kafka_bootstrap_servers, group, stack.replicas[service] * per_replica
+        )
 
 
 def gemini_photo(emulate: str = "slow=0.3") -> bytes:

@@ -188,9 +188,15 @@ class _Upload:
         while (chunk := await self._queue.get()) is not None:
             yield chunk
 
-    async def send(self, chunk: bytes) -> None:
+    def _digest(self, chunk: bytes) -> None:
         for digest in self._hashes.values():
             digest.update(chunk)
+
+    async def send(self, chunk: bytes) -> None:
+        if self._hashes:
+            # off the event loop (hashlib lets go of the GIL): fifty 20 MiB uploads hashed
+            # inline held the loop for seconds, and a booth's database call timed out
+            await asyncio.to_thread(self._digest, chunk)
         put = asyncio.ensure_future(self._queue.put(chunk))
         done, _ = await asyncio.wait({put, self._task}, return_when=asyncio.FIRST_COMPLETED)
         if put not in done:  # the store gave up (error): stop feeding it
